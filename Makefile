@@ -1,0 +1,38 @@
+# Prognos: the two commands are `make demo` and `make test`; everything else is set up by them.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv services demo test bench services-down clean-state
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Provision (first time) and start TimescaleDB and Mosquitto, then apply the migrations. Idempotent.
+services: $(STAMP)
+	$(BIN)/prognos services up
+	$(BIN)/prognos migrate
+
+demo: services
+	$(BIN)/prognos demo
+
+test: services
+	$(BIN)/python -m pytest
+
+bench: services
+	mkdir -p results
+	for b in ingest simulator detection nab cmapss api lead_time; do \
+		$(BIN)/python -m benchmarks.$$b --quick --json results/$$b.json || exit 1; done
+
+services-down:
+	test ! -x $(BIN)/prognos || $(BIN)/prognos services down
+
+# Stops the services and deletes every piece of local state (database, broker data, demo data).
+clean-state: services-down
+	rm -rf .prognos
