@@ -1,0 +1,110 @@
+"""Telemetry contract v1: topics, limits and the encoders devices (and the simulator) use.
+
+The JSON Schemas in ``schemas/contract/`` are the normative text; this module is the one
+place in code that builds what they describe, so the simulator publishes exactly what ingest
+accepts.
+
+>>> telemetry_topic("pump-7")
+'prognos/v1/devices/pump-7/telemetry'
+>>> format_time(1795600800.0)
+'2026-11-25T10:00:00.000Z'
+>>> encode_readings([("2026-11-25T10:00:00.000Z", {"vibration_rms": 2.31})])
+b'{"v":1,"t":"2026-11-25T10:00:00.000Z","values":{"vibration_rms":2.31}}'
+>>> len(orjson.loads(encode_readings([(1795600800.0, {"a": 1.0}), (1795600801.0, {"a": None})]))["readings"])
+2
+>>> encode_state({"event": "failure", "t": 1795600800.0, "mode": "bearing_wear"})
+b'{"v":1,"t":"2026-11-25T10:00:00.000Z","event":"failure","mode":"bearing_wear"}'
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+
+CONTRACT_VERSION = 1
+DEFAULT_PREFIX = "prognos/v1"
+#: Largest accepted MQTT payload (bytes); larger messages are dead-lettered.
+MAX_MESSAGE_BYTES = 256 * 1024
+#: Readings in one batch message.
+MAX_READINGS_PER_MESSAGE = 500
+#: Readings stamped further ahead of the ingest clock than this are refused.
+MAX_FUTURE = timedelta(minutes=5)
+STATE_EVENTS = ("online", "offline", "fault", "start", "stop", "failure",
+                "repair_started", "repair_finished")
+#: Events that must name the failure mode.
+MODE_EVENTS = ("failure", "repair_started", "repair_finished")
+CONTRACT_DIR = Path(__file__).resolve().parent / "contract"
+
+TimeLike = datetime | str | float | int
+
+
+def telemetry_topic(device_id: str, prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{prefix}/devices/{device_id}/telemetry"
+
+
+def state_topic(device_id: str, prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{prefix}/devices/{device_id}/state"
+
+
+def load_schema(name: str = "telemetry") -> dict:
+    """The JSON Schema of ``name`` ('telemetry' or 'state'), version 1."""
+    return orjson.loads((CONTRACT_DIR / f"{name}.v{CONTRACT_VERSION}.json").read_bytes())
+
+
+def format_time(t: TimeLike) -> str:
+    """RFC 3339 UTC with milliseconds, from a datetime (aware; naive means UTC), epoch seconds
+    or an already formatted string (returned unchanged)."""
+    if isinstance(t, str):
+        return t
+    if isinstance(t, datetime):
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=timezone.utc)
+        ts = t.timestamp()
+    else:
+        ts = float(t)
+        if not math.isfinite(ts):
+            raise ValueError(f"time is not finite: {t!r}")
+    ms_total = int(round(ts * 1000.0))
+    sec, ms = divmod(ms_total, 1000)
+    g = _time.gmtime(sec)
+    return (f"{g.tm_year:04d}-{g.tm_mon:02d}-{g.tm_mday:02d}T"
+            f"{g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d}.{ms:03d}Z")
+
+
+def encode_readings(readings: Sequence[tuple[TimeLike, Mapping[str, float | None]]]) -> bytes:
+    """One message for 1..500 readings: the single-reading form for one, the batch form else."""
+    n = len(readings)
+    if n == 0 or n > MAX_READINGS_PER_MESSAGE:
+        raise ValueError(f"a message holds 1..{MAX_READINGS_PER_MESSAGE} readings, not {n}")
+    if n == 1:
+        t, values = readings[0]
+        return orjson.dumps({"v": CONTRACT_VERSION, "t": format_time(t), "values": values})
+    return orjson.dumps({"v": CONTRACT_VERSION,
+                         "readings": [{"t": format_time(t), "values": v} for t, v in readings]})
+
+
+def chunk_readings(readings: Sequence, size: int) -> Iterable[Sequence]:
+    """Split readings into messages of at most ``size`` (<= 500) readings."""
+    size = max(1, min(int(size), MAX_READINGS_PER_MESSAGE))
+    for i in range(0, len(readings), size):
+        yield readings[i:i + size]
+
+
+def encode_state(ev: Mapping) -> bytes:
+    """A state event message; ``ev`` holds ``event`` and optionally ``t`` (default now),
+    ``mode``, ``code``, ``detail``."""
+    kind = ev.get("event")
+    if kind not in STATE_EVENTS:
+        raise ValueError(f"unknown state event {kind!r}; one of {STATE_EVENTS}")
+    if kind in MODE_EVENTS and not ev.get("mode"):
+        raise ValueError(f"a {kind} event needs a mode")
+    out: dict = {"v": CONTRACT_VERSION, "t": format_time(ev.get("t", _time.time())), "event": kind}
+    for key in ("mode", "code", "detail"):
+        if ev.get(key) is not None:
+            out[key] = ev[key]
+    return orjson.dumps(out)
