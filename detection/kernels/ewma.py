@@ -1,0 +1,43 @@
+"""Exponentially weighted mean and variance of one sensor, and the z-score against them.
+
+State per (device, sensor): ``st = [mean, var]``. ``weight`` turns the number of nominal steps
+since the previous reading (irregular timestamps, gaps) into the update weight, and keeps the
+first readings an exact running mean so a cold start is not biased toward zero.
+
+>>> import numpy as np
+>>> st = np.zeros(2)
+>>> for n, x in enumerate([10.0, 12.0, 11.0, 9.0, 13.0]):
+...     learn(st, x, weight(0.1, 1.0, n))
+>>> round(float(st[0]), 3), round(float(score(st[0], st[1], 30.0, 1e-9, 0.0)), 1)
+(11.0, 13.4)
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from detection.kernels.config import SERIAL
+
+
+@njit(inline="always", **SERIAL)
+def weight(alpha: float, steps: float, n: int) -> float:
+    """Update weight after ``steps`` nominal intervals, for a state that has learned ``n`` values."""
+    a = 1.0 - (1.0 - alpha) ** steps
+    first = 1.0 / (n + 1.0)
+    return a if a > first else first
+
+
+@njit(inline="always", **SERIAL)
+def score(mean: float, var: float, x: float, eps_abs: float, eps_rel: float) -> float:
+    """Signed z-score of ``x``; the scale has an absolute and a relative floor (flat signals)."""
+    return (x - mean) / (math.sqrt(var) + eps_abs + eps_rel * abs(mean))
+
+
+@njit(inline="always", **SERIAL)
+def learn(st, x: float, a: float) -> None:
+    """Move ``st = [mean, var]`` toward ``x`` with weight ``a`` (West's weighted update)."""
+    d = x - st[0]
+    st[0] += a * d
+    st[1] = (1.0 - a) * (st[1] + a * d * d)
