@@ -95,3 +95,11 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process's ``Settings()`` equal ``settings``."""
+    env = dict(os.environ)
+    for key, value in settings.model_dump().items():
+        env[f"PROGNOS_{key.upper()}"] = str(value)
+    return env
