@@ -41,6 +41,7 @@ import numba
 import numpy as np
 
 from detection.kernels import fleet as K
+from detection.kernels import reference
 from detection.kernels.mahalanobis import inverse_correlation, update_comoment
 
 FORMAT_VERSION = 1
@@ -195,13 +196,16 @@ class FleetDetector:
         self.dev[idx] = (0.0, np.nan, 0.0)
 
     # ---- streaming -----------------------------------------------------------------------
-    def update_rows(self, dev_idx, X, t=None, *, threads: bool = True) -> FleetResult:
+    def update_rows(self, dev_idx, X, t=None, *, threads: bool = True, engine: str = "numba") -> FleetResult:
         """Score then learn rows; rows of one device are processed in the given order.
 
         dev_idx: int[n] device rows (< n_devices); X: float[n, n_sensors], NaN = missing;
         t: optional float[n] timestamps in seconds (used with ``config.interval_s`` so that
-        gaps and irregular sampling weigh by elapsed time). ``threads=False`` runs serially.
+        gaps and irregular sampling weigh by elapsed time). ``threads=False`` runs serially;
+        ``engine="numpy"`` runs the NumPy reference instead of the Numba kernel (tests, benchmarks).
         """
+        if engine not in ("numba", "numpy"):
+            raise ValueError(f"engine must be 'numba' or 'numpy', got {engine!r}")
         dev_idx, X, t = self._check_rows(dev_idx, X, t)
         n = X.shape[0]
         z = np.empty((n, self.n_sensors))
@@ -212,6 +216,8 @@ class FleetDetector:
         args = (self.ew, self.rb, self.cs, self.cnt, self.dev, self.rinv, mv_ready, self._P)
         if n == 0:
             pass
+        elif engine == "numpy":
+            z, fused, flag, acc = reference.update_rows(dev_idx, X, t, *args)
         elif threads and numba.get_num_threads() > 1 and n > 256:
             order = np.argsort(dev_idx, kind="stable")
             ds = dev_idx[order]
