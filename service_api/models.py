@@ -1,0 +1,348 @@
+"""Request and response models of the service API (pydantic 2).
+
+Families follow the resource: ``XCreate`` (POST body), ``XUpdate`` (PATCH body), ``XPublic``
+(what a GET returns). Times are aware UTC datetimes; hours are floats.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+T = TypeVar("T")
+
+OrderStatus = Literal["open", "scheduled", "in_progress", "completed", "cancelled"]
+OrderKind = Literal["predictive", "preventive", "corrective"]
+Role = Literal["viewer", "planner", "technician", "admin"]
+
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    count: int = Field(description="rows matching the filters, over all pages")
+    limit: int
+    offset: int
+
+
+# --- service orders -------------------------------------------------------------------------
+
+
+class ServiceOrderPublic(BaseModel):
+    order_id: int
+    asset_id: str
+    mode: str
+    kind: OrderKind
+    status: OrderStatus
+    priority: int
+    sla_tier: str | None
+    risk: float | None
+    predicted_failure_at: datetime | None
+    predicted_mttr_h: float | None
+    respond_by: datetime | None
+    opened_at: datetime
+    closed_at: datetime | None
+    first_time_fix: bool | None
+    scheduled_for: datetime | None = None
+    assignee: str | None = None
+    model_id: str
+    site_id: str
+    customer_id: str
+    detail: dict[str, Any] = {}
+
+
+class OrderHistoryPublic(BaseModel):
+    at: datetime
+    status: str
+    actor: str
+    note: str
+
+
+class RepairPublic(BaseModel):
+    id: int
+    asset_id: str
+    mode: str
+    order_id: int | None
+    kind: str
+    started_at: datetime
+    finished_at: datetime
+    duration_h: float
+    first_time_fix: bool
+
+
+class ServiceOrderDetail(ServiceOrderPublic):
+    history: list[OrderHistoryPublic]
+    repairs: list[RepairPublic]
+
+
+class ServiceOrderUpdate(BaseModel):
+    """A status transition and/or planning change. ``at`` is when it happened (default now):
+    a technician may record arrival or completion after the fact."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["scheduled", "in_progress", "completed", "cancelled"] | None = None
+    scheduled_for: datetime | None = None
+    assignee: str | None = Field(None, min_length=1, max_length=100, pattern=_PRINTABLE)
+    priority: int | None = Field(None, ge=1, le=5)
+    first_time_fix: bool | None = Field(
+        None, description="required when completing: was the fault fixed on the first visit?"
+    )
+    at: datetime | None = None
+    note: str = Field("", max_length=2000, pattern=_PRINTABLE)
+
+
+class ServiceOrderCreate(BaseModel):
+    """A planner's preventive or corrective order (predictive ones come from detection)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    asset_id: str = Field(min_length=1, max_length=128, pattern=_PRINTABLE)
+    mode: str = Field(min_length=1, max_length=64, pattern=_PRINTABLE)
+    kind: Literal["preventive", "corrective"]
+    priority: int = Field(3, ge=1, le=5)
+    opened_at: datetime | None = None
+    respond_by: datetime | None = None
+    scheduled_for: datetime | None = None
+    assignee: str | None = Field(None, min_length=1, max_length=100, pattern=_PRINTABLE)
+    note: str = Field("", max_length=2000, pattern=_PRINTABLE)
+
+
+# --- assets ---------------------------------------------------------------------------------
+
+
+class AssetPublic(BaseModel):
+    asset_id: str
+    serial: str
+    model_id: str
+    model_name: str
+    category: str
+    customer_id: str
+    customer_name: str
+    site_id: str
+    site_name: str
+    region: str
+    install_date: date
+    lifecycle_stage: str
+    warranty_end: date | None
+    in_warranty: bool
+    contract_tier: str | None
+    contract_ends_on: date | None
+    risk: float | None = Field(description="highest failure risk over the asset's failure modes")
+    health: float | None = Field(description="lowest health over the failure modes (1 = new)")
+    worst_mode: str | None
+    rul_h: float | None = Field(description="shortest predicted remaining useful life")
+    health_updated_at: datetime | None
+    open_orders: int
+
+
+class SensorPublic(BaseModel):
+    position: int
+    name: str
+    unit: str
+    min_value: float
+    max_value: float
+
+
+class ModeHealthPublic(BaseModel):
+    mode: str
+    description: str
+    predictable: bool
+    nominal_mttr_h: float
+    health: float | None
+    risk: float | None
+    rul_h: float | None
+    updated_at: datetime | None
+    detail: dict[str, Any] | None
+
+
+class AnomalyPublic(BaseModel):
+    id: int
+    time: datetime
+    sensor: str | None
+    detector: str
+    score: float
+    detail: dict[str, Any]
+
+
+class DowntimePublic(BaseModel):
+    id: int
+    mode: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    planned: bool
+    duration_h: float | None
+
+
+class AssetDetail(AssetPublic):
+    device_id: str | None
+    device_status: str | None
+    sensors: list[SensorPublic]
+    modes: list[ModeHealthPublic]
+    anomalies: list[AnomalyPublic]
+    orders: list[ServiceOrderPublic]
+    downtime: list[DowntimePublic]
+    repairs: list[RepairPublic]
+
+
+class TelemetryPoint(BaseModel):
+    t: datetime
+    avg: float | None
+    min: float | None
+    max: float | None
+    n: int
+
+
+class TelemetrySeries(BaseModel):
+    asset_id: str
+    device_id: str
+    sensor: str
+    unit: str
+    resolution: Literal["raw", "1m", "1h", "1d"]
+    source: str = Field(description="table the points were read from")
+    from_: datetime = Field(alias="from")
+    to: datetime
+    points: list[TelemetryPoint]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+# --- uptime, MTTR, SLA ----------------------------------------------------------------------
+
+
+class UptimeRow(BaseModel):
+    key: str | None = Field(description="asset, model, site or customer id; None for the fleet")
+    assets: int
+    exposure_h: float = Field(description="hours in service within the window")
+    downtime_h: float
+    uptime_h: float
+    availability: float | None
+    failures: int = Field(description="unplanned downtime events that started in the window")
+    mtbf_h: float | None
+    mttr_h: float | None = Field(description="mean unplanned downtime per failure")
+
+
+class UptimeReport(BaseModel):
+    from_: datetime = Field(alias="from")
+    to: datetime
+    group_by: str
+    include_planned: bool
+    fleet: UptimeRow
+    rows: list[UptimeRow]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class MttrGroup(BaseModel):
+    model_id: str | None
+    mode: str | None
+    repairs: int
+    mttr_h: float | None
+    median_h: float | None
+    p90_h: float | None
+    first_time_fix_rate: float | None
+    nominal_mttr_h: float | None
+
+
+class PredictedMttr(BaseModel):
+    order_id: int
+    asset_id: str
+    model_id: str
+    mode: str
+    status: str
+    priority: int
+    predicted_mttr_h: float | None
+    actual_mttr_h: float | None = Field(description="historical mean for this model and mode")
+    nominal_mttr_h: float | None
+    expected_mttr_h: float | None = Field(description="predicted, else actual, else nominal")
+
+
+class MttrReport(BaseModel):
+    from_: datetime = Field(alias="from")
+    to: datetime
+    by_mode: list[MttrGroup]
+    by_model: list[MttrGroup]
+    open_orders: list[PredictedMttr]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class SlaGroup(BaseModel):
+    key: str
+    orders: int = Field(description="orders with an SLA tier opened in the window, not cancelled")
+    responded_in_time: int
+    response_breached: int
+    restored_in_time: int
+    restore_breached: int
+    pending: int = Field(description="still open and not yet past a target")
+    response_compliance_pct: float | None
+    restore_compliance_pct: float | None
+    compliance_pct: float | None = Field(description="orders meeting both targets, of decided ones")
+    first_time_fix_rate: float | None
+
+
+class AtRiskOrder(BaseModel):
+    order_id: int
+    asset_id: str
+    customer_id: str
+    sla_tier: str
+    status: str
+    priority: int
+    respond_by: datetime
+    hours_left: float
+    overdue: bool
+
+
+class SlaReport(BaseModel):
+    from_: datetime = Field(alias="from")
+    to: datetime
+    at: datetime
+    by_tier: list[SlaGroup]
+    by_customer: list[SlaGroup]
+    at_risk: list[AtRiskOrder]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+    role: Role
+    expires_in_days: float | None = Field(None, gt=0, le=3650)
+
+    @field_validator("name")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("name must not be blank")
+        return v.strip()
+
+
+class TokenPublic(BaseModel):
+    token_id: int
+    name: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    active: bool
+
+
+class TokenCreated(BaseModel):
+    token_id: int
+    name: str
+    role: Role
+    token: str = Field(description="shown once; store it now")
+
+
+class Me(BaseModel):
+    token_id: int
+    name: str
+    role: Role
+    rights: list[str]
