@@ -1,0 +1,65 @@
+"""Incremental, exactly-once reading of newly committed telemetry through ingest's outbox.
+
+``ingest_batches`` ids come from a sequence, so a transaction that took an id may commit after
+one that took a later id. The reader advances only over a contiguous run of ids; a missing id
+is waited for ``gap_timeout_s`` (an aborted transaction leaves a permanent hole) before it is
+skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import psycopg
+
+
+@dataclass
+class Batch:
+    """Readings of one read: rows sorted by time."""
+
+    device_ids: np.ndarray      # object[n]
+    times: np.ndarray           # datetime64[us][n]
+    vals: list                  # list of per-row float lists (model order, None = missing)
+    last_batch_id: int
+
+
+@dataclass
+class OutboxReader:
+    position: int = 0                      # last batch id consumed
+    gap_timeout_s: float = 10.0
+    max_batches: int = 500
+    _gap_since: dict = field(default_factory=dict)
+
+    def read(self, conn: psycopg.Connection) -> Batch | None:
+        rows = conn.execute(
+            "SELECT batch_id, device_ids, times FROM ingest_batches WHERE batch_id > %s "
+            "ORDER BY batch_id LIMIT %s", (self.position, self.max_batches)).fetchall()
+        take, expected, now = [], self.position + 1, time.monotonic()
+        for batch_id, devs, times in rows:
+            if batch_id != expected:
+                first_seen = self._gap_since.setdefault(expected, now)
+                if now - first_seen < self.gap_timeout_s:
+                    break          # an earlier batch may still commit: wait for it
+                self._gap_since.pop(expected, None)
+            take.append((batch_id, devs, times))
+            expected = batch_id + 1
+        if not take:
+            return None
+        devs = [d for _, ds, _ in take for d in ds]
+        times = [t for _, _, ts in take for t in ts]
+        self.position = take[-1][0]
+        self._gap_since = {k: v for k, v in self._gap_since.items() if k > self.position}
+        data = conn.execute(
+            "SELECT t.device_id, t.time, t.vals FROM unnest(%s::text[], %s::timestamptz[]) AS k(d, ts) "
+            "JOIN telemetry t ON t.device_id = k.d AND t.time = k.ts ORDER BY t.time, t.device_id",
+            (devs, times)).fetchall()
+        return Batch(np.array([r[0] for r in data], dtype=object),
+                     np.array([r[1].replace(tzinfo=None) for r in data], dtype="datetime64[us]"),
+                     [r[2] for r in data], self.position)
+
+    @staticmethod
+    def head(conn: psycopg.Connection) -> int:
+        """The newest batch id (start here to watch only what arrives from now on)."""
+        return conn.execute("SELECT coalesce(max(batch_id), 0) FROM ingest_batches").fetchone()[0]
