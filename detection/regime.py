@@ -1,0 +1,75 @@
+"""Operating-condition normalisation: remove what the operating regime explains.
+
+Load, speed and ambient temperature (the condition sensors: those no failure mode moves) drive
+the other sensors through the daily and weekly cycle. A ridge regression per product model on
+the condition sensors and their squares, fitted on history, predicts each monitored sensor;
+the detectors then watch the residual (value minus prediction), where a degradation stands out
+instead of hiding in the load cycle. Follows scikit-learn's estimator conventions.
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(1)
+>>> load = rng.uniform(0.2, 1.0, 500)
+>>> X = np.column_stack([load, 10 + 30 * load + rng.normal(0, 0.1, 500)])
+>>> norm = ConditionNormalizer(condition=[0]).fit(X)
+>>> r = norm.transform(X)
+>>> bool(np.nanstd(r[:, 1]) < 0.2), bool(np.all(r[:, 0] == X[:, 0]))
+(True, True)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ConditionNormalizer:
+    """Residuals of the monitored sensors given the condition sensors.
+
+    Parameters: ``condition`` (indices of condition sensors), ``ridge`` (L2 penalty, relative
+    to the design's scale). Learned: ``coef_`` float64[n_features, n_sensors], ``mean_``,
+    ``n_samples_``. Condition sensors pass through unchanged; a row with a missing condition
+    value gets NaN residuals for the others (the detectors treat NaN as missing).
+    """
+
+    def __init__(self, condition: list[int], ridge: float = 1e-6):
+        self.condition = list(condition)
+        self.ridge = ridge
+
+    def _design(self, X: np.ndarray) -> np.ndarray:
+        C = X[:, self.condition]
+        return np.column_stack([np.ones(len(X)), C, C ** 2])
+
+    def fit(self, X: np.ndarray) -> "ConditionNormalizer":
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D, got shape {X.shape}")
+        self.n_sensors_ = X.shape[1]
+        self.coef_ = np.zeros((1 + 2 * len(self.condition), self.n_sensors_))
+        self.n_samples_ = 0
+        if not self.condition:
+            return self
+        D = self._design(X)
+        ok_rows = np.isfinite(D).all(axis=1)
+        for j in range(self.n_sensors_):
+            if j in self.condition:
+                continue
+            ok = ok_rows & np.isfinite(X[:, j])
+            if ok.sum() < D.shape[1] * 10:
+                continue      # too little history: no correction (the detectors' own baseline only)
+            A, y = D[ok], X[ok, j]
+            scale = np.maximum(np.abs(A).mean(axis=0), 1e-9)
+            As = A / scale
+            G = As.T @ As + self.ridge * len(As) * np.eye(As.shape[1])
+            G[0, 0] -= self.ridge * len(As)          # the intercept is not penalised
+            beta = np.linalg.solve(G, As.T @ y) / scale
+            beta[0] = 0.0                             # keep the level: detectors learn it per device
+            self.coef_[:, j] = beta
+            self.n_samples_ = max(self.n_samples_, int(ok.sum()))
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.shape[1] != self.n_sensors_:
+            raise ValueError(f"expected {self.n_sensors_} sensors, got {X.shape[1]}")
+        if not self.condition:
+            return X.copy()
+        return X - self._design(X) @ self.coef_
