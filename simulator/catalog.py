@@ -131,21 +131,21 @@ def _modes(
 
     return [
         fm("bearing_wear", bearing, f"{category} bearing wear: vibration and bearing temperature "
-           "rise, accelerating towards seizure", onset_per_year=0.25, ttf_median_h=300,
+           "rise, accelerating towards seizure", onset_per_year=0.2, ttf_median_h=300,
            ttf_sigma=0.45, shape=3.0),
-        fm("seal_leak", seal, seal_desc, onset_per_year=0.2, ttf_median_h=200, ttf_sigma=0.5,
+        fm("seal_leak", seal, seal_desc, onset_per_year=0.15, ttf_median_h=200, ttf_sigma=0.5,
            shape=1.6),
-        fm("fouling", fouling, fouling_desc, onset_per_year=0.3, ttf_median_h=700,
+        fm("fouling", fouling, fouling_desc, onset_per_year=0.2, ttf_median_h=700,
            ttf_sigma=0.4, shape=1.2),
         # electrical: `effects` on the current sensor are the size of the intermittent spikes
         # (the fleet physics turns them into spikes whose rate and size grow with damage)
         fm("electrical", electrical, f"{category} motor insulation / connection fault: "
            f"intermittent {current} spikes and voltage dips, growing in rate and size",
-           onset_per_year=0.12, ttf_median_h=160, ttf_sigma=0.5, shape=1.5,
+           onset_per_year=0.1, ttf_median_h=160, ttf_sigma=0.5, shape=1.5,
            spike_sensors=(current_sensor, "voltage")),
         FailureMode("sudden", (), False, mttr["sudden"],
                     f"{category} sudden failure (shaft / coupling break, control board): "
-                    "no precursor", {}, onset_per_year=0.06),
+                    "no precursor", {}, onset_per_year=0.05),
     ]
 
 

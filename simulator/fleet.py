@@ -1,0 +1,717 @@
+"""A fleet of virtual assets: operating conditions, degradation, failures, repairs and
+maintenance, sensor readings with noise and sensor faults, and the exact ground truth.
+
+The physics is vectorised per product model over ``(n_steps, n_devices, n_sensors)``:
+
+* **Conditions**: load ``L`` follows each asset's duty pattern (continuous, two-shift or
+  comfort cooling), daily and weekly cycles and a slow wander; ambient temperature follows its
+  site's climate (season, day, weather).  All are functions of absolute time.
+* **Degradation**: a failure mode starts when the integrated hazard (base rate x asset
+  frailty x age x load x time since preventive maintenance) crosses an exponential budget.
+  Progress then grows with load while the machine runs; damage is ``progress ** shape``
+  (bearing wear accelerates, fouling creeps) and moves the mode's sensors; the asset fails at
+  progress 1.  Sudden failures have no precursor.  Electrical faults show as current spikes
+  and voltage dips whose rate and size grow with damage.
+* **Failure and repair**: the machine stops (readings of a stopped machine continue); a
+  technician arrives after the SLA tier's response time and repairs in a time drawn from the
+  failure mode, product model, site and parts availability.  Scheduled preventive maintenance
+  partly restores health; :meth:`Fleet.apply_maintenance` acts on a predictive order.
+* **Sensor faults** (not equipment failures): stuck values, dropouts and spiky episodes, plus
+  isolated missing values.
+
+Failures resolve at step resolution; maintenance and repair completions at sub-blocks of at
+most :data:`MAX_BLOCK_S` simulated seconds.  A seed and the same sequence of calls reproduce
+the fleet, its readings and its ground truth exactly.
+
+>>> from datetime import datetime, timezone
+>>> fleet = Fleet(FleetSpec(n_assets=6, seed=1, start=datetime(2026, 1, 5, tzinfo=timezone.utc)))
+>>> block = fleet.step(None, 60, 60.0)
+>>> times, device_ids, values = block["PMP-200"]
+>>> values.shape[0], values.shape[2], values.dtype
+(60, 11, dtype('float32'))
+>>> fleet.clock.isoformat()
+'2026-01-05T01:00:00+00:00'
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
+from scipy.signal import lfilter
+
+from simulator.catalog import CATALOG, ProductModel
+from simulator.ground_truth import GroundTruth
+
+HOUR = 3600.0
+DAY = 86400.0
+YEAR = 365.25 * DAY
+MAX_BLOCK_S = 3600.0
+TIERS = ("platinum", "gold", "silver", "bronze")
+TIER_P = (0.1, 0.3, 0.4, 0.2)
+TIER_RESPONSE_H = {"platinum": 4.0, "gold": 8.0, "silver": 24.0, "bronze": 72.0}
+PATTERNS = ("continuous", "two_shift", "comfort")
+SENSOR_FAULTS = ("stuck", "dropout", "spiky")
+SENSOR_FAULT_PER_YEAR = 3.0
+SENSOR_FAULT_MEDIAN_H = {"stuck": 6.0, "dropout": 2.0, "spiky": 8.0}
+DROPOUT_P = 2e-4  # isolated missing values (per sensor reading)
+REGIONS = ("north", "south", "east", "west", "central")
+# preventive maintenance: fraction of progress left per mode (fouling cleaned, bearings
+# lubricated, seals adjusted, connections re-torqued)
+PM_KEEP = {"bearing_wear": 0.6, "seal_leak": 0.7, "fouling": 0.0, "electrical": 0.8}
+
+
+@dataclass
+class FleetSpec:
+    n_assets: int = 500
+    seed: int = 0
+    start: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=timezone.utc))
+    models: dict[str, float] | list[str] | None = None  # mix (None: every model, equal shares)
+    id_prefix: str = "sim"
+    n_customers: int | None = None  # None: one per 50 assets
+    sites_per_customer: int = 3
+    hazard_scale: float = 1.0  # multiplies every onset hazard (short demos want more events)
+    pm_interval_days: float = 180.0
+    sensor_faults: bool = True
+    pre_existing: bool = True  # degradations already under way at the start
+
+    def __post_init__(self):
+        if self.n_assets < 1:
+            raise ValueError("n_assets must be >= 1")
+        if self.start.tzinfo is None:
+            raise ValueError("FleetSpec.start must be timezone-aware (UTC)")
+        if self.hazard_scale < 0:
+            raise ValueError("hazard_scale must be >= 0")
+        models = self.models if self.models is not None else list(CATALOG)
+        unknown = [m for m in models if m not in CATALOG]
+        if unknown:
+            raise ValueError(f"unknown product models {unknown}; known: {sorted(CATALOG)}")
+
+
+@dataclass(frozen=True)
+class CustomerSpec:
+    customer_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    site_id: str
+    customer_id: str
+    name: str
+    region: str
+    tz_h: float  # local time offset
+    mean_temp: float  # annual mean ambient, degC
+    repair_factor: float  # travel, access: multiplies repair time
+    parts_unavailable_p: float  # chance a repair waits for parts
+
+
+@dataclass(frozen=True)
+class AssetSpec:
+    asset_id: str
+    device_id: str
+    serial: str
+    model_id: str
+    site_id: str
+    customer_id: str
+    tier: str
+    install_date: date
+    pattern: str  # duty pattern
+    warranty_end: date
+
+
+@dataclass
+class _SensorFault:
+    dev: int
+    sensor: int
+    kind: str
+    start: float
+    end: float
+    stuck: float = math.nan
+
+
+class _Group:
+    """Arrays for the devices of one product model (index i = position in the group)."""
+
+    def __init__(self, pm: ProductModel, rows: list[int], assets: list[AssetSpec],
+                 sites: dict[str, SiteSpec], spec: FleetSpec, rng: np.random.Generator):
+        self.pm = pm
+        self.rows = np.array(rows, np.int64)
+        self.asset_ids = [assets[r].asset_id for r in rows]
+        self.device_ids = [assets[r].device_id for r in rows]
+        n = self.n = len(rows)
+        S = len(pm.sensors)
+        fms = pm.failure_modes
+        M = len(fms)
+        self.modes = [fm.mode for fm in fms]
+        self.predictable = np.array([fm.predictable for fm in fms])
+        self.idle = pm.sensor_param("idle")
+        self.run0 = pm.sensor_param("run0")
+        self.slope = pm.sensor_param("load_slope")
+        self.amb = pm.sensor_param("amb_slope")
+        self.sd = pm.sensor_param("noise_sd")
+        self.lo = pm.sensor_param("lo")
+        self.hi = pm.sensor_param("hi")
+        self.tau = pm.sensor_param("tau_s")
+        self.thermal = np.nonzero(self.tau > 0)[0]
+        eff = pm.effect_matrix()
+        spike = np.zeros_like(eff)
+        for m, fm in enumerate(fms):
+            for name in fm.spike_sensors:
+                s = pm.sensor_index(name)
+                spike[m, s], eff[m, s] = eff[m, s], 0.0
+        self.spike_modes = [m for m in range(M) if spike[m].any()]
+        self.shape = np.array([fm.shape for fm in fms], np.float64)
+        self.mttr = np.array([fm.mttr_h for fm in fms], np.float64)
+        site = [sites[assets[r].site_id] for r in rows]
+        # per asset
+        self.pattern = np.array([PATTERNS.index(assets[r].pattern) for r in rows])
+        self.tz = np.array([s.tz_h for s in site])
+        self.site_temp = np.array([s.mean_temp for s in site])
+        self.site_repair = np.array([s.repair_factor for s in site])
+        self.site_parts = np.array([s.parts_unavailable_p for s in site])
+        self.response_h = np.array([TIER_RESPONSE_H[assets[r].tier] for r in rows])
+        self.install_t = np.array([
+            datetime(*assets[r].install_date.timetuple()[:3], tzinfo=timezone.utc).timestamp()
+            for r in rows])
+        self.base_load = rng.uniform(0.6, 0.95, n)
+        self.peak_h = rng.uniform(11, 16, n)
+        self.wander_p = rng.uniform(3 * HOUR, 9 * HOUR, (2, n)) * np.array([[1], [8]])
+        self.wander_phi = rng.uniform(0, 2 * np.pi, (3, n))
+        self.weather_p = rng.uniform(2.5 * DAY, 5 * DAY, n)
+        self.mag = rng.lognormal(0.0, 0.2, (n, M))  # severity of each mode on this asset
+        self.effmag = (self.mag[:, :, None] * eff[None]).astype(np.float32)  # [n, M, S]
+        self.spikemag = (self.mag[:, :, None] * spike[None]).astype(np.float32)
+        frailty = rng.lognormal(0.0, 0.35, (n, M))
+        base = np.array([fm.onset_per_year for fm in fms]) * spec.hazard_scale / YEAR
+        self.rate_s = frailty * base[None]  # onset hazard per second (new asset, nominal)
+        self.ttf_med = np.array([fm.ttf_median_h for fm in fms]) * HOUR
+        self.ttf_sig = np.array([fm.ttf_sigma for fm in fms])
+        self.H = np.zeros((n, M))
+        self.E = rng.exponential(1.0, (n, M))
+        self.active = np.zeros((n, M), bool)
+        self.onset_t = np.full((n, M), np.inf)
+        self.prog = np.zeros((n, M))
+        self.speed = np.zeros((n, M))  # progress per running second at nominal load
+        self.down_from = np.full(n, np.inf)
+        self.down_until = np.full(n, -np.inf)
+        self.sudden_at = np.full(n, np.inf)  # injected sudden failures
+        self.last_pm = np.zeros(n)
+        self.next_pm = np.zeros(n)
+        self.therm = None  # [n, n_thermal] lagged temperatures
+        self.sf_H = np.zeros(n)
+        self.sf_E = rng.exponential(1.0, n)
+        self.faults: list[_SensorFault] = []
+
+    def draw_speed(self, i: int, m: int, rng: np.random.Generator) -> float:
+        return 1.0 / (self.ttf_med[m] * rng.lognormal(0.0, self.ttf_sig[m]))
+
+    def conditions(self, t: np.ndarray):
+        """Load, ambient temperature [T, n] (float64) and scheduled-running [T, n] (bool)."""
+        tt = t[:, None]
+        th = tt / HOUR + self.tz[None]
+        hod = th % 24.0
+        dow = ((th // 24.0) + 3.0) % 7.0  # 1970-01-01 was a Thursday; Monday = 0
+        weekend = dow >= 5.0
+        daily = np.cos(2 * np.pi * (hod - self.peak_h) / 24.0)
+        ph = self.wander_phi
+        wander = (0.06 * np.sin(2 * np.pi * tt / self.wander_p[0] + ph[0])
+                  + 0.05 * np.sin(2 * np.pi * tt / self.wander_p[1] + ph[1]))
+        doy = (tt / DAY) % 365.25
+        amb = (self.site_temp + 9.0 * np.cos(2 * np.pi * (doy - 200.0) / 365.25)
+               + 4.0 * np.cos(2 * np.pi * (hod - 15.0) / 24.0)
+               + 2.5 * np.sin(2 * np.pi * tt / self.weather_p + ph[2]))
+        cont = self.base_load * (0.9 + 0.08 * daily - 0.08 * weekend) + wander
+        shift = self.base_load * (0.92 + 0.08 * daily) + wander
+        comfort = 0.25 + 0.65 * np.clip((amb - 8.0) / 22.0, 0.0, 1.0) + 0.1 * daily + wander
+        p = self.pattern
+        load = np.where(p == 0, cont, np.where(p == 1, shift, comfort))
+        sched = np.where(p == 0, True,
+                         np.where(p == 1, (hod >= 6) & (hod < 22) & ~weekend,
+                                  (hod >= 6) & (hod < 20) & (dow < 6)))
+        return np.clip(load, 0.15, 1.05), amb, sched
+
+
+class Fleet:
+    """The simulated fleet; see the module docstring.  ``Fleet(FleetSpec(...))``."""
+
+    def __init__(self, spec: FleetSpec):
+        self.spec = spec
+        self.rng = np.random.Generator(np.random.PCG64(spec.seed))
+        rng = self.rng
+        self.start = spec.start.astimezone(timezone.utc)
+        self._t = self.start.timestamp()
+        self.ground_truth = GroundTruth()
+        self.last_events: list[dict] = []
+        self._actions: list[tuple] = []
+        self._seq = 0
+        p = spec.id_prefix
+        n_cust = spec.n_customers or max(1, spec.n_assets // 50)
+        self.customers = [CustomerSpec(f"{p}-c{j:03d}", f"Customer {j:03d} ({p})")
+                          for j in range(n_cust)]
+        self.sites: dict[str, SiteSpec] = {}
+        for c in self.customers:
+            for k in range(spec.sites_per_customer):
+                sid = f"{c.customer_id}-s{k}"
+                self.sites[sid] = SiteSpec(
+                    sid, c.customer_id, f"{c.name} site {k}", REGIONS[rng.integers(len(REGIONS))],
+                    tz_h=float(rng.integers(-2, 3)), mean_temp=float(rng.uniform(6, 20)),
+                    repair_factor=float(rng.lognormal(0, 0.25)),
+                    parts_unavailable_p=float(rng.uniform(0.05, 0.3)))
+        site_ids = list(self.sites)
+        if isinstance(spec.models, dict):
+            model_ids = list(spec.models)
+            w = np.array([spec.models[m] for m in model_ids], float)
+        else:
+            model_ids = list(spec.models) if spec.models is not None else list(CATALOG)
+            w = np.ones(len(model_ids))
+        w = w / w.sum()
+        self.assets: list[AssetSpec] = []
+        for i in range(spec.n_assets):
+            mid = model_ids[rng.choice(len(model_ids), p=w)]
+            site = self.sites[site_ids[rng.integers(len(site_ids))]]
+            pattern = "comfort" if CATALOG[mid].category == "chiller" else (
+                "continuous" if rng.random() < 0.5 else "two_shift")
+            installed = (self.start - timedelta(days=float(rng.uniform(30, 12 * 365)))).date()
+            self.assets.append(AssetSpec(
+                asset_id=f"{p}-a{i:05d}", device_id=f"{p}-d{i:05d}", serial=f"{p.upper()}-SN{i:07d}",
+                model_id=mid, site_id=site.site_id, customer_id=site.customer_id,
+                tier=TIERS[rng.choice(4, p=TIER_P)], install_date=installed, pattern=pattern,
+                warranty_end=installed + timedelta(days=730)))
+        self._index = {a.asset_id: i for i, a in enumerate(self.assets)}
+        self._dev_index = {a.device_id: i for i, a in enumerate(self.assets)}
+        self.groups: dict[str, _Group] = {}
+        for mid in CATALOG:
+            rows = [i for i, a in enumerate(self.assets) if a.model_id == mid]
+            if rows:
+                self.groups[mid] = _Group(CATALOG[mid], rows, self.assets, self.sites, spec, rng)
+        self._where = {}
+        for mid, g in self.groups.items():
+            for i, r in enumerate(g.rows):
+                self._where[int(r)] = (mid, i)
+        self.ground_truth.add(self._t, "", "", "inventory", None,
+                              asset_ids=[a.asset_id for a in self.assets], seed=spec.seed,
+                              n_assets=spec.n_assets)
+        self._init_state()
+
+    # ------------------------------------------------------------------ set-up
+    def _init_state(self):
+        rng, t0, spec = self.rng, self._t, self.spec
+        for g in self.groups.values():
+            interval = spec.pm_interval_days * DAY
+            g.last_pm = t0 - rng.uniform(0, interval, g.n)
+            g.next_pm = g.last_pm + interval * rng.uniform(0.9, 1.1, g.n)
+            if not spec.pre_existing:
+                continue
+            # steady state: P(degrading now) = hazard x mean time from onset to failure
+            fac = self._hazard_factor(g, t0, np.full(g.n, 0.75))
+            pr = g.rate_s * fac[:, None] * g.ttf_med[None] * 1.2
+            draw = rng.random(pr.shape) < pr
+            for i, m in zip(*np.nonzero(draw & g.predictable[None])):
+                speed = g.draw_speed(i, m, rng)
+                p0 = float(rng.uniform(0.0, 0.9))
+                self._start_degradation(g, int(i), int(m), t0 - p0 / speed / 0.8, speed,
+                                        prog=p0, pre_existing=True)
+
+    def _hazard_factor(self, g: _Group, t: float, mean_load: np.ndarray) -> np.ndarray:
+        age_y = np.maximum(t - g.install_t, 0) / YEAR
+        since_pm_y = np.clip((t - g.last_pm) / YEAR, 0, 2)
+        return ((1 + age_y / 6.0) ** 1.5 * ((0.4 + mean_load) / 1.15) ** 2
+                * (1 + 0.75 * since_pm_y))
+
+    def _start_degradation(self, g: _Group, i: int, m: int, onset: float, speed: float,
+                           prog: float = 0.0, pre_existing: bool = False, injected=False):
+        g.active[i, m] = True
+        g.onset_t[i, m] = onset
+        g.prog[i, m] = prog
+        g.speed[i, m] = speed
+        extra = {"pre_existing": True, "progress": round(prog, 4)} if pre_existing else {}
+        if injected:
+            extra["injected"] = True
+        self._log(onset, g, i, "onset", g.modes[m], ttf_h=round(1.0 / speed / HOUR, 2),
+                  severity=round(float(g.mag[i, m]), 3), **extra)
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def clock(self) -> datetime:
+        return datetime.fromtimestamp(self._t, tz=timezone.utc)
+
+    def asset(self, asset_id: str) -> AssetSpec:
+        try:
+            return self.assets[self._index[asset_id]]
+        except KeyError:
+            raise KeyError(f"no asset {asset_id!r} in this fleet") from None
+
+    def asset_of_device(self, device_id: str) -> AssetSpec:
+        return self.assets[self._dev_index[device_id]]
+
+    def device_ids(self, model_id: str | None = None) -> list[str]:
+        if model_id is None:
+            return [a.device_id for a in self.assets]
+        return list(self.groups[model_id].device_ids) if model_id in self.groups else []
+
+    def is_down(self, asset_id: str, at: datetime | None = None) -> bool:
+        g, i = self._locate(asset_id)
+        t = self._t if at is None else at.timestamp()
+        return bool(g.down_from[i] <= t < g.down_until[i])
+
+    def health(self, asset_id: str) -> dict[str, float]:
+        """Current damage (0 = as new, 1 = failed) per predictable mode (the truth)."""
+        g, i = self._locate(asset_id)
+        return {g.modes[m]: float(np.clip(g.prog[i, m], 0, 1) ** g.shape[m])
+                for m in range(len(g.modes)) if g.predictable[m]}
+
+    def step(self, t0: datetime | None, n_steps: int, dt_s: float) -> dict:
+        """Advance ``n_steps`` of ``dt_s`` seconds from ``t0`` (None: the fleet clock).
+
+        Returns ``{model_id: (times datetime64[ns][n_steps], device_ids, float32[n_steps,
+        n_devices, n_sensors])}``, NaN = value missing.  ``self.last_events`` holds the
+        ground-truth events that happened in this period.
+        """
+        if n_steps < 1 or not dt_s > 0:
+            raise ValueError("n_steps must be >= 1 and dt_s > 0")
+        if t0 is not None and abs(t0.timestamp() - self._t) > 1e-3:
+            raise ValueError(f"the fleet clock is at {self.clock.isoformat()}; step() continues "
+                             f"from there (got t0={t0.isoformat()})")
+        self.last_events = []
+        per_block = max(1, int(MAX_BLOCK_S // dt_s))
+        parts: dict[str, list[np.ndarray]] = {mid: [] for mid in self.groups}
+        done = 0
+        while done < n_steps:
+            k = min(per_block, n_steps - done)
+            t = self._t + dt_s * np.arange(k)
+            t_end = self._t + dt_s * k
+            self._run_actions(t_end)
+            for mid, g in self.groups.items():
+                parts[mid].append(self._step_group(g, t, dt_s))
+            self._t = t_end
+            done += k
+        times = (np.int64(round((self._t - n_steps * dt_s) * 1e6))
+                 + np.round(np.arange(n_steps) * dt_s * 1e6).astype(np.int64)
+                 ).astype("datetime64[us]").astype("datetime64[ns]")
+        out = {}
+        for mid, g in self.groups.items():
+            vals = parts[mid][0] if len(parts[mid]) == 1 else np.concatenate(parts[mid], axis=0)
+            out[mid] = (times, g.device_ids, vals)
+        return out
+
+    def inject(self, asset_id: str, mode: str, at: datetime | None = None,
+               rate: float | None = None) -> None:
+        """Start a degradation of ``mode`` on an asset (drills, tests, demos).
+
+        ``at``: onset time (default: the fleet clock; later times are allowed);
+        ``rate``: fraction of life consumed per running hour at nominal load (1 / time to
+        failure in hours); default drawn from the mode's distribution.  ``mode="sudden"``
+        fails the asset at ``at``.
+        """
+        g, i = self._locate(asset_id)
+        m = self._mode_index(g, mode)
+        t = self._t if at is None else at.timestamp()
+        if t < self._t - 1e-3:
+            raise ValueError("inject: `at` is before the fleet clock")
+        if not g.predictable[m]:
+            g.sudden_at[i] = min(g.sudden_at[i], t)
+            return
+        if g.active[i, m]:
+            raise ValueError(f"{asset_id} is already degrading in {mode}")
+        if rate is not None and not rate > 0:
+            raise ValueError("rate must be > 0 (1 / hours to failure)")
+        speed = rate / HOUR if rate is not None else g.draw_speed(i, m, self.rng)
+        self._start_degradation(g, i, m, t, speed, injected=True)
+
+    def apply_maintenance(self, asset_id: str, mode: str | None, at: datetime | None = None,
+                          kind: str = "predictive", order_id: int | None = None) -> dict:
+        """A technician acts on an order at ``at`` (default: the fleet clock).
+
+        ``predictive``: repairs ``mode`` (its degradation, if any, is removed) in a planned
+        stop; ``preventive``: service of the whole machine, partly restoring every mode.
+        Returns the ground-truth ``maintenance`` event (``restored``: whether a degradation of
+        that mode was under way and is now gone).
+        """
+        if kind not in ("predictive", "preventive"):
+            raise ValueError("kind must be 'predictive' or 'preventive'")
+        g, i = self._locate(asset_id)
+        t = self._t if at is None else at.timestamp()
+        if t < self._t - 1e-3:
+            raise ValueError("apply_maintenance: `at` is before the fleet clock")
+        if g.down_from[i] <= t < g.down_until[i]:
+            raise ValueError(f"{asset_id} is down (failed or in maintenance) until "
+                             f"{datetime.fromtimestamp(g.down_until[i], timezone.utc).isoformat()}")
+        if kind == "preventive":
+            return self._preventive(g, i, t, order_id)
+        m = self._mode_index(g, mode)
+        was = bool(g.active[i, m] and g.onset_t[i, m] <= t)
+        damage = float(np.clip(g.prog[i, m], 0, 1) ** g.shape[m]) if was else 0.0
+        g.active[i, m] = False
+        g.prog[i, m] = 0.0
+        g.onset_t[i, m] = np.inf
+        g.H[i, m] = 0.0
+        g.E[i, m] = self.rng.exponential(1.0)
+        dur = g.mttr[m] * 0.6 * g.pm.repair_factor * g.site_repair[i] * self.rng.lognormal(0, 0.25)
+        ev = self._log(t, g, i, "maintenance", mode, kind=kind, restored=was,
+                       damage=round(damage, 4), order_id=order_id)
+        self._planned_stop(g, i, t, dur * HOUR, mode, kind, order_id)
+        return ev
+
+    # ------------------------------------------------------------------ internals
+    def _locate(self, asset_id: str) -> tuple[_Group, int]:
+        mid, i = self._where[self._index[asset_id]] if asset_id in self._index else (None, None)
+        if mid is None:
+            raise KeyError(f"no asset {asset_id!r} in this fleet")
+        return self.groups[mid], i
+
+    @staticmethod
+    def _mode_index(g: _Group, mode: str) -> int:
+        try:
+            return g.modes.index(mode)
+        except ValueError:
+            raise ValueError(f"{g.pm.model_id} has no failure mode {mode!r}; "
+                             f"modes: {g.modes}") from None
+
+    def _log(self, t: float, g: _Group, i: int, event: str, mode: str | None, **kw) -> dict:
+        kw = {k: v for k, v in kw.items() if v is not None}
+        ev = self.ground_truth.add(t, g.asset_ids[i], g.device_ids[i], event, mode, **kw)
+        self.last_events.append(ev)
+        return ev
+
+    def _schedule(self, t: float, *action):
+        heapq.heappush(self._actions, (t, self._seq, action))
+        self._seq += 1
+
+    def _planned_stop(self, g, i, t, dur_s, mode, kind, order_id=None):
+        g.down_from[i], g.down_until[i] = t, t + dur_s
+        self._log(t, g, i, "downtime_start", mode, planned=True)
+        self._log(t, g, i, "repair_start", mode, kind=kind, order_id=order_id)
+        self._schedule(t + dur_s, "repair_end", g.pm.model_id, i, mode, kind, True,
+                       {"duration_h": round(dur_s / HOUR, 3), "order_id": order_id,
+                        "parts_delay_h": 0.0})
+
+    def _preventive(self, g: _Group, i: int, t: float, order_id=None) -> dict:
+        cleared, reduced = [], []
+        for m, mode in enumerate(g.modes):
+            if not (g.predictable[m] and g.active[i, m] and g.onset_t[i, m] <= t):
+                continue
+            g.prog[i, m] *= PM_KEEP.get(mode, 1.0)
+            if g.prog[i, m] < 0.05:
+                g.active[i, m] = False
+                g.prog[i, m] = 0.0
+                g.onset_t[i, m] = np.inf
+                g.H[i, m] = 0.0
+                g.E[i, m] = self.rng.exponential(1.0)
+                cleared.append(mode)
+            else:
+                reduced.append(mode)
+        g.last_pm[i] = t
+        g.next_pm[i] = t + self.spec.pm_interval_days * DAY * self.rng.uniform(0.9, 1.1)
+        ev = self._log(t, g, i, "maintenance", None, kind="preventive", cleared=cleared,
+                       reduced=reduced, order_id=order_id)
+        self._planned_stop(g, i, t, 3.0 * HOUR * g.site_repair[i], None, "preventive", order_id)
+        return ev
+
+    def _run_actions(self, t_end: float):
+        while self._actions and self._actions[0][0] < t_end:
+            t, _, action = heapq.heappop(self._actions)
+            kind = action[0]
+            if kind == "repair_start":
+                _, mid, i, mode, rkind, resp_h = action
+                self._log(t, self.groups[mid], i, "repair_start", mode, kind=rkind,
+                          response_h=round(resp_h, 3))
+            elif kind == "repair_end":
+                _, mid, i, mode, rkind, planned, detail = action
+                g = self.groups[mid]
+                if rkind == "corrective" and mode in g.modes:
+                    m = g.modes.index(mode)
+                    g.active[i, m] = False
+                    g.prog[i, m] = 0.0
+                    g.onset_t[i, m] = np.inf
+                    g.H[i, m] = 0.0
+                    g.E[i, m] = self.rng.exponential(1.0)
+                self._log(t, g, i, "repair_end", mode, kind=rkind,
+                          **{k: v for k, v in detail.items() if k != "downtime_h"})
+                self._log(t, g, i, "downtime_end", mode, planned=planned,
+                          duration_h=round((t - g.down_from[i]) / HOUR, 3))
+        # scheduled preventive maintenance due in this block (postponed while down)
+        for g in self.groups.values():
+            due = np.nonzero(g.next_pm < t_end)[0]
+            for i in due:
+                t = max(g.next_pm[i], self._t)
+                if g.down_from[i] <= t < g.down_until[i]:
+                    g.next_pm[i] = max(g.down_until[i], t) + DAY
+                    continue
+                self._preventive(g, int(i), float(t))
+
+    def _fail(self, g: _Group, i: int, t: float, m: int):
+        rng = self.rng
+        mode = g.modes[m]
+        resp_h = g.response_h[i] * rng.uniform(0.25, 1.0)
+        parts_h = float(rng.uniform(12, 96)) if rng.random() < g.site_parts[i] else 0.0
+        rep_h = (g.mttr[m] * g.pm.repair_factor * g.site_repair[i] * rng.lognormal(0, 0.35)
+                 + parts_h)
+        g.down_from[i] = t
+        g.down_until[i] = t + (resp_h + rep_h) * HOUR
+        self._log(t, g, i, "failure", mode)
+        self._log(t, g, i, "downtime_start", mode, planned=False)
+        self._schedule(t + resp_h * HOUR, "repair_start", g.pm.model_id, i, mode, "corrective",
+                       resp_h)
+        self._schedule(g.down_until[i], "repair_end", g.pm.model_id, i, mode, "corrective",
+                       False, {"duration_h": round(rep_h, 3), "parts_delay_h": round(parts_h, 3)})
+
+    def _step_group(self, g: _Group, t: np.ndarray, dt: float) -> np.ndarray:
+        rng = self.rng
+        T, n = len(t), g.n
+        t0, span = float(t[0]), dt * T
+        load, amb, sched = g.conditions(t)
+        down = (t[:, None] >= g.down_from) & (t[:, None] < g.down_until)
+        run = sched & ~down
+        nrun = run.sum(0)
+        frac_run = nrun / T
+        mean_load = np.where(nrun > 0, (load * run).sum(0) / np.maximum(nrun, 1), 0.75)
+
+        # -- onsets (hazard integration against exponential budgets)
+        fac = self._hazard_factor(g, t0, mean_load) * frac_run
+        dH = g.rate_s * fac[:, None] * span
+        dH[g.active] = 0.0
+        hit = (g.H + dH >= g.E) & (dH > 0)
+        frac = np.where(hit, (g.E - g.H) / np.where(dH > 0, dH, 1.0), 0.0)
+        g.H += dH
+        sudden_t = g.sudden_at.copy()
+        for i, m in zip(*np.nonzero(hit)):
+            ton = t0 + float(frac[i, m]) * span
+            if g.predictable[m]:
+                self._start_degradation(g, int(i), int(m), ton, g.draw_speed(i, m, rng))
+            else:
+                sudden_t[i] = min(sudden_t[i], ton)
+                g.H[i, m] = 0.0
+                g.E[i, m] = rng.exponential(1.0)
+
+        # -- degradation progress and failures
+        act = np.nonzero(g.active.any(1))[0]
+        d = None
+        lf = ((0.5 + load) / 1.25)
+
+        def progress(run_):
+            started = t[:, None, None] >= g.onset_t[act][None]
+            inc = (dt * g.speed[act][None] * lf[:, act, None] * run_[:, act, None] * started)
+            return g.prog[act][None] + np.cumsum(inc, axis=0)
+
+        if len(act):
+            prog_t = progress(run)
+            cross = (prog_t >= 1.0) & g.active[act][None] & run[:, act, None]
+            any_cross = cross.any(2)
+            first = np.where(any_cross.any(0), any_cross.argmax(0), T)
+            fail_t = np.where(first < T, t[np.minimum(first, T - 1)], np.inf)
+            fail_m = cross[np.minimum(first, T - 1), np.arange(len(act))].argmax(1)
+        cand = np.full(n, np.inf)
+        cand_m = np.full(n, -1)
+        sudden_m = int(np.nonzero(~g.predictable)[0][0]) if (~g.predictable).any() else -1
+        in_block = (sudden_t < t0 + span)
+        cand[in_block] = np.maximum(sudden_t[in_block], t0)
+        cand_m[in_block] = sudden_m
+        if len(act):
+            better = fail_t < cand[act]
+            cand[act[better]] = fail_t[better]
+            cand_m[act[better]] = fail_m[better]
+        failed = np.nonzero(np.isfinite(cand))[0]
+        changed = False
+        for i in failed:
+            # not already down at that time (sudden hazard while stopped is ignored)
+            if g.down_from[i] <= cand[i] < g.down_until[i]:
+                continue
+            if cand_m[i] == sudden_m:
+                g.sudden_at[i] = np.inf
+            self._fail(g, int(i), float(cand[i]), int(cand_m[i]))
+            changed = True
+        if changed:
+            down = (t[:, None] >= g.down_from) & (t[:, None] < g.down_until)
+            run = sched & ~down
+        if len(act):
+            if changed:
+                prog_t = progress(run)
+            prog_t = np.minimum(prog_t, 1.0)
+            g.prog[act] = prog_t[-1]
+            d = (prog_t ** g.shape[None, None]).astype(np.float32)  # [T, k, M]
+
+        # -- sensor values
+        r = run.astype(np.float32)[:, :, None]
+        L = load.astype(np.float32)[:, :, None]
+        A = amb.astype(np.float32)[:, :, None]
+        X = g.idle + r * (g.run0 - g.idle + g.slope * L) + g.amb * A
+        if d is not None:
+            ra = r[:, act]
+            X[:, act] += ra * np.einsum("tkm,kms->tks", d, g.effmag[act], optimize=True)
+            for m in g.spike_modes:
+                sub = np.nonzero(g.active[act, m])[0]
+                if not len(sub):
+                    continue
+                dm = d[:, sub, m]
+                lam = (0.5 + 40.0 * dm) / HOUR
+                spikes = rng.random(dm.shape) < -np.expm1(-lam * dt)
+                size = spikes * (0.3 + 0.7 * dm) * rng.uniform(0.5, 1.0, dm.shape)
+                X[:, act[sub]] += (ra[:, sub] * size[:, :, None]).astype(np.float32) \
+                    * g.spikemag[act[sub], m][None]
+        if len(g.thermal):
+            a = (-np.expm1(-dt / g.tau[g.thermal])).astype(np.float64)
+            if g.therm is None:
+                g.therm = X[0][:, g.thermal].astype(np.float64)
+            for j, s in enumerate(g.thermal):
+                y, zf = lfilter([a[j]], [1.0, -(1.0 - a[j])], X[:, :, s], axis=0,
+                                zi=((1.0 - a[j]) * g.therm[:, j])[None])
+                X[:, :, s] = y
+                g.therm[:, j] = y[-1]
+        X += rng.standard_normal(X.shape, dtype=np.float32) * g.sd
+        np.clip(X, g.lo, g.hi, out=X)
+        if self.spec.sensor_faults:
+            self._sensor_faults(g, t, dt, X)
+            k = rng.binomial(X.size, DROPOUT_P)
+            if k:
+                X.reshape(-1)[rng.integers(0, X.size, k)] = np.nan
+        return X
+
+    def _sensor_faults(self, g: _Group, t: np.ndarray, dt: float, X: np.ndarray):
+        rng = self.rng
+        t0, span = float(t[0]), dt * len(t)
+        dH = SENSOR_FAULT_PER_YEAR / YEAR * span
+        hit = np.nonzero(g.sf_H + dH >= g.sf_E)[0]
+        g.sf_H += dH
+        S = X.shape[2]
+        for i in hit:
+            start = t0 + float((g.sf_E[i] - (g.sf_H[i] - dH)) / dH) * span
+            kind = SENSOR_FAULTS[rng.integers(3)]
+            s = int(rng.integers(S))
+            end = start + SENSOR_FAULT_MEDIAN_H[kind] * HOUR * rng.lognormal(0, 0.6)
+            g.faults.append(_SensorFault(int(i), s, kind, start, end))
+            g.sf_H[i] = 0.0
+            g.sf_E[i] = rng.exponential(1.0)
+            self._log(start, g, int(i), "sensor_fault", None, sensor=g.pm.sensors[s].name,
+                      kind=kind, until=_iso(end))
+        keep = []
+        t_end = t0 + span
+        for f in g.faults:
+            mask = (t >= f.start) & (t < f.end)
+            if mask.any():
+                if f.kind == "dropout":
+                    X[mask, f.dev, f.sensor] = np.nan
+                elif f.kind == "stuck":
+                    if math.isnan(f.stuck):
+                        f.stuck = float(X[np.argmax(mask), f.dev, f.sensor])
+                    X[mask, f.dev, f.sensor] = f.stuck
+                else:
+                    sp = mask & (rng.random(len(t)) < 0.08)
+                    if sp.any():
+                        width = g.hi[f.sensor] - g.lo[f.sensor]
+                        X[sp, f.dev, f.sensor] = np.clip(
+                            X[sp, f.dev, f.sensor]
+                            + rng.choice([-1.0, 1.0], sp.sum()) * 0.25 * width,
+                            g.lo[f.sensor], g.hi[f.sensor])
+            if f.end >= t_end:
+                keep.append(f)
+        g.faults = keep
+
+
+def _iso(t: float) -> str:
+    from simulator.ground_truth import rfc3339
+
+    return rfc3339(t)
