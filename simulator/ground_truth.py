@@ -8,8 +8,8 @@ for assets without events).
 >>> from datetime import datetime, timezone
 >>> gt = GroundTruth()
 >>> t = datetime(2026, 11, 1, tzinfo=timezone.utc)
->>> gt.add(t, "a1", "d1", "onset", "bearing_wear", ttf_h=250.0)
->>> gt.add(t.replace(day=12), "a1", "d1", "failure", "bearing_wear")
+>>> _ = gt.add(t, "a1", "d1", "onset", "bearing_wear", ttf_h=250.0)
+>>> _ = gt.add(t.replace(day=12), "a1", "d1", "failure", "bearing_wear")
 >>> [e["event"] for e in gt.of("a1")]
 ['onset', 'failure']
 >>> gt.events[0]["t"]
