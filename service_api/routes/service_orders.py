@@ -146,7 +146,7 @@ def get_order(conn: DbConn, user: CurrentUser, order_id: OrderId):
 
 
 def _unprocessable(msg: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, msg)
+    return HTTPException(422, msg)
 
 
 @router.patch("/{order_id}", response_model=ServiceOrderDetail)
@@ -158,7 +158,8 @@ def update_order(conn: DbConn, user: CurrentUser, order_id: OrderId, body: Servi
       needs ``first_time_fix``; records the repair from the start of work to ``at``: the SLA
       restore time), ``cancelled`` (planner, from open or scheduled).
     - ``scheduled_for``, ``assignee``, ``priority``: planner, on a live order.
-    - ``at``: when it happened (default now); not before the order opened, not in the future.
+    - ``at``: when it happened (default now); not in the future, not before the order opened
+      or its last recorded change.
 
     Every accepted change adds one history row. An impossible transition is a 409.
     """
@@ -184,8 +185,13 @@ def update_order(conn: DbConn, user: CurrentUser, order_id: OrderId, body: Servi
         if order is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no service order {order_id}")
         current = order["status"]
-        if at < order["opened_at"]:
-            raise _unprocessable(f"'at' is before the order opened ({order['opened_at']})")
+        cur.execute(
+            "SELECT greatest(max(at), %s) AS last FROM service_order_history WHERE order_id = %s",
+            (order["opened_at"], order_id),
+        )
+        last = cur.fetchone()["last"]
+        if at < last:
+            raise _unprocessable(f"'at' is before the order's last change ({last.isoformat()})")
 
         # Rights first (403), then whether the change is possible (409), then the values (422).
         needed = []
