@@ -132,7 +132,7 @@ def _modes(
     return [
         fm("bearing_wear", bearing, f"{category} bearing wear: vibration and bearing temperature "
            "rise, accelerating towards seizure", onset_per_year=0.2, ttf_median_h=300,
-           ttf_sigma=0.45, shape=3.0),
+           ttf_sigma=0.45, shape=4.0),
         fm("seal_leak", seal, seal_desc, onset_per_year=0.15, ttf_median_h=200, ttf_sigma=0.5,
            shape=1.6),
         fm("fouling", fouling, fouling_desc, onset_per_year=0.2, ttf_median_h=700,
@@ -180,7 +180,7 @@ PUMP = ProductModel(
     ],
     _modes(
         "pump",
-        bearing={"vibration_rms": 7.5, "bearing_temp": 32.0, "motor_current": 2.0},
+        bearing={"vibration_rms": 6.5, "bearing_temp": 32.0, "motor_current": 2.0},
         seal={"discharge_pressure": -4.0, "flow_rate": -55.0, "motor_current": -3.0},
         fouling={"flow_rate": -45.0, "motor_current": 14.0, "motor_temp": 22.0,
                  "vibration_rms": 0.6},
@@ -218,7 +218,7 @@ COMPRESSOR = ProductModel(
     ],
     _modes(
         "compressor",
-        bearing={"vibration_rms": 8.0, "bearing_temp": 30.0, "oil_pressure": -0.6},
+        bearing={"vibration_rms": 6.0, "bearing_temp": 30.0, "oil_pressure": -0.6},
         seal={"discharge_pressure": -2.2, "air_flow": -4.0, "discharge_temp": 8.0},
         fouling={"discharge_temp": 26.0, "oil_temp": 20.0, "motor_current": 18.0},
         electrical={"motor_current": 120.0, "voltage": -30.0},
@@ -259,7 +259,7 @@ CHILLER = ProductModel(
     ],
     _modes(
         "chiller",
-        bearing={"vibration_rms": 7.0, "bearing_temp": 28.0, "oil_temp": 8.0},
+        bearing={"vibration_rms": 6.4, "bearing_temp": 28.0, "oil_temp": 8.0},
         seal={"evaporator_pressure": -1.3, "chw_supply_temp": 3.0, "chw_return_temp": 2.5,
               "compressor_current": -40.0},
         fouling={"condenser_pressure": 4.5, "compressor_current": 60.0, "oil_temp": 6.0},

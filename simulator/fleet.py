@@ -647,7 +647,7 @@ class Fleet:
                 if not len(sub):
                     continue
                 dm = d[:, sub, m]
-                lam = (0.5 + 40.0 * dm) / HOUR
+                lam = (0.1 + 6.0 * dm * dm) / HOUR  # spikes per hour
                 spikes = rng.random(dm.shape) < -np.expm1(-lam * dt)
                 size = spikes * (0.3 + 0.7 * dm) * rng.uniform(0.5, 1.0, dm.shape)
                 X[:, act[sub]] += (ra[:, sub] * size[:, :, None]).astype(np.float32) \
