@@ -1,0 +1,82 @@
+"""The trained per-product-model predictor the online service calls: from a window of hourly
+sensor means to remaining useful life, probability of failure within the horizon, and the most
+likely failure mode.
+
+>>> import numpy as np
+>>> from detection.features.pipeline import FeatureSpec
+>>> rng = np.random.default_rng(0)
+>>> spec = FeatureSpec(windows=(4,), ewm_alphas=())
+>>> X = rng.normal(size=(300, len(spec.names(["temp"]))))
+>>> rul = RULRegressor(cap=100, n_members=1, max_iter=20, random_state=0).fit(X, np.abs(X[:, 0]) * 50)
+>>> clf = HorizonClassifier(negative_class="", n_members=1, max_iter=20, random_state=0).fit(
+...     X, np.where(X[:, 0] > 1, "fouling", ""))
+>>> pred = AssetPredictor("PMP-200", ["temp"], 4, 336.0, spec, rul, clf)
+>>> out = pred.predict(np.array([[1.0], [np.nan], [1.5], [2.0]]))
+>>> sorted(out._asdict())
+['mode', 'p_fail', 'rul_h']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from detection.features.pipeline import FeatureSpec, window_features
+from detection.prediction.horizon import HorizonClassifier
+from detection.prediction.rul import RULRegressor
+
+NO_FAILURE = ""  # the horizon classifier's label for "no failure within the horizon"
+
+
+class Prediction(NamedTuple):
+    rul_h: float         # predicted hours to the next failure of a predictable mode (capped)
+    p_fail: float        # probability of a failure within the horizon
+    mode: str | None     # most likely failure mode, None if the model knows no failure mode
+
+
+class AssetPredictor:
+    """Feature spec + RUL regressor + horizon classifier for one product model.
+
+    ``sensors`` are the sensor names in model (``sensors.position``) order; ``window_h`` is how
+    many hourly rows of history the features look at; ``version`` is set by the model store.
+    """
+
+    def __init__(self, model_id: str, sensors: Sequence[str], window_h: int, horizon_h: float,
+                 spec: FeatureSpec, rul_model: RULRegressor, horizon_model: HorizonClassifier,
+                 version: str | None = None, metadata: dict | None = None):
+        self.model_id = model_id
+        self.sensors = list(sensors)
+        self.window_h = int(window_h)
+        self.horizon_h = float(horizon_h)
+        self.spec = spec
+        self.rul_model = rul_model
+        self.horizon_model = horizon_model
+        self.version = version
+        self.metadata = metadata or {}
+
+    def __repr__(self) -> str:
+        return (f"AssetPredictor({self.model_id!r}, version={self.version!r}, sensors={self.sensors}, "
+                f"window_h={self.window_h}, horizon_h={self.horizon_h:g})")
+
+    def _check(self, window) -> np.ndarray:
+        w = np.asarray(window, dtype=np.float64)
+        if w.ndim != 2 or w.shape[1] != len(self.sensors):
+            raise ValueError(f"window must be float[n_steps, {len(self.sensors)}] "
+                             f"(sensors {self.sensors}), got shape {w.shape}")
+        if w.shape[0] < 1:
+            raise ValueError("window needs at least one hourly row")
+        return w[-self.window_h:]
+
+    def features(self, window) -> np.ndarray:
+        """The feature row the models see for the last hour of ``window``: ``(1, F)``."""
+        return window_features(self._check(window), self.spec)[-1:]
+
+    def predict(self, window) -> Prediction:
+        """``window``: float64[n_steps, n_sensors] hourly means, oldest first, NaN allowed."""
+        f = self.features(window)
+        rul = float(self.rul_model.predict(f)[0])
+        p_fail = float(np.clip(self.horizon_model.p_fail(f)[0], 0.0, 1.0))
+        mode = self.horizon_model.predict_mode(f)[0]
+        return Prediction(rul, p_fail, None if mode is None or mode == NO_FAILURE else str(mode))
