@@ -28,9 +28,9 @@ from detection.nab.corpus import Profile, Series
 
 
 def scaled_sigmoid(y: np.ndarray) -> np.ndarray:
-    """NAB's ``S(y) = 2 / (1 + exp(5 y)) - 1``, and ``-1`` for ``y > 3``."""
+    """NAB's ``S(y) = 2 / (1 + exp(5 y)) - 1``, and ``-1`` for ``y >= 3``."""
     y = np.asarray(y, dtype=np.float64)
-    return np.where(y > 3.0, -1.0, 2.0 / (1.0 + np.exp(5.0 * np.minimum(y, 3.0))) - 1.0)
+    return np.where(y >= 3.0, -1.0, 2.0 / (1.0 + np.exp(5.0 * np.minimum(y, 3.0))) - 1.0)
 
 
 @dataclass
