@@ -43,6 +43,7 @@ class Catalog:
     device_asset: dict[str, str]
     asset_model: dict[str, str]
     contracts: dict[str, list[Contract]]
+    asset_devices: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, conn: psycopg.Connection) -> "Catalog":
@@ -73,7 +74,10 @@ class Catalog:
                 "SELECT c.asset_id, c.tier, t.rank, t.response_h, t.restore_h, c.starts_on, c.ends_on "
                 "FROM service_contracts c JOIN sla_tiers t USING (tier)"):
             contracts.setdefault(asset_id, []).append(Contract(*rest))
-        return cls(models, device_asset, asset_model, contracts)
+        asset_devices: dict[str, list[str]] = {}
+        for d, a in device_asset.items():
+            asset_devices.setdefault(a, []).append(d)
+        return cls(models, device_asset, asset_model, contracts, asset_devices)
 
     def contract(self, asset_id: str, at: datetime) -> Contract | None:
         """The contract in force for the asset on ``at`` (the most demanding if several)."""

@@ -1,0 +1,479 @@
+"""The online detection service (``prognos detect``).
+
+Each step reads newly committed telemetry through ingest's outbox (exactly once), and per
+product model: removes what the operating regime explains (condition normaliser), updates the
+streaming detectors (:class:`detection.fleet.FleetDetector`), attributes anomalies to failure
+modes (evidence kernel), records anomaly episodes and asset health, and opens or refreshes one
+predictive service order per asset and failure mode when the evidence for that mode reaches
+the risk threshold. Failures recorded in ``downtime`` open corrective orders; repairs complete
+live orders of their mode and make the asset's detectors start over (the old normal is gone),
+each at its own time in the stream. State is checkpointed to ``detector_checkpoints`` in the
+same transaction as the step's writes, so a restarted service continues exactly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import psycopg
+
+from detection.catalog import Catalog, ModelInfo
+from detection.fleet import FleetConfig, FleetDetector
+from detection.kernels.evidence import evidence_update, mode_weights
+from detection.mttr import MttrEstimator
+from detection.orders import OrderProposal, complete_repaired, new_repairs, open_or_update, priority, respond_by
+from detection.reader import OutboxReader
+from detection.regime import ConditionNormalizer
+from prognos.config import Settings
+from prognos.logs import event
+
+log = logging.getLogger("prognos.detect")
+CHECKPOINT = "detection-service"
+UTC = timezone.utc
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """tau_h: memory of the failure-mode evidence; rate_full: share of recent readings attributed
+    to a mode that means risk 1; min_mode_score: matched-filter score an anomaly needs to be
+    attributed; history_days: history used to fit the condition normalisers; episode_gap:
+    unflagged readings that end an anomaly episode."""
+
+    tau_h: float = 12.0
+    rate_full: float = 0.5
+    min_mode_score: float = 3.0
+    risk_threshold: float = 0.9
+    history_days: float = 7.0
+    history_rows: int = 200_000
+    min_fit_rows: int = 2_000
+    episode_gap: int = 12
+    checkpoint_every_s: float = 30.0
+    catalog_every_s: float = 30.0
+    detector: FleetConfig = field(default_factory=lambda: FleetConfig(warmup=144, alpha=0.005, robust_lr=0.005))
+
+
+class ModelState:
+    """Everything the service keeps per product model."""
+
+    def __init__(self, info: ModelInfo, config: ServiceConfig):
+        self.info = info
+        self.det = FleetDetector(len(info.sensors), config.detector)
+        self.norm: ConditionNormalizer | None = None
+        self.devices: list[str] = []
+        self.index: dict[str, int] = {}
+        m = len(info.modes)
+        self.rate = np.zeros((0, m))
+        self.last_t = np.zeros(0)
+        self.ordered = np.zeros((0, m), dtype=bool)
+        self.calm = np.zeros(0, dtype=np.int64)      # unflagged readings since the last flag
+        self.weights = mode_weights(info.mode_mask)
+        self.buffer: list[tuple] = []     # rows held until the normaliser is fitted
+
+    @property
+    def needs_normalizer(self) -> bool:
+        return self.norm is None and bool(self.info.modes) and bool(self.info.condition_sensors)
+
+    def fit_normalizer(self, X: np.ndarray) -> None:
+        self.norm = ConditionNormalizer(self.info.condition_sensors).fit(X)
+        event(log, "normaliser_fitted", model=self.info.model_id, rows=len(X))
+
+    def rows_for(self, device_ids) -> np.ndarray:
+        new = [d for d in dict.fromkeys(device_ids) if d not in self.index]
+        for d in new:
+            self.index[d] = len(self.devices)
+            self.devices.append(d)
+        if new:
+            n, m = len(self.devices), len(self.info.modes)
+            grow = n - self.rate.shape[0]
+            self.rate = np.vstack([self.rate, np.zeros((grow, m))])
+            self.last_t = np.concatenate([self.last_t, np.full(grow, np.nan)])
+            self.ordered = np.vstack([self.ordered, np.zeros((grow, m), dtype=bool)])
+            self.calm = np.concatenate([self.calm, np.full(grow, 10**9, dtype=np.int64)])
+            self.det.ensure_devices(n)
+        return np.fromiter((self.index[d] for d in device_ids), dtype=np.int64, count=len(device_ids))
+
+    def reset(self, device_id: str) -> None:
+        i = self.index.get(device_id)
+        if i is None:
+            return
+        self.det.reset_devices([i])
+        self.rate[i] = 0.0
+        self.last_t[i] = np.nan
+        self.ordered[i] = False
+        self.calm[i] = 10**9
+
+    # -- checkpoint ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        buf = io.BytesIO()
+        np.savez(buf, rate=self.rate, last_t=self.last_t, ordered=self.ordered, calm=self.calm,
+                 norm=self.norm.coef_ if self.norm is not None else np.zeros((0, 0)))
+        return {"devices": self.devices, "det": self.det.to_bytes().hex(), "arrays": buf.getvalue().hex(),
+                "condition": self.norm.condition if self.norm is not None else None,
+                "buffer": [(list(d), X.tolist(), t.tolist()) for d, X, t in self.buffer]}
+
+    def load_dict(self, d: dict) -> None:
+        self.devices = list(d["devices"])
+        self.index = {dev: i for i, dev in enumerate(self.devices)}
+        self.det = FleetDetector.from_bytes(bytes.fromhex(d["det"]))
+        with np.load(io.BytesIO(bytes.fromhex(d["arrays"]))) as f:
+            self.rate, self.last_t, self.ordered, self.calm = f["rate"], f["last_t"], f["ordered"], f["calm"]
+            if d["condition"] is not None:
+                self.norm = ConditionNormalizer(d["condition"])
+                self.norm.coef_, self.norm.n_sensors_ = f["norm"], len(self.info.sensors)
+        self.buffer = [(np.array(dv, dtype=object), np.array(X, dtype=np.float64), np.array(t))
+                       for dv, X, t in d.get("buffer", [])]
+
+
+def _to_seconds(times: np.ndarray) -> np.ndarray:
+    return times.astype("datetime64[us]").astype(np.int64) / 1e6
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+class DetectionService:
+    def __init__(self, settings: Settings, config: ServiceConfig | None = None, *, predictor_loader=None,
+                 name: str = CHECKPOINT):
+        self.name = name
+        self.settings = settings
+        self.config = config or ServiceConfig(risk_threshold=settings.risk_order_threshold)
+        self.conn = psycopg.connect(settings.dsn)
+        self.reader = OutboxReader()
+        self.models: dict[str, ModelState] = {}
+        self.repair_position = 0
+        # Repairs and failures apply at their own time in the stream: (time, kind, payload)
+        self.pending: list[tuple] = []
+        self.downtime_position = 0
+        self.stream_time = 0.0
+        self._catalog_at = self._checkpoint_at = 0.0
+        self.catalog: Catalog | None = None
+        self.mttr: MttrEstimator | None = None
+        self.predictor_loader = predictor_loader
+        self._predictors: dict = {}
+
+    # -- start-up ------------------------------------------------------------------------
+    def start(self, *, from_start: bool = False) -> None:
+        self._refresh_catalog(force=True)
+        row = self.conn.execute("SELECT position, state FROM detector_checkpoints WHERE name = %s",
+                                (self.name,)).fetchone()
+        if row:
+            self._restore(row[0], bytes(row[1]))
+            event(log, "restored", position=self.reader.position)
+        else:
+            if not from_start:
+                self.reader.position = OutboxReader.head(self.conn)
+                self.repair_position = self.conn.execute("SELECT coalesce(max(id), 0) FROM repairs").fetchone()[0]
+                self.downtime_position = self.conn.execute("SELECT coalesce(max(id), 0) FROM downtime").fetchone()[0]
+            self._fit_normalizers()
+        self.conn.commit()
+        self._warm_up()
+
+    def _fit_normalizers(self) -> None:
+        """Fit each model's condition normaliser on the history before the first pending batch."""
+        first = self.conn.execute("SELECT min(min_time) FROM ingest_batches WHERE batch_id > %s",
+                                  (self.reader.position,)).fetchone()[0] or datetime.now(UTC)
+        for model_id, info in self.catalog.models.items():
+            if not info.condition_sensors:
+                continue
+            rows = self.conn.execute(
+                """SELECT t.vals FROM telemetry t JOIN devices d USING (device_id) JOIN assets a USING (asset_id)
+                   WHERE a.model_id = %s AND t.time < %s AND t.time >= %s
+                   ORDER BY t.time DESC LIMIT %s""",
+                (model_id, first, first - timedelta(days=self.config.history_days), self.config.history_rows)).fetchall()
+            if not rows:   # history ends earlier: take its newest part
+                rows = self.conn.execute(
+                    """SELECT t.vals FROM telemetry t JOIN devices d USING (device_id) JOIN assets a USING (asset_id)
+                       WHERE a.model_id = %s AND t.time < %s ORDER BY t.time DESC LIMIT %s""",
+                    (model_id, first, self.config.history_rows)).fetchall()
+            if len(rows) >= self.config.min_fit_rows:
+                X = self._matrix([r[0] for r in rows], len(info.sensors))
+                self._model(model_id).fit_normalizer(X)
+
+    def _warm_up(self) -> None:
+        """Compile the kernels now rather than on the first live step."""
+        det = FleetDetector(2, self.config.detector)
+        det.ensure_devices(1)
+        det.update_rows(np.zeros(1, np.int64), np.zeros((1, 2)))
+        evidence_update(np.zeros(1, np.int64), np.zeros(1), np.zeros((1, 2)), np.zeros(1, bool),
+                        np.ones((1, 2)), np.zeros((1, 1)), np.full(1, np.nan), 1.0, 1.0)
+
+    def _model(self, model_id: str) -> ModelState:
+        if model_id not in self.models:
+            self.models[model_id] = ModelState(self.catalog.models[model_id], self.config)
+        return self.models[model_id]
+
+    def _refresh_catalog(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._catalog_at > self.config.catalog_every_s:
+            self.catalog = Catalog.load(self.conn)
+            self.mttr = MttrEstimator.from_db(self.conn)
+            self._catalog_at = now
+
+    @staticmethod
+    def _matrix(vals: list, n_sensors: int) -> np.ndarray:
+        X = np.full((len(vals), n_sensors), np.nan)
+        for i, v in enumerate(vals):
+            k = min(len(v), n_sensors)
+            X[i, :k] = [np.nan if x is None else x for x in v[:k]]
+        return X
+
+    # -- the step ------------------------------------------------------------------------
+    def step(self) -> dict:
+        """Process what has been committed since the last step; return counts."""
+        t0 = time.monotonic()
+        self._refresh_catalog()
+        self._collect_events()
+        batch = self.reader.read(self.conn)
+        stats = {"readings": 0, "anomalies": 0, "orders_opened": 0, "corrective": 0, "repairs": 0}
+        anomalies: list[tuple] = []
+        health: dict[tuple[str, str], tuple] = {}
+        with self.conn.transaction():
+            if batch is not None and len(batch.device_ids):
+                stats["readings"] = len(batch.device_ids)
+                t_s = _to_seconds(batch.times)
+                cuts = sorted({e[0] for e in self.pending if e[0] <= t_s[-1]})
+                lo = 0
+                for cut in cuts + [np.inf]:
+                    hi = int(np.searchsorted(t_s, cut, side="left")) if np.isfinite(cut) else len(t_s)
+                    proposals: list[OrderProposal] = []
+                    if hi > lo:
+                        self._process(batch, t_s, lo, hi, proposals, anomalies, health)
+                    stats["orders_opened"] += len(open_or_update(self.conn, proposals))
+                    lo = hi
+                    if np.isfinite(cut):
+                        self._apply_events(cut, stats)
+                self.stream_time = max(self.stream_time, float(t_s[-1]))
+            self._apply_events(self.stream_time, stats)
+            self._write_anomalies(anomalies)
+            self._write_health(health)
+            stats["anomalies"] = len(anomalies)
+            if time.monotonic() - self._checkpoint_at > self.config.checkpoint_every_s:
+                self.checkpoint(commit=False)
+        self.conn.commit()
+        stats["seconds"] = round(time.monotonic() - t0, 3)
+        if stats["readings"] or stats["orders_opened"] or stats["repairs"] or stats["corrective"]:
+            event(log, "step", position=self.reader.position, **stats)
+        return stats
+
+    def _process(self, batch, t_s, lo, hi, proposals, anomalies, health) -> None:
+        by_model: dict[str, list[int]] = {}
+        for i in range(lo, hi):
+            asset = self.catalog.device_asset.get(batch.device_ids[i])
+            if asset is None:
+                continue
+            by_model.setdefault(self.catalog.asset_model[asset], []).append(i)
+        cfg = self.config
+        for model_id, rows in by_model.items():
+            st = self._model(model_id)
+            rows = np.asarray(rows)
+            devs = batch.device_ids[rows]
+            X = self._matrix([batch.vals[i] for i in rows], len(st.info.sensors))
+            ts = t_s[rows]
+            if st.needs_normalizer:         # no history to fit on: hold rows until there is enough
+                st.buffer.append((devs, X, ts))
+                if sum(len(b[1]) for b in st.buffer) < cfg.min_fit_rows:
+                    continue
+                devs, X, ts = (np.concatenate([b[i] for b in st.buffer]) for i in range(3))
+                st.buffer = []
+                st.fit_normalizer(X)
+            idx = st.rows_for(list(devs))
+            if st.norm is not None:
+                X = st.norm.transform(X)
+            if st.info.modes:
+                X[:, st.info.condition_sensors] = np.nan   # regime inputs, not health signals
+            res = st.det.update_rows(idx, X, ts)
+            if not st.info.modes:
+                continue
+            ev = evidence_update(idx, ts, res.z, res.flag, st.weights, st.rate, st.last_t,
+                                 cfg.tau_h * 3600.0, cfg.min_mode_score)
+            risk = np.minimum(ev / cfg.rate_full, 1.0)
+            for k in range(len(rows)):
+                d = idx[k]
+                if res.flag[k]:
+                    if st.calm[d] >= cfg.episode_gap:
+                        j = int(np.nanargmax(np.abs(np.nan_to_num(res.z[k]))))
+                        anomalies.append((_dt(ts[k]), self.catalog.device_asset[devs[k]],
+                                          st.info.sensors[j], float(res.fused[k]), float(res.z[k, j])))
+                    st.calm[d] = 0
+                else:
+                    st.calm[d] += 1
+                hot = np.flatnonzero((risk[k] >= cfg.risk_threshold) & ~st.ordered[d])
+                for m in hot:
+                    st.ordered[d, m] = True
+                    proposals.append(self._proposal(self.catalog.device_asset[devs[k]], model_id,
+                                                    st.info.modes[m], float(risk[k, m]), _dt(ts[k]),
+                                                    "predictive", res.z[k], st.info))
+            last = {}
+            for k in range(len(rows)):
+                last[idx[k]] = k
+            for d, k in last.items():
+                asset = self.catalog.device_asset[st.devices[d]]
+                for m, mode in enumerate(st.info.modes):
+                    health[(asset, mode)] = (_dt(ts[k]), float(risk[k, m]), float(ev[k, m]))
+
+    def _proposal(self, asset: str, model_id: str, mode: str, risk: float, at: datetime, kind: str,
+                  z=None, info: ModelInfo | None = None) -> OrderProposal:
+        contract = self.catalog.contract(asset, at)
+        mttr = self.mttr.predict(model_id, mode) if self.mttr else None
+        rul = self._predict_rul(asset, model_id, at) if kind == "predictive" else 0.0
+        failure_at = at + timedelta(hours=rul) if rul is not None else None
+        detail = {"source": "detection"}
+        if z is not None and info is not None:
+            top = np.argsort(-np.abs(np.nan_to_num(z)))[:3]
+            detail["sensors"] = {info.sensors[j]: round(float(z[j]), 2) for j in top if np.isfinite(z[j])}
+        return OrderProposal(
+            asset_id=asset, mode=mode, kind=kind, opened_at=at,
+            priority=priority(contract.rank if contract else None, rul),
+            sla_tier=contract.tier if contract else None, risk=round(risk, 4),
+            predicted_failure_at=failure_at, predicted_mttr_h=mttr,
+            respond_by=respond_by(at, contract.response_h if contract else None, failure_at, mttr),
+            detail=detail)
+
+    def _predict_rul(self, asset: str, model_id: str, at: datetime) -> float | None:
+        """Hours to failure from the trained failure model for this product model, if any."""
+        if self.predictor_loader is None:
+            return None
+        pred = self._predictors.get(model_id)
+        if pred is None:
+            pred = self.predictor_loader(model_id)
+            if pred is None:
+                return None
+            self._predictors[model_id] = pred
+        devices = self.catalog.asset_devices.get(asset)
+        if not devices:
+            return None
+        device = devices[0]
+        rows = self.conn.execute(
+            "SELECT time_bucket('1 hour', time) AS h, vals FROM telemetry WHERE device_id = %s AND time > %s AND time <= %s ORDER BY time",
+            (device, at - timedelta(hours=pred.window_h), at)).fetchall()
+        if not rows:
+            return None
+        n_s = len(self.catalog.models[model_id].sensors)
+        hours = sorted({r[0] for r in rows})
+        W = np.full((len(hours), n_s), np.nan)
+        X = self._matrix([r[1] for r in rows], n_s)
+        pos = np.searchsorted(np.array(hours, dtype=object), np.array([r[0] for r in rows], dtype=object))
+        for h in range(len(hours)):
+            sel = X[pos == h]
+            if len(sel):
+                with np.errstate(all="ignore"):
+                    W[h] = np.nanmean(sel, axis=0)
+        out = pred.predict(W)
+        return float(out.rul_h) if out.rul_h is not None and np.isfinite(out.rul_h) else None
+
+    # -- repairs, failures -----------------------------------------------------------------
+    def _collect_events(self) -> None:
+        """Queue newly recorded repairs and failures; they apply at their time in the stream."""
+        for rid, asset, mode, finished, ftf in new_repairs(self.conn, self.repair_position):
+            self.pending.append((finished.timestamp(), "repair", [rid, asset, mode, ftf]))
+            self.repair_position = rid
+        for did, asset, mode, started in self.conn.execute(
+                "SELECT id, asset_id, mode, started_at FROM downtime WHERE id > %s AND NOT planned "
+                "AND mode IS NOT NULL ORDER BY id", (self.downtime_position,)).fetchall():
+            self.pending.append((started.timestamp(), "failure", [did, asset, mode]))
+            self.downtime_position = did
+        self.pending.sort(key=lambda e: (e[0], e[1]))
+
+    def _apply_events(self, upto: float, stats: dict) -> None:
+        keep, corrective = [], []
+        for ts, kind, payload in self.pending:
+            if ts > upto:
+                keep.append((ts, kind, payload))
+                continue
+            if kind == "failure":
+                _, asset, mode = payload
+                model_id = self.catalog.asset_model.get(asset)
+                if model_id is not None:
+                    corrective.append(self._proposal(asset, model_id, mode, 1.0, _dt(ts), "corrective"))
+                stats["corrective"] += 1
+            else:
+                rid, asset, mode, ftf = payload
+                complete_repaired(self.conn, rid, asset, mode, _dt(ts), ftf)
+                self._reset_asset(asset)
+                stats["repairs"] += 1
+        open_or_update(self.conn, corrective)
+        self.pending = keep
+
+    def _reset_asset(self, asset: str) -> None:
+        model_id = self.catalog.asset_model.get(asset)
+        if model_id in self.models:
+            for d in self.catalog.asset_devices.get(asset, []):
+                self.models[model_id].reset(d)
+
+    # -- writes --------------------------------------------------------------------------
+    def _write_anomalies(self, anomalies) -> None:
+        if not anomalies:
+            return
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                """INSERT INTO anomalies (time, asset_id, sensor, detector, score, detail)
+                   VALUES (%s, %s, %s, 'fused', %s, jsonb_build_object('z', %s::real))
+                   ON CONFLICT DO NOTHING""", anomalies)
+
+    def _write_health(self, health) -> None:
+        if not health:
+            return
+        keys = list(health)
+        self.conn.execute(
+            """INSERT INTO asset_health (asset_id, mode, updated_at, health, risk, detail)
+               SELECT a, m, u, 1 - r, r, jsonb_build_object('evidence', e)
+               FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::real[], %s::real[]) AS x(a, m, u, r, e)
+               ON CONFLICT (asset_id, mode) DO UPDATE SET updated_at = EXCLUDED.updated_at,
+                   health = EXCLUDED.health, risk = EXCLUDED.risk, detail = asset_health.detail || EXCLUDED.detail
+               WHERE asset_health.updated_at <= EXCLUDED.updated_at""",
+            ([k[0] for k in keys], [k[1] for k in keys], [health[k][0] for k in keys],
+             [health[k][1] for k in keys], [health[k][2] for k in keys]))
+
+    # -- checkpoint ------------------------------------------------------------------------
+    def checkpoint(self, commit: bool = True) -> None:
+        state = {"models": {m: s.to_dict() for m, s in self.models.items()},
+                 "pending": self.pending, "stream_time": self.stream_time,
+                 "config": json.loads(json.dumps(asdict(self.config), default=str))}
+        position = {"batch_id": self.reader.position, "repair_id": self.repair_position,
+                    "downtime_id": self.downtime_position}
+        self.conn.execute(
+            """INSERT INTO detector_checkpoints (name, saved_at, position, state) VALUES (%s, now(), %s, %s)
+               ON CONFLICT (name) DO UPDATE SET saved_at = now(), position = EXCLUDED.position, state = EXCLUDED.state""",
+            (self.name, json.dumps(position), json.dumps(state).encode()))
+        if commit:
+            self.conn.commit()
+        self._checkpoint_at = time.monotonic()
+
+    def _restore(self, position: dict, blob: bytes) -> None:
+        state = json.loads(blob)
+        self.reader.position = position["batch_id"]
+        self.repair_position = position["repair_id"]
+        self.downtime_position = position["downtime_id"]
+        self.pending = [tuple(e) for e in state["pending"]]
+        self.stream_time = state["stream_time"]
+        for model_id, d in state["models"].items():
+            if model_id in self.catalog.models:
+                self._model(model_id).load_dict(d)
+
+    # -- loop ------------------------------------------------------------------------------
+    def run(self, poll_s: float = 1.0, stop=None, until_idle: bool = False) -> None:
+        """Step until ``stop`` (a threading.Event) is set, or until caught up if ``until_idle``."""
+        while stop is None or not stop.is_set():
+            stats = self.step()
+            if stats["readings"] == 0:
+                if until_idle and not self._pending_batches():
+                    break
+                if stop is not None:
+                    stop.wait(poll_s)
+                else:
+                    time.sleep(poll_s)
+        self.checkpoint()
+
+    def _pending_batches(self) -> bool:
+        return bool(self.conn.execute("SELECT 1 FROM ingest_batches WHERE batch_id > %s LIMIT 1",
+                                      (self.reader.position,)).fetchone())
+
+    def close(self) -> None:
+        self.conn.close()
