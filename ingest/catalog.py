@@ -49,7 +49,7 @@ class DeviceCatalog:
         self._loaded_at = 0.0
 
     def load(self, conn: psycopg.Connection) -> int:
-        rows = conn.execute(_QUERY.format(where="")).fetchall()
+        rows = conn.execute(_QUERY.replace("{where}", "")).fetchall()
         self._devices = {r[0]: _info(r) for r in rows}
         self._misses.clear()
         self._loaded_at = time.monotonic()
@@ -67,7 +67,7 @@ class DeviceCatalog:
         now = time.monotonic()
         if now - self._misses.get(device_id, -1e9) < self.miss_ttl_s:
             return None
-        row = conn.execute(_QUERY.format(where="WHERE d.device_id = %s"), (device_id,)).fetchone()
+        row = conn.execute(_QUERY.replace("{where}", "WHERE d.device_id = %s"), (device_id,)).fetchone()
         if row is None:
             self._misses[device_id] = now
             if len(self._misses) > 100_000:
