@@ -313,7 +313,7 @@ class FleetPublisher:
         return self
 
     def __enter__(self) -> FleetPublisher:
-        return self.start()
+        return self if self._thread is not None else self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()

@@ -57,8 +57,8 @@ def test_every_reading_stored_exactly_once_with_outbox(settings, db, uid):
 
 
 def test_bad_input_goes_to_dead_letters_and_good_input_still_flows(settings, db, uid):
-    creds = make_fleet(db, settings, uid, n=2)
-    dev, other = list(creds)
+    creds = make_fleet(db, settings, uid, n=3)
+    dev, other, ghost = list(creds)
     topic = telemetry_topic(dev)
     now = datetime.now(timezone.utc)
     iso = lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"  # noqa: E731
@@ -75,18 +75,18 @@ def test_bad_input_goes_to_dead_letters_and_good_input_still_flows(settings, db,
                                  "values": {"speed": 1.0}}),
         "oversized": orjson.dumps({"v": 1, "t": good_t, "values": {"speed": 1.0}, "pad": "x" * 300_000}),
     }
-    with IngestThread(settings), FleetPublisher(settings, creds) as pub:
+    pub = FleetPublisher(settings, creds).start()
+    # an unknown device: its row is gone, the broker has not reloaded (still lets it in)
+    db.execute("DELETE FROM devices WHERE device_id = %s", (ghost,))
+    with pub, IngestThread(settings):
         for reason, payload in bad.items():
             pub.publish_raw(dev, topic, payload)
             pub.publish_readings(other, [(now - timedelta(seconds=len(reason)), {"speed": 1.0})])
-        # an unknown device: its row is gone but the broker has not reloaded yet
-        db.execute("DELETE FROM devices WHERE device_id = %s", (other,))
-        time.sleep(0.2)
-        pub.publish_readings(other, [(now - timedelta(seconds=1), {"speed": 2.0})])
+        pub.publish_readings(ghost, [(now - timedelta(seconds=1), {"speed": 2.0})])
         assert pub.flush(30)
         rows = wait_for(lambda: (r := db.execute(
             "SELECT reason, payload, client_id FROM dead_letters WHERE topic IN (%s, %s)",
-            (topic, telemetry_topic(other))).fetchall()) and len(r) >= len(bad) + 1 and r,
+            (topic, telemetry_topic(ghost))).fetchall()) and len(r) >= len(bad) + 1 and r,
             what="dead letters")
     got = {reason: bytes(payload) for reason, payload, _ in rows}
     for reason, payload in bad.items():
