@@ -1,0 +1,118 @@
+"""The platform's own history of one product model, read from TimescaleDB for training:
+hourly sensor means per asset (``time_bucket`` in SQL, ordered by ``sensors.position``),
+failures (unplanned ``downtime`` with a mode; ``started_at`` is the failure time), repairs, and
+the periods an asset was down or under repair (their readings are not a running machine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import psycopg
+from psycopg import sql
+
+HOUR = 3600.0
+
+
+@dataclass
+class AssetHistory:
+    asset_id: str
+    start_h: float                   # epoch hours of the first row (an hour boundary)
+    values: np.ndarray               # float64[n_hours, n_sensors] hourly means, NaN = no data
+    failures: list[tuple[float, str]] = field(default_factory=list)   # (epoch hours, mode)
+    repairs: list[float] = field(default_factory=list)                # repair start, epoch hours
+    down: list[tuple[float, float]] = field(default_factory=list)     # [from, to) epoch hours
+
+    @property
+    def end_h(self) -> float:
+        return self.start_h + self.values.shape[0]
+
+
+@dataclass
+class ModelHistory:
+    model_id: str
+    sensors: list[str]
+    predictable: dict[str, bool]     # failure mode -> has a precursor
+    assets: list[AssetHistory]
+
+    @property
+    def time_range(self) -> tuple[datetime | None, datetime | None]:
+        if not self.assets:
+            return None, None
+        lo = min(a.start_h for a in self.assets) * HOUR
+        hi = max(a.end_h for a in self.assets) * HOUR
+        return datetime.fromtimestamp(lo).astimezone(), datetime.fromtimestamp(hi).astimezone()
+
+    def is_predictable(self, mode: str) -> bool:
+        return self.predictable.get(mode, True)
+
+
+def product_models(conn: psycopg.Connection) -> list[str]:
+    """Product models that have at least one asset with a device."""
+    rows = conn.execute(
+        "SELECT DISTINCT a.model_id FROM assets a JOIN devices d USING (asset_id) ORDER BY 1").fetchall()
+    return [r[0] for r in rows]
+
+
+def _hours(ts: datetime) -> float:
+    return ts.timestamp() / HOUR
+
+
+def load_history(conn: psycopg.Connection, model_id: str, since: datetime | None = None,
+                 until: datetime | None = None, progress: Iterable | None = None) -> ModelHistory:
+    """Everything training needs about ``model_id``; ``progress`` wraps the per-asset loop
+    (e.g. ``functools.partial(tqdm, desc=...)``)."""
+    sensors = [r[0] for r in conn.execute(
+        "SELECT name FROM sensors WHERE model_id = %s ORDER BY position", (model_id,))]
+    if not sensors:
+        raise LookupError(f"product model {model_id!r} has no sensors (unknown model?)")
+    predictable = dict(conn.execute(
+        "SELECT mode, predictable FROM failure_modes WHERE model_id = %s", (model_id,)).fetchall())
+    assets = conn.execute(
+        "SELECT a.asset_id, d.device_id FROM assets a JOIN devices d USING (asset_id) "
+        "WHERE a.model_id = %s ORDER BY a.asset_id", (model_id,)).fetchall()
+    bounds = sql.SQL(" AND time >= %(since)s" if since else "") + sql.SQL(
+        " AND time < %(until)s" if until else "")
+    means = sql.SQL(", ").join(
+        sql.SQL("avg(vals[{}])::float8").format(sql.Literal(i + 1)) for i in range(len(sensors)))
+    query = sql.SQL(
+        "SELECT extract(epoch FROM time_bucket('1 hour', time))::float8 AS b, {means} "
+        "FROM telemetry WHERE device_id = %(device)s{bounds} GROUP BY b ORDER BY b"
+    ).format(means=means, bounds=bounds)
+
+    events = _events(conn, [a for a, _ in assets])
+    loop = progress(assets) if progress else assets
+    out = []
+    for asset_id, device_id in loop:
+        rows = conn.execute(query, {"device": device_id, "since": since, "until": until}).fetchall()
+        if not rows:
+            continue
+        arr = np.array([[np.nan if v is None else v for v in r] for r in rows], dtype=np.float64)
+        hours = np.round(arr[:, 0] / HOUR).astype(np.int64)
+        values = np.full((int(hours[-1] - hours[0]) + 1, len(sensors)), np.nan)
+        values[hours - hours[0]] = arr[:, 1:]
+        ev = events.get(asset_id, {})
+        out.append(AssetHistory(asset_id, float(hours[0]), values, ev.get("failures", []),
+                                ev.get("repairs", []), ev.get("down", [])))
+    return ModelHistory(model_id, sensors, predictable, out)
+
+
+def _events(conn: psycopg.Connection, asset_ids: list[str]) -> dict[str, dict[str, list]]:
+    ev: dict[str, dict[str, list]] = {}
+    for asset_id, mode, start, end, planned in conn.execute(
+            "SELECT asset_id, mode, started_at, ended_at, planned FROM downtime "
+            "WHERE asset_id = ANY(%s) ORDER BY started_at", (asset_ids,)):
+        e = ev.setdefault(asset_id, {"failures": [], "repairs": [], "down": []})
+        e["down"].append((_hours(start), _hours(end) if end else np.inf))
+        if not planned and mode:
+            e["failures"].append((_hours(start), mode))
+    for asset_id, start, end in conn.execute(
+            "SELECT asset_id, started_at, finished_at FROM repairs "
+            "WHERE asset_id = ANY(%s) ORDER BY started_at", (asset_ids,)):
+        e = ev.setdefault(asset_id, {"failures": [], "repairs": [], "down": []})
+        e["repairs"].append(_hours(start))
+        e["down"].append((_hours(start), _hours(end)))
+    return ev
