@@ -56,6 +56,13 @@ def parse_time(s: str | datetime) -> datetime:
     return datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
+def _plain(v):
+    """NumPy scalars -> Python (JSON-ready, equal after a round trip)."""
+    if hasattr(v, "item") and not isinstance(v, (list, dict, str)):
+        return v.item()
+    return v
+
+
 @dataclass(frozen=True)
 class Episode:
     """One degradation: onset until failure, maintenance or (None) still under way."""
@@ -77,7 +84,7 @@ class GroundTruth:
             raise ValueError(f"unknown ground-truth event {event!r}")
         ev = {"t": rfc3339(t), "asset_id": asset_id, "device_id": device_id, "event": event,
               "mode": mode}
-        ev.update(detail)
+        ev.update({k: _plain(v) for k, v in detail.items()})
         self.events.append(ev)
         return ev
 
