@@ -8,11 +8,14 @@ resource, under ``/api/v1``; ``/health`` needs no token; ``/`` is the planner pa
 from __future__ import annotations
 
 import logging
+import math
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -35,6 +38,21 @@ API_PREFIX = "/api/v1"
 STATEMENT_TIMEOUT_MS = 15_000
 
 log = logging.getLogger("prognos.service_api")
+
+
+def json_safe(value):
+    """``value`` with non-finite floats replaced by their names, so it encodes as strict JSON.
+
+    >>> json_safe({"input": [float("inf"), 1.5, {"x": float("nan")}]})
+    {'input': ['inf', 1.5, {'x': 'nan'}]}
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def open_pool(settings: Settings, *, timeout: float = 10.0) -> ConnectionPool:
@@ -82,6 +100,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(tokens.me_router)
     app.include_router(api)
     app.include_router(health.router)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_failed(request: Request, exc: RequestValidationError):
+        # FastAPI's own handler echoes the input, which fails to encode for NaN/Infinity
+        # (Python's json accepts them in requests): a 500 for what is a client error.
+        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
 
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(PoolTimeout)
