@@ -26,7 +26,7 @@ Hours the asset was down or under repair are blanked (NaN) before features are c
 >>> ds.rul.round(1).tolist()[:5], ds.label.tolist()[:5]
 ([48.0, 44.5, 32.5, 20.5, 8.5], ['', '', '', 'wear', 'wear'])
 >>> ds.rul_known.tolist()[5:], ds.label_known.tolist()[5:]
-([False, False, False], [False, False, False])
+([False, False, False], [True, False, False])
 """
 
 from __future__ import annotations
