@@ -1,0 +1,159 @@
+"""The contract parser: hypothesis fuzzing (it refuses with a reason, never crashes) and the
+agreement of accepted messages with the JSON Schema and the encoders."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timedelta, timezone
+
+import jsonschema
+import orjson
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from ingest.parse import (REASONS, DeviceInfo, Rejected, parse_state, parse_telemetry,
+                          split_topic)
+from schemas.telemetry import (MAX_MESSAGE_BYTES, encode_readings, encode_state, format_time,
+                               load_schema)
+
+INFO = DeviceInfo("pump-1", "A-1", "PMP", {"vibration_rms": 0, "bearing_temp": 1, "speed": 2},
+                  (0.0, -40.0, 0.0), (100.0, 200.0, 10000.0))
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc).timestamp()
+OLDEST = NOW - 400 * 86400
+TELEMETRY_SCHEMA = load_schema("telemetry")
+STATE_SCHEMA = load_schema("state")
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20)
+times = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2030, 1, 1),
+                     timezones=st.just(timezone.utc)).map(format_time)
+sensor_values = st.dictionaries(st.sampled_from(["vibration_rms", "bearing_temp", "speed"]),
+                                st.none() | st.floats(0, 100), min_size=1)
+
+
+def _parse(payload: bytes):
+    try:
+        return parse_telemetry(payload, INFO, now=NOW, oldest=OLDEST)
+    except Rejected as exc:
+        assert exc.reason in REASONS
+        return None
+
+
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_never_crash(payload):
+    _parse(payload)
+
+
+@given(json_values)
+def test_arbitrary_json_never_crashes(doc):
+    _parse(json.dumps(doc).encode())
+
+
+@given(st.dictionaries(st.sampled_from(["v", "t", "values", "readings", "x"]),
+                       json_values | times | sensor_values, max_size=4))
+def test_near_miss_documents_never_crash(doc):
+    _parse(json.dumps(doc).encode())
+    try:
+        parse_state(orjson.dumps(doc), "pump-1", now=NOW, oldest=OLDEST)
+    except Rejected as exc:
+        assert exc.reason in REASONS
+
+
+@hsettings(max_examples=200)
+@given(st.lists(st.tuples(times, sensor_values), min_size=1, max_size=20,
+                unique_by=lambda r: r[0]))
+def test_encoded_readings_conform_to_schema_and_parse_back(readings):
+    payload = encode_readings(readings)
+    jsonschema.validate(orjson.loads(payload), TELEMETRY_SCHEMA)
+    try:
+        rows = parse_telemetry(payload, INFO, now=NOW, oldest=OLDEST)
+    except Rejected as exc:
+        assert exc.reason in ("future_time", "too_old")
+        return
+    assert len(rows) == len(readings)
+    for (t, vals), (t_in, values) in zip(rows, readings):
+        assert format_time(t) == t_in
+        for name, v in values.items():
+            assert vals[INFO.positions[name]] == v
+
+
+@given(json_values)
+def test_whatever_the_parser_accepts_the_schema_accepts(doc):
+    payload = json.dumps(doc).encode()
+    if _parse(payload) is not None:
+        jsonschema.validate(doc, TELEMETRY_SCHEMA)
+
+
+def _reading(values, t="2026-11-25T09:59:00.000Z") -> bytes:
+    return orjson.dumps({"v": 1, "t": t, "values": values})
+
+
+@pytest.mark.parametrize("payload,reason", [
+    (b"\xff\xfe", "malformed_json"),
+    (b"[1, 2]", "schema"),
+    (b'{"v": 2, "t": "2026-11-25T09:59:00.000Z", "values": {"speed": 1}}', "schema"),
+    (b'{"v": 1, "t": "2026-11-25 09:59:00", "values": {"speed": 1}}', "schema"),
+    (b'{"v": 1, "t": "2026-13-45T09:59:00.000Z", "values": {"speed": 1}}', "schema"),
+    (b'{"v": 1, "t": 1795600800, "values": {"speed": 1}}', "wrong_type"),
+    (_reading({"speed": True}), "wrong_type"),
+    (_reading({"speed": [1]}), "wrong_type"),
+    (b'{"v": 1, "t": "2026-11-25T09:59:00.000Z", "values": {"speed": Infinity}}', "non_finite"),
+    (b'{"v": 1, "t": "2026-11-25T09:59:00.000Z", "values": {"speed": 1e999}}', "non_finite"),
+    (_reading({"rpm": 1.0}), "unknown_sensor"),
+    (_reading({"speed": 1e39}), "out_of_range"),
+    (_reading({"speed": 1.0}, "2026-11-25T10:05:01.000Z"), "future_time"),
+    (_reading({"speed": 1.0}, "2025-10-01T00:00:00.000Z"), "too_old"),
+    (_reading({}), "schema"),
+    (orjson.dumps({"v": 1, "readings": []}), "schema"),
+    (orjson.dumps({"v": 1, "readings": [{"t": "2026-11-25T09:59:00.000Z", "values": {"speed": 1}}] * 2}),
+     "duplicate_in_message"),
+    (orjson.dumps({"v": 1, "readings": [{"t": format_time(NOW - 600 + i), "values": {"speed": 1}}
+                                        for i in range(501)]}), "schema"),
+    (b" " * (MAX_MESSAGE_BYTES + 1), "oversized"),
+])
+def test_each_fault_has_its_reason(payload, reason):
+    with pytest.raises(Rejected) as exc:
+        parse_telemetry(payload, INFO, now=NOW, oldest=OLDEST)
+    assert exc.value.reason == reason
+
+
+def test_future_limit_is_five_minutes():
+    ok = _reading({"speed": 1.0}, format_time(NOW + 299))
+    assert parse_telemetry(ok, INFO, now=NOW, oldest=OLDEST)[0][1] == [None, None, 1.0]
+
+
+def test_topics():
+    assert split_topic("prognos/v1/devices/p-1/state", "prognos/v1") == ("p-1", "state")
+    for bad in ("prognos/v1/devices/p-1", "prognos/v1/devices//telemetry", "other/devices/p/telemetry",
+                "prognos/v1/devices/p-1/telemetry/x", "prognos/v1/devices/a b/telemetry"):
+        with pytest.raises(Rejected):
+            split_topic(bad, "prognos/v1")
+
+
+@given(st.sampled_from(["online", "failure", "repair_finished", "fault"]), times,
+       st.none() | st.just("bearing_wear"), st.none() | st.just("E42"))
+def test_state_events_round_trip(kind, t, mode, code):
+    ev = {"event": kind, "t": t, "mode": mode, "code": code}
+    try:
+        payload = encode_state(ev)
+    except ValueError:
+        assert kind in ("failure", "repair_finished") and mode is None
+        return
+    jsonschema.validate(orjson.loads(payload), STATE_SCHEMA)
+    try:
+        got = parse_state(payload, "pump-1", now=NOW, oldest=OLDEST)
+    except Rejected as exc:
+        assert exc.reason in ("future_time", "too_old")
+        return
+    assert (got.event, got.mode, got.code, format_time(got.time)) == (kind, mode, code, t)
+
+
+def test_nan_values_never_reach_the_database():
+    for v in (math.nan, math.inf):
+        with pytest.raises(Rejected):
+            parse_telemetry(encode_readings([(NOW - 1, {"speed": v})]).replace(b"null", b"NaN"),
+                            INFO, now=NOW, oldest=OLDEST)
