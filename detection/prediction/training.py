@@ -1,0 +1,160 @@
+"""Train one product model's predictor from its history: build the rows, hold out a share of
+the assets to measure, refit on everything, and describe it (metadata for the model store).
+
+>>> cfg = TrainConfig(horizon_h=168)
+>>> cfg.window_h, cfg.spec.windows
+(168, (6, 24, 72, 168))
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import brier_score_loss, roc_auc_score
+
+from detection.features.pipeline import FeatureSpec
+from detection.prediction.dataset import TrainingRows, build_rows
+from detection.prediction.history import ModelHistory
+from detection.prediction.horizon import HorizonClassifier
+from detection.prediction.predictor import NO_FAILURE, AssetPredictor
+from detection.prediction.rul import RULRegressor
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class InsufficientHistory(ValueError):
+    """The history holds too little to train on (no failures, too few rows)."""
+
+
+@dataclass
+class TrainConfig:
+    horizon_h: float = 336.0
+    rul_cap_h: float = 720.0
+    stride_h: int = 6
+    min_history_h: int = 24
+    holdout: float = 0.25
+    n_members: int = 3
+    max_iter: int = 200
+    random_state: int = 0
+    spec: FeatureSpec = field(default_factory=lambda: FeatureSpec(windows=(6, 24, 72, 168),
+                                                                  ewm_alphas=(0.05, 0.2)))
+
+    def __post_init__(self):
+        if self.horizon_h <= 0 or self.rul_cap_h <= 0:
+            raise ValueError("horizon_h and rul_cap_h must be > 0")
+        if self.stride_h < 1 or self.min_history_h < 1:
+            raise ValueError("stride_h and min_history_h must be >= 1")
+        if not 0 <= self.holdout < 1:
+            raise ValueError(f"holdout must be in [0, 1), got {self.holdout}")
+
+    @property
+    def window_h(self) -> int:
+        return self.spec.history
+
+    def estimators(self) -> tuple[RULRegressor, HorizonClassifier]:
+        common = dict(n_members=self.n_members, max_iter=self.max_iter, random_state=self.random_state)
+        return (RULRegressor(cap=self.rul_cap_h, **common),
+                HorizonClassifier(negative_class=NO_FAILURE, class_weight="balanced", **common))
+
+
+def code_version() -> str:
+    try:
+        version = importlib_metadata.version("prognos")
+    except importlib_metadata.PackageNotFoundError:
+        version = "unknown"
+    try:
+        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        return f"{version}+g{rev}"
+    except (OSError, subprocess.SubprocessError):
+        return version
+
+
+def _fit(rows: TrainingRows, cfg: TrainConfig) -> tuple[RULRegressor, HorizonClassifier]:
+    rul, clf = cfg.estimators()
+    rul.fit(rows.X[rows.rul_known], rows.rul[rows.rul_known])
+    clf.fit(rows.X[rows.label_known], rows.label[rows.label_known].astype(str))
+    return rul, clf
+
+
+def evaluate(rul: RULRegressor, clf: HorizonClassifier, rows: TrainingRows, cap_h: float) -> dict:
+    """Held-out figures: RUL error where the failure is observed and within the cap, horizon
+    ROC AUC / Brier score / base rate, and mode accuracy on the rows that fail."""
+    out: dict = {"rows": int(len(rows))}
+    m = rows.rul_known & rows.uncensored & (rows.rul < cap_h)
+    if m.any():
+        err = rul.predict(rows.X[m]) - rows.rul[m]
+        out.update(rul_rows=int(m.sum()), rul_mae_h=float(np.mean(np.abs(err))),
+                   rul_rmse_h=float(np.sqrt(np.mean(err ** 2))))
+    k = rows.label_known
+    if k.any():
+        y = rows.label[k] != NO_FAILURE
+        p = clf.p_fail(rows.X[k])
+        out.update(horizon_rows=int(k.sum()), horizon_base_rate=float(y.mean()),
+                   horizon_brier=float(brier_score_loss(y, p)))
+        if 0 < y.sum() < len(y):
+            out["horizon_auc"] = float(roc_auc_score(y, p))
+        if y.any():
+            modes = clf.predict_mode(rows.X[k][y])
+            out["mode_accuracy"] = float(np.mean(modes == rows.label[k][y]))
+    return out
+
+
+def train(history: ModelHistory, cfg: TrainConfig) -> tuple[AssetPredictor, dict]:
+    """Fit the predictor of ``history.model_id``; returns it and its metadata."""
+    rows = build_rows(history.assets, history.is_predictable, cfg.spec, cfg.horizon_h, cfg.rul_cap_h,
+                      cfg.stride_h, cfg.min_history_h)
+    n_fail = int(sum(1 for a in history.assets for _, mode in a.failures if history.is_predictable(mode)))
+    if len(rows) == 0 or n_fail == 0:
+        raise InsufficientHistory(
+            f"{history.model_id}: {len(history.assets)} assets with telemetry, {len(rows)} training rows, "
+            f"{n_fail} failures of a predictable mode; need at least one failure and its telemetry")
+    labels = rows.label[rows.label_known]
+    if not rows.rul_known.any() or len(set(labels)) < 2:
+        raise InsufficientHistory(f"{history.model_id}: no failure within the horizon of any observed row")
+
+    n_assets = len(history.assets)
+    rng = np.random.default_rng(cfg.random_state)
+    n_hold = int(round(cfg.holdout * n_assets)) if n_assets >= 4 else 0
+    held = rng.permutation(n_assets)[:n_hold]
+    metrics: dict = {"holdout_assets": int(n_hold)}
+    if n_hold:
+        test = np.isin(rows.asset, held)
+        fit_rows = rows.subset(~test)
+        if fit_rows.rul_known.any() and len(set(fit_rows.label[fit_rows.label_known])) >= 2:
+            metrics.update(evaluate(*_fit(fit_rows, cfg), rows.subset(test), cfg.rul_cap_h))
+    rul, clf = _fit(rows, cfg)
+
+    names = cfg.spec.names(history.sensors)
+    lo, hi = history.time_range
+    predictor = AssetPredictor(history.model_id, history.sensors, cfg.window_h, cfg.horizon_h,
+                               cfg.spec, rul, clf)
+    failures: dict[str, int] = {}
+    for a in history.assets:
+        for _, mode in a.failures:
+            failures[mode] = failures.get(mode, 0) + 1
+    meta = {
+        "trained_at": datetime.now(timezone.utc).isoformat(),
+        "code_version": code_version(),
+        "python": platform.python_version(),
+        "data": {"from": lo.isoformat() if lo else None, "to": hi.isoformat() if hi else None,
+                 "bucket": "1 hour", "assets": [a.asset_id for a in history.assets],
+                 "failures": failures, "predictable": history.predictable,
+                 "rows": int(len(rows)), "rul_rows": int(rows.rul_known.sum()),
+                 "horizon_rows": int(rows.label_known.sum()),
+                 "horizon_positives": int((rows.label[rows.label_known] != NO_FAILURE).sum())},
+        "sensors": history.sensors,
+        "window_h": cfg.window_h,
+        "horizon_h": cfg.horizon_h,
+        "features": names,
+        "config": {k: v for k, v in asdict(cfg).items() if k != "spec"} | {"spec": cfg.spec.to_dict()},
+        "modes": [str(c) for c in clf.classes_ if c != NO_FAILURE],
+        "metrics_holdout": metrics,
+    }
+    return predictor, meta

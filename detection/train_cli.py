@@ -1,0 +1,128 @@
+"""``prognos train``: fit the failure predictor of each product model from the platform's own
+history (TimescaleDB) and store it as a new version under ``settings.model_dir``.
+
+    prognos train                          # every product model with devices
+    prognos train --model PMP-200 --horizon-h 336 --since 2026-08-01
+
+Exit status: 0 when every requested model was trained, 1 when some had too little history
+(no failures yet; the others are still trained and stored), 2 on bad arguments or an
+unreachable database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import sys
+from datetime import datetime, timezone
+
+import psycopg
+from tqdm import tqdm
+
+from detection.prediction import store
+from detection.prediction.history import load_history, product_models
+from detection.prediction.training import InsufficientHistory, TrainConfig, train
+from prognos.config import Settings, get_settings
+from prognos.logs import event, setup_logging
+
+log = logging.getLogger("prognos.train")
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a {kind.__name__}: {text!r}") from None
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return v
+    return parse
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return v
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="prognos train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", action="append", dest="models", metavar="MODEL_ID",
+                   help="product model to train (repeatable; default: every model with devices)")
+    p.add_argument("--horizon-h", type=_positive(float), default=336.0,
+                   help="failure-within-horizon classifier horizon in hours (default 336)")
+    p.add_argument("--rul-cap-h", type=_positive(float), default=720.0,
+                   help="remaining-life target cap in hours (piecewise-linear target; default 720)")
+    p.add_argument("--stride-h", type=_positive(int), default=6, help="hours between training rows (default 6)")
+    p.add_argument("--since", type=_timestamp, help="use telemetry from this time (ISO 8601)")
+    p.add_argument("--until", type=_timestamp, help="use telemetry before this time (ISO 8601)")
+    p.add_argument("--holdout", type=_fraction, default=0.25,
+                   help="share of assets held out for the metrics in metadata.json (default 0.25)")
+    p.add_argument("--members", type=_positive(int), default=3, help="boosting models per ensemble (default 3)")
+    p.add_argument("--max-iter", type=_positive(int), default=200, help="boosting iterations (default 200)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model-dir", help="where versions are stored (default: settings.model_dir)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> int:
+    args = parser().parse_args(argv)
+    setup_logging()
+    settings = settings or get_settings()
+    if args.since and args.until and args.since >= args.until:
+        print("prognos train: --since must be before --until", file=sys.stderr)
+        return 2
+    model_dir = args.model_dir or settings.model_dir
+    cfg = TrainConfig(horizon_h=args.horizon_h, rul_cap_h=args.rul_cap_h, stride_h=args.stride_h,
+                      holdout=args.holdout, n_members=args.members, max_iter=args.max_iter,
+                      random_state=args.seed)
+    try:
+        conn = psycopg.connect(settings.dsn, autocommit=True)
+    except psycopg.OperationalError as exc:
+        print(f"prognos train: cannot reach the database: {exc}", file=sys.stderr)
+        return 2
+    status = 0
+    with conn:
+        models = args.models or product_models(conn)
+        if not models:
+            print("prognos train: no product model has devices yet; nothing to train", file=sys.stderr)
+            return 1
+        for model_id in models:
+            bar = functools.partial(tqdm, desc=f"{model_id} telemetry", unit="asset",
+                                    disable=args.quiet, file=sys.stderr)
+            try:
+                history = load_history(conn, model_id, args.since, args.until, progress=bar)
+                event(log, "train_started", model=model_id, assets=len(history.assets))
+                predictor, meta = train(history, cfg)
+            except (LookupError, InsufficientHistory) as exc:
+                event(log, "train_skipped", logging.WARNING, model=model_id, reason=str(exc))
+                print(f"prognos train: {model_id}: not trained: {exc}", file=sys.stderr)
+                status = 1
+                continue
+            path = store.save(model_dir, predictor, meta)
+            event(log, "model_saved", model=model_id, version=predictor.version, path=str(path),
+                  rows=meta["data"]["rows"], metrics=meta["metrics_holdout"])
+            m = meta["metrics_holdout"]
+            print(f"{model_id} {predictor.version}: {len(history.assets)} assets, {meta['data']['rows']} rows, "
+                  f"RUL MAE {m.get('rul_mae_h', float('nan')):.0f} h, "
+                  f"horizon AUC {m.get('horizon_auc', float('nan')):.3f} -> {path}")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
