@@ -97,8 +97,8 @@ class TelemetryWriter:
                     times = [k[1] for k in keys]
                 if times:
                     cur.execute(
-                        "INSERT INTO ingest_batches (device_ids, times, min_time, max_time) "
-                        "VALUES (%s, %s, %s, %s)", (devices, times, min(times), max(times)))
+                        "INSERT INTO ingest_batches (committed_at, device_ids, times, min_time, max_time) "
+                        "VALUES (clock_timestamp(), %s, %s, %s, %s)", (devices, times, min(times), max(times)))
                     minutes = sorted({t.replace(second=0, microsecond=0) for t in times})
                     cur.execute(
                         "INSERT INTO rollup_dirty (bucket, worker) SELECT unnest(%s::timestamptz[]), %s "
