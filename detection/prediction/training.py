@@ -60,7 +60,7 @@ class TrainConfig:
     def estimators(self) -> tuple[RULRegressor, HorizonClassifier]:
         common = dict(n_members=self.n_members, max_iter=self.max_iter, random_state=self.random_state)
         return (RULRegressor(cap=self.rul_cap_h, **common),
-                HorizonClassifier(negative_class=NO_FAILURE, class_weight="balanced", **common))
+                HorizonClassifier(negative_class=NO_FAILURE, **common))  # unweighted: p_fail stays a probability
 
 
 def code_version() -> str:
