@@ -158,6 +158,7 @@ class FleetDetector:
         self.n_sensors = int(n_sensors)
         self.config = config or FleetConfig()
         self._P = self.config.params()
+        self._crit = K.screening_table(self.n_sensors, self.config.cusum_k)
         s = self.n_sensors
         self.n_devices = 0
         self.ew = np.zeros((0, s, 2))
@@ -214,6 +215,7 @@ class FleetDetector:
         acc = np.empty(n, dtype=np.bool_)
         mv_ready = self.mv_weight >= self.config.mv_min_weight
         args = (self.ew, self.rb, self.cs, self.cnt, self.dev, self.rinv, mv_ready, self._P)
+        crit = self._crit
         if n == 0:
             pass
         elif engine == "numpy":
@@ -223,9 +225,9 @@ class FleetDetector:
             ds = dev_idx[order]
             starts = np.flatnonzero(np.concatenate(([True], ds[1:] != ds[:-1], [True])))
             n_chunks = min(len(starts) - 1, 8 * numba.get_num_threads())
-            K.update_rows(order, starts, dev_idx, X, t, *args, n_chunks, z, fused, flag, acc)
+            K.update_rows(order, starts, dev_idx, X, t, *args, crit, n_chunks, z, fused, flag, acc)
         else:
-            K.update_rows_serial(dev_idx, X, t, *args, z, fused, flag, acc)
+            K.update_rows_serial(dev_idx, X, t, *args, crit, z, fused, flag, acc)
         self._learn_correlation(z, acc)
         return FleetResult(z=z, fused=fused, flag=flag)
 

@@ -52,12 +52,13 @@ class StreamingMahalanobis(RobustZScore):
         return self._rinv
 
     def score_one(self, x: dict) -> float:
-        return float(quad_form(self._inverse(), self._zvec(x)))
+        z = self._zvec(x)
+        return float(quad_form(self._inverse(), z, np.empty_like(z)))
 
     def learn_one(self, x: dict) -> None:
         z = self._zvec(x)
         present = int(np.count_nonzero(z))
-        flagged = present >= 2 and chi2_upper(float(quad_form(self._inverse(), z)), present) < self.flag_p
+        flagged = present >= 2 and chi2_upper(float(quad_form(self._inverse(), z, np.empty_like(z))), present) < self.flag_p
         if not flagged:
             super().learn_one(x)
             z = self._zvec(x) if len(z) != len(self._index) else z

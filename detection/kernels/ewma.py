@@ -22,11 +22,24 @@ from detection.kernels.config import SERIAL
 
 
 @njit(inline="always", **SERIAL)
-def weight(alpha: float, steps: float, n: int) -> float:
-    """Update weight after ``steps`` nominal intervals, for a state that has learned ``n`` values."""
-    a = 1.0 - (1.0 - alpha) ** steps
+def decay(alpha: float, steps: float) -> float:
+    """Weight of a new value after ``steps`` nominal intervals (``alpha`` for one step)."""
+    if steps == 1.0:
+        return alpha
+    return 1.0 - (1.0 - alpha) ** steps
+
+
+@njit(inline="always", **SERIAL)
+def cold_start(a: float, n: int) -> float:
+    """Never less than ``1 / (n + 1)``: the first values form an exact running mean."""
     first = 1.0 / (n + 1.0)
     return a if a > first else first
+
+
+@njit(inline="always", **SERIAL)
+def weight(alpha: float, steps: float, n: int) -> float:
+    """Update weight after ``steps`` nominal intervals, for a state that has learned ``n`` values."""
+    return cold_start(decay(alpha, steps), n)
 
 
 @njit(inline="always", **SERIAL)

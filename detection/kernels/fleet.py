@@ -34,10 +34,34 @@ EPS_ABS, EPS_REL, INTERVAL, MAX_GAP, REFRACTORY, SUPPRESS, RELEARN, USE_MV = 8, 
 N_PARAMS = 16
 
 
+def screening_table(n_sensors: int, cusum_k: float) -> np.ndarray:
+    """Critical statistics per number of tests ``n`` (columns): the value at which each test's
+    p-value equals ``1 / n``, shrunk slightly so a skipped test is clearly >= 1 / n.
+
+    Row 0: two-sided normal |z|; row 1: CUSUM statistic; row ``2 + dof``: chi-square d2 under the
+    Wilson-Hilferty approximation the kernel uses.
+    """
+    from scipy.stats import norm
+
+    n_max = 3 * n_sensors + 1
+    crit = np.full((n_sensors + 3, n_max + 1), np.inf)
+    shrink = 1.0 - 1e-9
+    for n in range(1, n_max + 1):
+        crit[0, n] = norm.isf(0.5 / n) * shrink
+        crit[1, n] = math.log(2.0 * n) / (2.0 * cusum_k) * shrink
+        w = norm.isf(1.0 / n)
+        for dof in range(1, n_sensors + 1):
+            c = 2.0 / (9.0 * dof)
+            base = (1.0 - c) + w * math.sqrt(c)
+            crit[2 + dof, n] = dof * base**3 * shrink if base > 0.0 else 0.0
+    return crit
+
+
 @njit(**SERIAL)
-def update_row(i, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, zc, z_out, fused_out, flag_out, acc_out):
-    """Score, fuse and learn row ``i`` of device ``d``; ``zc`` is a scratch vector of length S."""
+def update_row(i, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out):
+    """Score, fuse and learn row ``i`` of device ``d``; ``scratch`` is a (2, S) work array."""
     S = X.shape[1]
+    zc = scratch[0]
     warmup = P[WARMUP]
     clip = P[CLIP]
     eps_abs = P[EPS_ABS]
@@ -57,7 +81,8 @@ def update_row(i, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, zc, z_out, f
         if math.isnan(last) or ti > last:
             dev[d, 1] = ti
     dev[d, 0] += 1.0
-    a_r = 1.0 - (1.0 - P[ROBUST_LR]) ** steps
+    a_e = ewma.decay(P[ALPHA], steps)
+    a_r = ewma.decay(P[ROBUST_LR], steps)
 
     # 1. score
     n_present = 0
@@ -92,20 +117,29 @@ def update_row(i, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, zc, z_out, f
     fused = np.nan
     raw_flag = False
     if n_present > 0:
-        p_min = normal_two_sided(zmax_e)
-        p = normal_two_sided(zmax_r)
-        if p < p_min:
-            p_min = p
-        p = cusum_tail(smax, P[CUSUM_K])
-        if p < p_min:
-            p_min = p
-        n_tests = 3.0 * n_present
-        if P[USE_MV] > 0.0 and mv_ready and n_present >= 2:
-            p = chi2_upper(quad_form(Rinv, zc), n_present)
+        # Screening: ``crit`` holds, per number of tests, the statistic below which a test's
+        # p-value is >= 1 / n_tests (it then cannot make the fused score non-zero), so the tail
+        # functions only run for rows that stand out. Exact: the skipped p-values are never the
+        # minimum that matters.
+        n_tests = 3 * n_present
+        use_mv = P[USE_MV] > 0.0 and mv_ready and n_present >= 2
+        if use_mv:
+            n_tests += 1
+        p_min = 1.0
+        zmax = zmax_e if zmax_e > zmax_r else zmax_r
+        if zmax > crit[0, n_tests]:
+            p_min = normal_two_sided(zmax)
+        if smax > crit[1, n_tests]:
+            p = cusum_tail(smax, P[CUSUM_K])
             if p < p_min:
                 p_min = p
-            n_tests += 1.0
-        fused = fuse(p_min, n_tests, P[SCALE])
+        if use_mv:
+            d2 = quad_form(Rinv, zc, scratch[1])
+            if d2 > crit[2 + n_present, n_tests]:
+                p = chi2_upper(d2, n_present)
+                if p < p_min:
+                    p_min = p
+        fused = fuse(p_min, float(n_tests), P[SCALE])
         raw_flag = fused >= P[THRESHOLD]
     if dev[d, 2] > 0.0:
         dev[d, 2] -= 1.0
@@ -135,7 +169,7 @@ def update_row(i, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, zc, z_out, f
                 cs[d, j, 0] = 0.0
                 cs[d, j, 1] = 0.0
             cnt[d, j, 1] = 0
-        ewma.learn(ew[d, j], x, ewma.weight(P[ALPHA], steps, n))
+        ewma.learn(ew[d, j], x, ewma.cold_start(a_e, n))
         if n < warmup:
             robust.init_from_moments(rb[d, j], ew[d, j, 0], ew[d, j, 1])
         else:
@@ -144,23 +178,23 @@ def update_row(i, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, zc, z_out, f
 
 
 @njit(**PARALLEL)
-def update_rows(order, starts, dev_idx, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, n_chunks, z_out, fused_out, flag_out, acc_out):
+def update_rows(order, starts, dev_idx, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, n_chunks, z_out, fused_out, flag_out, acc_out):
     """Process every row; ``order[starts[g]:starts[g+1]]`` are the rows of one device, in order."""
     S = X.shape[1]
     n_groups = starts.shape[0] - 1
     for c in prange(n_chunks):
-        zc = np.empty(S)
+        scratch = np.empty((2, S))
         g0 = c * n_groups // n_chunks
         g1 = (c + 1) * n_groups // n_chunks
         for g in range(g0, g1):
             for k in range(starts[g], starts[g + 1]):
                 i = order[k]
-                update_row(i, dev_idx[i], X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, zc, z_out, fused_out, flag_out, acc_out)
+                update_row(i, dev_idx[i], X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out)
 
 
 @njit(**SERIAL)
-def update_rows_serial(dev_idx, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, z_out, fused_out, flag_out, acc_out):
+def update_rows_serial(dev_idx, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, z_out, fused_out, flag_out, acc_out):
     """The same in plain row order on one thread (no grouping needed)."""
-    zc = np.empty(X.shape[1])
+    scratch = np.empty((2, X.shape[1]))
     for i in range(X.shape[0]):
-        update_row(i, dev_idx[i], X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, zc, z_out, fused_out, flag_out, acc_out)
+        update_row(i, dev_idx[i], X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out)

@@ -16,7 +16,8 @@ not) is flagged even when every sensor alone looks normal.
 >>> C, w = update_comoment(np.zeros((2, 2)), 0.0, Z, 0.001)
 >>> Rinv = inverse_correlation(C, 0.01)
 >>> together, apart = np.array([2.0, 2.0]), np.array([2.0, -2.0])
->>> bool(quad_form(Rinv, apart) > 50 * quad_form(Rinv, together))
+>>> y = np.empty(2)
+>>> bool(quad_form(Rinv, apart, y) > 50 * quad_form(Rinv, together, y))
 True
 """
 
@@ -29,17 +30,23 @@ from detection.kernels.config import SERIAL
 
 
 @njit(inline="always", **SERIAL)
-def quad_form(Rinv, zc) -> float:
-    """``zc' Rinv zc`` for one row (the Mahalanobis distance squared)."""
+def quad_form(Rinv, zc, y) -> float:
+    """``zc' Rinv zc`` for one row (the Mahalanobis distance squared); ``Rinv`` is symmetric.
+
+    ``y = Rinv zc`` is built row by row as ``y += zc[m] * Rinv[m]`` (contiguous, vectorisable
+    without re-association) in the scratch vector ``y``; absent sensors (``zc = 0``) are skipped."""
     s = zc.shape[0]
+    for j in range(s):
+        y[j] = 0.0
+    for m in range(s):
+        zm = zc[m]
+        if zm == 0.0:
+            continue
+        for j in range(s):
+            y[j] += zm * Rinv[m, j]
     d2 = 0.0
     for j in range(s):
-        if zc[j] == 0.0:
-            continue
-        acc = 0.0
-        for m in range(s):
-            acc += Rinv[j, m] * zc[m]
-        d2 += zc[j] * acc
+        d2 += zc[j] * y[j]
     return d2
 
 
