@@ -1,0 +1,168 @@
+"""Service API benchmark: requests/s and p50/p99 latency per route over real HTTP, against an
+installed base of 2,000 assets (3 models, 20 customers, contracts, health per failure mode,
+90 days of downtime and repairs, ~200 live orders, minute telemetry for some devices), with
+``/health`` (a pooled ``SELECT 1``) as the baseline measured in the same run.
+
+The API runs as its own process (``prognos api``: uvicorn, one worker) in a fresh World
+(database only, no broker); the load comes from ``--clients`` threads with keep-alive
+connections in this process. Seeding is outside the timed part.
+
+    python -m benchmarks.api [--quick] --json PATH [--assets 2000] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import psycopg
+from tqdm import tqdm
+
+from benchmarks.common import parser, write
+from prognos.services.common import free_port
+from prognos.world import World
+from service_api import seed
+from service_api.auth import create_token
+
+
+def seed_world(dsn: str, n_assets: int, n_devices: int, telemetry_days: int, now: datetime) -> dict:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        fleet = seed.seed_installed_base(conn, "B", n_assets, seed=7, now=now)
+        devices = []
+        with conn.cursor() as cur:
+            for a in fleet["assets"][:n_devices]:
+                dev = f"dev-{a}"
+                cur.execute("INSERT INTO devices (device_id, asset_id, password_hash) "
+                            "VALUES (%s, %s, 'x')", (dev, a))
+                devices.append((dev, a))
+            start = now - timedelta(days=telemetry_days)
+            steps = telemetry_days * 24 * 60
+            with cur.copy("COPY telemetry (time, device_id, vals) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.set_types(["timestamptz", "text", "float4[]"])
+                for i, (dev, _) in enumerate(devices):
+                    for k in range(steps):
+                        x = (k % 1440) / 1440.0
+                        cp.write_row((start + timedelta(minutes=k), dev,
+                                      [2.0 + x + 0.01 * i, 60.0 + 5 * x, 40.0, 6.0]))
+        token = create_token(conn, "bench", "viewer")
+        order_id = conn.execute("SELECT min(order_id) FROM service_orders").fetchone()[0]
+        conn.execute("ANALYZE")
+    return {"token": token, "order_id": order_id, "asset": devices[0][1] if devices else
+            fleet["assets"][0], "orders": fleet["orders"], "rows": steps * len(devices)}
+
+
+def routes(s: dict, now: datetime) -> list[tuple[str, str]]:
+    a = s["asset"]
+    day = (now - timedelta(hours=24)).isoformat()
+    hour = (now - timedelta(hours=1)).isoformat()
+    return [
+        ("health", "/health"),
+        ("orders_queue", "/api/v1/service-orders?status=open&status=scheduled&kind=predictive"),
+        ("order_detail", f"/api/v1/service-orders/{s['order_id']}"),
+        ("assets_by_risk", "/api/v1/assets?limit=50"),
+        ("assets_filtered", "/api/v1/assets?tier=gold&min_risk=0.3&limit=50"),
+        ("asset_detail", f"/api/v1/assets/{a}"),
+        ("telemetry_raw_1h", f"/api/v1/assets/{a}/telemetry?sensor=vibration_rms&from={hour}"),
+        ("telemetry_1m_24h", f"/api/v1/assets/{a}/telemetry?sensor=vibration_rms&from={day}"),
+        ("telemetry_1h_7d", f"/api/v1/assets/{a}/telemetry?sensor=bearing_temp&resolution=1h"
+                            f"&from={(now - timedelta(days=7)).isoformat()}"),
+        ("uptime_by_model", "/api/v1/uptime?group_by=model"),
+        ("uptime_by_asset", "/api/v1/uptime?group_by=asset&limit=100"),
+        ("mttr", "/api/v1/mttr"),
+        ("sla", "/api/v1/sla"),
+    ]
+
+
+def load(base: str, token: str, path: str, n: int, clients: int) -> dict:
+    local = threading.local()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def one(_):
+        if not hasattr(local, "c"):
+            local.c = httpx.Client(base_url=base, headers=headers, timeout=60)
+        t = time.perf_counter()
+        r = local.c.get(path.replace("+00:00", "Z"))
+        dt = time.perf_counter() - t
+        if r.status_code != 200:
+            raise RuntimeError(f"{path}: {r.status_code} {r.text[:200]}")
+        return dt, len(r.content)
+
+    for _ in range(3):  # warm-up: connections, plans, caches
+        one(None)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as ex:
+        res = list(ex.map(one, range(n)))
+    wall = time.perf_counter() - t0
+    lat = sorted(d for d, _ in res)
+    return {"requests": n, "rps": n / wall, "p50_ms": 1000 * statistics.median(lat),
+            "p99_ms": 1000 * lat[min(n - 1, int(0.99 * n))], "bytes": res[0][1]}
+
+
+def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the API exited with {proc.returncode}")
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the API did not become ready")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__.split("\n\n")[0])
+    p.add_argument("--assets", type=int, default=2000)
+    p.add_argument("--clients", type=int, default=4, help="concurrent client threads")
+    p.add_argument("--requests", type=int, help="requests per route (default 400, quick 100)")
+    args = p.parse_args(argv)
+    if args.assets < 1 or args.clients < 1:
+        p.error("--assets and --clients must be positive")
+    n = args.requests or (100 if args.quick else 400)
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    with World(broker=False) as w:
+        t = time.perf_counter()
+        s = seed_world(w.settings.dsn, args.assets, 10 if args.quick else 40,
+                       3 if args.quick else 7, now)
+        seed_s = time.perf_counter() - t
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {**w.env(), "PROGNOS_LOG_LEVEL": "WARNING"}
+        proc = subprocess.Popen([sys.executable, "-m", "service_api.cli", "--port", str(port)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_ready(base, proc)
+            figures = {}
+            for name, path in tqdm(routes(s, now), desc="routes", unit="route"):
+                figures[name] = load(base, s["token"], path, n, args.clients)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    base_rps = figures["health"]["rps"]
+    for f in figures.values():
+        f["rps_vs_health"] = f["rps"] / base_rps
+    slowest = min(figures.items(), key=lambda kv: kv[1]["rps"])
+    out = {"benchmark": "api", "assets": args.assets, "clients": args.clients,
+           "requests_per_route": n, "live_orders": s["orders"], "telemetry_rows": s["rows"],
+           "seed_s": seed_s, "routes": figures}
+    summary = (f"api: {args.assets} assets, {args.clients} clients; /health {base_rps:.0f} req/s; "
+               + ", ".join(f"{k} {v['rps']:.0f} req/s p99 {v['p99_ms']:.0f} ms"
+                           for k, v in figures.items() if k != "health")
+               + f"; slowest {slowest[0]} at {slowest[1]['rps_vs_health']:.2f}x /health")
+    write(args.json, out, summary)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
