@@ -17,6 +17,8 @@ class ModelInfo:
     sensors: list[str]
     modes: list[str]                     # failure modes with a precursor (predictable)
     mode_mask: np.ndarray                # bool[n_modes, n_sensors]: sensors a mode moves
+    signature: np.ndarray                # float[n_modes, n_sensors]: signed direction (0 = not moved)
+    absolute: np.ndarray                 # bool[n_modes]: direction unknown, magnitudes only
     mttr_prior_h: dict[str, float]
     all_modes: list[str] = field(default_factory=list)
 
@@ -51,18 +53,27 @@ class Catalog:
         for model_id, name in conn.execute("SELECT model_id, name FROM sensors ORDER BY model_id, position"):
             sensors.setdefault(model_id, []).append(name)
         modes: dict[str, list] = {}
-        for row in conn.execute("SELECT model_id, mode, sensors, predictable, mttr_h FROM failure_modes ORDER BY model_id, mode"):
+        for row in conn.execute("SELECT model_id, mode, sensors, predictable, mttr_h, signature "
+                                "FROM failure_modes ORDER BY model_id, mode"):
             modes.setdefault(row[0], []).append(row[1:])
         models = {}
         for model_id, names in sensors.items():
             mm = modes.get(model_id, [])
             pred = [m for m in mm if m[2] and m[1]]
             mask = np.zeros((len(pred), len(names)), dtype=bool)
-            for i, (_, moved, *_rest) in enumerate(pred):
+            sig = np.zeros((len(pred), len(names)))
+            absolute = np.zeros(len(pred), dtype=bool)
+            for i, (_, moved, _p, _h, signature) in enumerate(pred):
                 for s in moved:
                     if s in names:
                         mask[i, names.index(s)] = True
-            models[model_id] = ModelInfo(model_id, names, [m[0] for m in pred], mask,
+                for s, v in (signature or {}).items():
+                    if s in names:
+                        sig[i, names.index(s)] = float(v)
+                        mask[i, names.index(s)] = True
+                if not sig[i].any():            # direction unknown: every moved sensor, either way
+                    sig[i], absolute[i] = mask[i], True
+            models[model_id] = ModelInfo(model_id, names, [m[0] for m in pred], mask, sig, absolute,
                                          {m[0]: float(m[3]) for m in mm}, [m[0] for m in mm])
         device_asset, asset_model = {}, {}
         for device_id, asset_id, model_id in conn.execute(

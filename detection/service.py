@@ -72,7 +72,7 @@ class ModelState:
         self.last_t = np.zeros(0)
         self.ordered = np.zeros((0, m), dtype=bool)
         self.calm = np.zeros(0, dtype=np.int64)      # unflagged readings since the last flag
-        self.weights = mode_weights(info.mode_mask)
+        self.weights, self.absolute = mode_weights(info.signature, info.absolute)
         self.buffer: list[tuple] = []     # rows held until the normaliser is fitted
 
     @property
@@ -202,7 +202,7 @@ class DetectionService:
         det.ensure_devices(1)
         det.update_rows(np.zeros(1, np.int64), np.zeros((1, 2)))
         evidence_update(np.zeros(1, np.int64), np.zeros(1), np.zeros((1, 2)), np.zeros(1, bool),
-                        np.ones((1, 2)), np.zeros((1, 1)), np.full(1, np.nan), 1.0, 1.0)
+                        np.ones((1, 2)), np.zeros(1, bool), np.zeros((1, 1)), np.full(1, np.nan), 1.0, 1.0)
 
     def _model(self, model_id: str) -> ModelState:
         if model_id not in self.models:
@@ -291,7 +291,7 @@ class DetectionService:
             res = st.det.update_rows(idx, X, ts)
             if not st.info.modes:
                 continue
-            ev = evidence_update(idx, ts, res.z, res.flag, st.weights, st.rate, st.last_t,
+            ev = evidence_update(idx, ts, res.z, res.flag, st.weights, st.absolute, st.rate, st.last_t,
                                  cfg.tau_h * 3600.0, cfg.min_mode_score)
             risk = np.minimum(ev / cfg.rate_full, 1.0)
             for k in range(len(rows)):

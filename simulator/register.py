@@ -9,6 +9,7 @@ import logging
 from datetime import timedelta
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from prognos.config import Settings
 from prognos.logs import event
@@ -16,6 +17,15 @@ from simulator.catalog import CATALOG
 from simulator.fleet import Fleet
 
 log = logging.getLogger("prognos.simulator.register")
+
+
+def signature(pm, fm) -> dict[str, float]:
+    """Signed weight per sensor a mode moves: its shift at full damage in noise units, scaled
+    so the largest magnitude is 1 (what detection matches anomalies against)."""
+    noise = {s.name: s.noise_sd or 1e-3 * max(abs(s.hi - s.lo), 1.0) for s in pm.sensors}
+    raw = {name: eff / noise[name] for name, eff in fm.effects.items() if eff}
+    top = max((abs(v) for v in raw.values()), default=0.0)
+    return {k: round(v / top, 4) for k, v in raw.items()} if top else {}
 
 
 def register_catalog(conn: psycopg.Connection, model_ids=None) -> None:
@@ -32,10 +42,12 @@ def register_catalog(conn: psycopg.Connection, model_ids=None) -> None:
             [(pm.model_id, i, s.name, s.unit, s.lo, s.hi)
              for pm in models for i, s in enumerate(pm.sensors)])
         cur.executemany(
-            "INSERT INTO failure_modes (model_id, mode, description, sensors, predictable, mttr_h) "
-            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (model_id, mode) DO NOTHING",
+            "INSERT INTO failure_modes (model_id, mode, description, sensors, predictable, mttr_h, "
+            "signature, intermittent) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (model_id, mode) DO NOTHING",
             [(pm.model_id, fm.mode, fm.description, list(fm.sensors), fm.predictable,
-              fm.mttr_h * pm.repair_factor) for pm in models for fm in pm.failure_modes])
+              fm.mttr_h * pm.repair_factor, Jsonb(signature(pm, fm)), bool(fm.spike_sensors))
+             for pm in models for fm in pm.failure_modes])
         # a registered model must match the catalog (positions are the telemetry layout)
         for pm in models:
             rows = cur.execute("SELECT name FROM sensors WHERE model_id = %s ORDER BY position",

@@ -11,8 +11,8 @@ from detection.kernels.evidence import evidence_update, evidence_update_referenc
        n_s=st.integers(1, 5), n_modes=st.integers(0, 3), nan_frac=st.floats(0, 0.5))
 def test_kernel_matches_reference(seed, n, n_dev, n_s, n_modes, nan_frac):
     rng = np.random.default_rng(seed)
-    mask = rng.random((n_modes, n_s)) < 0.5
-    w = mode_weights(mask)
+    sig = rng.normal(size=(n_modes, n_s)) * (rng.random((n_modes, n_s)) < 0.6)
+    w, absolute = mode_weights(sig, rng.random(n_modes) < 0.3)
     dev = rng.integers(0, n_dev, n).astype(np.int64)
     t = np.cumsum(rng.choice([0.0, 30.0, 60.0, 3600.0], n))   # repeats and gaps
     z = rng.normal(0, 4, (n, n_s))
@@ -21,21 +21,21 @@ def test_kernel_matches_reference(seed, n, n_dev, n_s, n_modes, nan_frac):
     rate0 = rng.random((n_dev, n_modes)) * 0.1
     last0 = np.where(rng.random(n_dev) < 0.5, np.nan, 0.0)
     r1, l1, r2, l2 = rate0.copy(), last0.copy(), rate0.copy(), last0.copy()
-    a = evidence_update(dev, t, z, flag, w, r1, l1, 1800.0, 1.0)
-    b = evidence_update_reference(dev, t, z, flag, w, r2, l2, 1800.0, 1.0)
+    a = evidence_update(dev, t, z, flag, w, absolute, r1, l1, 1800.0, 1.0)
+    b = evidence_update_reference(dev, t, z, flag, w, absolute, r2, l2, 1800.0, 1.0)
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(r1, r2, rtol=1e-12, atol=1e-15)
     np.testing.assert_array_equal(np.isnan(l1), np.isnan(l2))
 
 
 def test_transient_spike_fades_and_lasting_fault_accumulates():
-    w = mode_weights(np.array([[True, False, False], [False, True, True]]))
+    w, absolute = mode_weights(np.array([[1.0, 0, 0], [0, 1.0, 1.0]]), np.array([True, False]))
     n = 2000
     t = np.arange(n) * 300.0                       # 5-minute readings
     z = np.zeros((n, 3)); flag = np.zeros(n, bool)
     z[100, 0], flag[100] = 9.0, True              # one spike on sensor 0
     z[1000:, 1:] = 5.0; flag[1000:] = True        # lasting fault on sensors 1-2
     rate, last = np.zeros((1, 2)), np.full(1, np.nan)
-    out = evidence_update(np.zeros(n, np.int64), t, z, flag, w, rate, last, 6 * 3600.0, 1.0)
+    out = evidence_update(np.zeros(n, np.int64), t, z, flag, w, absolute, rate, last, 6 * 3600.0, 1.0)
     assert out[100, 0] < 0.02 and out[999, 0] < 1e-3
     assert out[-1, 1] > 0.99 and out[-1, 0] < 1e-6

@@ -1,21 +1,26 @@
 """Failure-mode evidence: per (device, failure mode), the time-weighted share of recent
 readings whose anomaly is attributed to that mode.
 
-Each flagged reading is attributed to the mode whose sensor signature best matches its
-deviations (``score_m = sum_s w[m, s] * |z_s|`` with ``w`` the mode's sensor mask over
-``sqrt`` of its size, a matched filter); the evidence is a continuous-time EWMA of that
+Each flagged reading is attributed to the mode whose signature best matches its deviations
+(a matched filter: ``score_m = sum_s w[m, s] * z_s`` with ``w`` the mode's signed signature of
+unit norm, or ``sum_s w[m, s] * |z_s|`` for a mode whose direction is unknown); the evidence is a continuous-time EWMA of that
 indicator with time constant ``tau_s``, so irregular sampling and gaps are handled and a
 transient spike fades while a developing fault accumulates.
 
 ``evidence_update`` (Numba) and ``evidence_update_reference`` (plain NumPy/Python) agree.
 
 >>> import numpy as np
->>> w = mode_weights(np.array([[True, False], [False, True]]))
+>>> w, absolute = mode_weights(np.array([[1.0, 0.0], [0.0, -1.0]]), np.array([False, False]))
 >>> rate = np.zeros((1, 2)); last = np.full(1, np.nan)
 >>> z = np.array([[5.0, 0.1]] * 10); flag = np.ones(10, bool)
->>> out = evidence_update(np.zeros(10, np.int64), np.arange(10.0) * 60, z, flag, w, rate, last, 600.0, 1.0)
+>>> out = evidence_update(np.zeros(10, np.int64), np.arange(10.0) * 60, z, flag, w, absolute, rate, last, 600.0, 1.0)
 >>> bool(out[-1, 0] > 0.5 and out[-1, 1] == 0.0)
 True
+>>> z[:, 0] = -5.0                       # the same sensor moving the other way is not that mode
+>>> rate = np.zeros((1, 2)); last = np.full(1, np.nan)
+>>> out = evidence_update(np.zeros(10, np.int64), np.arange(10.0) * 60, z, flag, w, absolute, rate, last, 600.0, 1.0)
+>>> float(out[-1, 0])
+0.0
 """
 
 from __future__ import annotations
@@ -26,15 +31,18 @@ from numba import njit
 from detection.kernels.config import SERIAL
 
 
-def mode_weights(mask: np.ndarray) -> np.ndarray:
-    """Matched-filter weights from a bool[modes, sensors] mask (rows sum of squares = 1)."""
-    mask = np.asarray(mask, dtype=np.float64)
-    n = mask.sum(axis=1, keepdims=True)
-    return np.divide(mask, np.sqrt(n), out=np.zeros_like(mask), where=n > 0)
+def mode_weights(signature: np.ndarray, absolute: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Matched-filter weights of unit norm per mode from float[modes, sensors] signatures
+    (signed; for ``absolute`` modes only the magnitudes count). Returns (w, absolute)."""
+    sig = np.asarray(signature, dtype=np.float64)
+    absolute = np.asarray(absolute, dtype=np.bool_)
+    sig = np.where(absolute[:, None], np.abs(sig), sig)
+    n = np.sqrt((sig ** 2).sum(axis=1, keepdims=True))
+    return np.divide(sig, n, out=np.zeros_like(sig), where=n > 0), absolute
 
 
 @njit(**SERIAL)
-def evidence_update(dev, t_s, z, flag, w, rate, last_t, tau_s, min_score):
+def evidence_update(dev, t_s, z, flag, w, absolute, rate, last_t, tau_s, min_score):
     """Update ``rate`` (float64[devices, modes]) and ``last_t`` in place over the rows in
     order; return float64[n, modes]: each row's device evidence after that row."""
     n, s = z.shape
@@ -60,7 +68,7 @@ def evidence_update(dev, t_s, z, flag, w, rate, last_t, tau_s, min_score):
                 for j in range(s):
                     v = z[i, j]
                     if w[m, j] != 0.0 and not np.isnan(v):
-                        sc += w[m, j] * abs(v)
+                        sc += w[m, j] * (abs(v) if absolute[m] else v)
                 if sc >= best_score:
                     best_score = sc
                     best = m
@@ -73,11 +81,11 @@ def evidence_update(dev, t_s, z, flag, w, rate, last_t, tau_s, min_score):
     return out
 
 
-def evidence_update_reference(dev, t_s, z, flag, w, rate, last_t, tau_s, min_score):
+def evidence_update_reference(dev, t_s, z, flag, w, absolute, rate, last_t, tau_s, min_score):
     """Plain NumPy reference of :func:`evidence_update` (same in-place contract)."""
     n = z.shape[0]
     out = np.empty((n, w.shape[0]))
-    za = np.where(np.isnan(z), 0.0, np.abs(z))
+    z0 = np.where(np.isnan(z), 0.0, z)
     for i in range(n):
         d = dev[i]
         if np.isnan(last_t[d]):
@@ -88,7 +96,7 @@ def evidence_update_reference(dev, t_s, z, flag, w, rate, last_t, tau_s, min_sco
             last_t[d] = max(last_t[d], t_s[i])
         hit = np.zeros(w.shape[0])
         if flag[i] and w.shape[0]:
-            scores = w @ za[i]
+            scores = np.where(absolute, w @ np.abs(z0[i]), w @ z0[i])
             m = int(np.flatnonzero(scores == scores.max())[-1])
             if scores[m] >= min_score:
                 hit[m] = 1.0
