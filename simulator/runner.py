@@ -50,7 +50,7 @@ class RunOptions:
     until: datetime | None = None  # simulated time to stop at
     ground_truth_path: Path | None = None
     ground_truth_every_s: float = 30.0
-    max_readings_per_step: int = 2_000_000
+    max_readings_per_step: int = 50_000  # per loop turn (keeps stops and polls prompt)
 
     def __post_init__(self):
         if not self.acceleration >= 1.0:

@@ -73,3 +73,24 @@ def test_backfill_writes_telemetry_outbox_downtime_and_repairs(settings, db, uid
     with pytest.raises(RuntimeError, match="already exists"):
         backfill(settings, _fleet(uid, n=10, hazard_scale=40.0), fleet.start, end,
                  step_s=300, progress=False)
+
+
+def test_bulk_binary_copy_stores_exactly_what_psycopg_write_row_stores(settings, db, uid):
+    start = (datetime.now(timezone.utc) - timedelta(days=2)).replace(minute=0, second=0,
+                                                                     microsecond=0)
+    rows = {}
+    for fast in (True, False):
+        fleet = Fleet(FleetSpec(n_assets=9, seed=3, start=start, id_prefix=f"c{uid}{int(fast)}",
+                                hazard_scale=30))
+        # a mix of id lengths and missing values
+        register_fleet(settings, fleet, provision_devices=False)
+        n = backfill(settings, fleet, start, start + timedelta(hours=12), step_s=120,
+                     progress=False, fast=fast, rollups=False)
+        got = db.execute(
+            "SELECT substr(device_id, length(%s) + 1), time, vals FROM telemetry "
+            "WHERE device_id LIKE %s ORDER BY 1, 2", (f"c{uid}{int(fast)}", f"c{uid}{int(fast)}-%")
+        ).fetchall()
+        assert len(got) == n == 9 * 360
+        rows[fast] = got
+    assert rows[True] == rows[False]
+    assert any(None in r[2] for r in rows[True])            # NULL elements survive
