@@ -74,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
                    help="share of assets held out for the metrics in metadata.json (default 0.25)")
     p.add_argument("--members", type=_positive(int), default=3, help="boosting models per ensemble (default 3)")
     p.add_argument("--max-iter", type=_positive(int), default=200, help="boosting iterations (default 200)")
+    p.add_argument("--threads", type=_positive(int), default=None,
+                   help="threads for boosting (default: 1 for small histories, else all cores)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model-dir", help="where versions are stored (default: settings.model_dir)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> 
     model_dir = args.model_dir or settings.model_dir
     cfg = TrainConfig(horizon_h=args.horizon_h, rul_cap_h=args.rul_cap_h, stride_h=args.stride_h,
                       holdout=args.holdout, n_members=args.members, max_iter=args.max_iter,
-                      random_state=args.seed)
+                      random_state=args.seed, threads=args.threads)
     try:
         conn = psycopg.connect(settings.dsn, autocommit=True)
     except psycopg.OperationalError as exc:
