@@ -9,8 +9,9 @@ detail. Nothing here may raise anything else on any input (fuzzed with hypothesi
 >>> now = parse_time("2026-11-25T10:00:05.000Z").timestamp()
 >>> rows = parse_telemetry(b'{"v":1,"t":"2026-11-25T10:00:00.000Z","values":{"bearing_temp":61.5}}',
 ...                        info, now=now, oldest=0.0)
->>> rows[0][0].isoformat(), rows[0][1]
-('2026-11-25T10:00:00+00:00', [None, 61.5])
+>>> t, vals, text = rows[0]
+>>> t.isoformat(), vals, text
+('2026-11-25T10:00:00+00:00', [None, 61.5], '2026-11-25T10:00:00.000Z')
 >>> try:
 ...     parse_telemetry(b'{"v":1,"t":"2026-11-25T10:00:00.000Z","values":{"rpm":1}}', info, now=now, oldest=0.0)
 ... except Rejected as exc:
@@ -140,8 +141,9 @@ def _vals(values, info: DeviceInfo) -> list:
 
 
 def parse_telemetry(payload: bytes, info: DeviceInfo, *, now: float, oldest: float
-                    ) -> list[tuple[datetime, list]]:
-    """The readings of one telemetry message as ``[(time, vals), ...]``; Rejected on any fault.
+                    ) -> list[tuple[datetime, list, str]]:
+    """The readings of one telemetry message as ``[(time, vals, time as sent), ...]``;
+    Rejected on any fault.
 
     ``now``/``oldest``: epoch seconds of the ingest clock and of the retention horizon.
     """
@@ -168,7 +170,7 @@ def parse_telemetry(payload: bytes, info: DeviceInfo, *, now: float, oldest: flo
         if t in seen:
             raise Rejected("duplicate_in_message", f"two readings at {r['t']}")
         seen.add(t)
-        out.append((t, _vals(r["values"], info)))
+        out.append((t, _vals(r["values"], info), r["t"]))
     return out
 
 

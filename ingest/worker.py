@@ -35,6 +35,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.buffer import BoundedBuffer
 from ingest.catalog import DeviceCatalog
+from ingest.copy_binary import to_pg_micros
 from ingest.parse import Rejected, parse_state, parse_telemetry, split_topic
 from ingest.rollup import apply_retention, refresh_rollups
 from ingest.writer import Batch, TelemetryWriter
@@ -208,13 +209,14 @@ class IngestWorker:
                 if not info.active:
                     raise Rejected("revoked_device", f"device {device_id!r} is revoked")
                 if kind == "telemetry":
-                    for t, vals in parse_telemetry(payload, info, now=received_at, oldest=oldest):
-                        k = (device_id, t)
+                    for t, vals, text in parse_telemetry(payload, info, now=received_at, oldest=oldest):
+                        micros = to_pg_micros(t.timestamp())
+                        k = (device_id, micros)
                         if k in keys:
                             b.duplicates_in_batch += 1
                         else:
                             keys[k] = None
-                            b.rows.append((t, device_id, vals))
+                            b.rows.append((micros, device_id, vals, text))
                 else:
                     b.events.append((parse_state(payload, device_id, now=received_at, oldest=oldest),
                                      info.asset_id))

@@ -14,24 +14,40 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 from psycopg import errors as pg_errors
 
+from ingest.copy_binary import encode_rows
 from ingest.events import apply_events
 from ingest.parse import StateEvent
 from prognos.logs import event
 
 log = logging.getLogger("prognos.ingest")
 
-_TYPES = ["timestamptz", "text", "float4[]"]
 _COPY_DIRECT = "COPY telemetry (time, device_id, vals) FROM STDIN (FORMAT BINARY)"
 _COPY_STAGE = "COPY ingest_stage (time, device_id, vals) FROM STDIN (FORMAT BINARY)"
 _STAGE_DDL = ("CREATE TEMP TABLE IF NOT EXISTS ingest_stage "
               "(time timestamptz, device_id text, vals real[]) ON COMMIT DELETE ROWS")
-_MERGE = ("INSERT INTO telemetry (time, device_id, vals) SELECT time, device_id, vals "
-          "FROM ingest_stage ON CONFLICT DO NOTHING RETURNING device_id, time")
+# Merge the staged rows; the outbox lists exactly the keys the INSERT stored.
+_MERGE = """
+WITH ins AS (
+    INSERT INTO telemetry (time, device_id, vals)
+    SELECT time, device_id, vals FROM ingest_stage
+    ON CONFLICT DO NOTHING RETURNING device_id, time
+), ob AS (
+    INSERT INTO ingest_batches (committed_at, device_ids, times, min_time, max_time)
+    SELECT clock_timestamp(), array_agg(device_id), array_agg(time), min(time), max(time)
+    FROM ins HAVING count(*) > 0
+    RETURNING cardinality(times) AS n
+)
+SELECT coalesce((SELECT n FROM ob), 0)
+"""
+_OUTBOX = ("INSERT INTO ingest_batches (committed_at, device_ids, times, min_time, max_time) "
+           "VALUES (clock_timestamp(), %s::text[], %s::timestamptz[], %s, %s)")
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_MINUTE_US = 60_000_000
 
 
 @dataclass
@@ -39,7 +55,8 @@ class Batch:
     """What the writer thread collected: parsed rows (deduplicated within the batch), refused
     messages and state events."""
 
-    rows: list[tuple[datetime, str, list]] = field(default_factory=list)
+    #: (pg microseconds, device_id, vals, RFC 3339 text of the time)
+    rows: list[tuple[int, str, list, str]] = field(default_factory=list)
     dead: list[tuple] = field(default_factory=list)     # (topic, client_id, reason, detail, payload)
     events: list[tuple[StateEvent, str]] = field(default_factory=list)
     received: int = 0
@@ -71,41 +88,36 @@ class TelemetryWriter:
 
     def write(self, batch: Batch, *, queue_depth: int = 0) -> WriteResult:
         conn = self.conn
-        keys: list[tuple[str, datetime]] | None = None
         staged = False
+        stored = 0
         with conn.transaction():
             cur = conn.cursor()
             if batch.rows:
                 if not self.staging:
                     try:
                         with conn.transaction():
-                            self._copy(cur, _COPY_DIRECT, batch.rows)
-                        keys = None                      # every row stored
+                            with cur.copy(_COPY_DIRECT) as copy:
+                                copy.write(encode_rows((r[0], r[1], r[2]) for r in batch.rows))
+                            stored = len(batch.rows)
+                            cur.execute(_OUTBOX, _outbox_params(batch.rows))
                     except pg_errors.UniqueViolation:
+                        stored = 0
                         self.staging = True
                         event(log, "duplicates_detected", worker=self.worker, rows=len(batch.rows))
                 if self.staging:
                     staged = True
-                    keys = self._merge(cur, batch.rows)
-                    if len(keys) == len(batch.rows):
+                    cur.execute(_STAGE_DDL)               # per session; cheap once it exists
+                    with cur.copy(_COPY_STAGE) as copy:
+                        copy.write(encode_rows((r[0], r[1], r[2]) for r in batch.rows))
+                    stored = cur.execute(_MERGE).fetchone()[0]
+                    if stored == len(batch.rows):
                         self.staging = False             # a clean run: back to the fast path
-                if keys is None:
-                    devices = [r[1] for r in batch.rows]
-                    times = [r[0] for r in batch.rows]
-                else:
-                    devices = [k[0] for k in keys]
-                    times = [k[1] for k in keys]
-                if times:
-                    cur.execute(
-                        "INSERT INTO ingest_batches (committed_at, device_ids, times, min_time, max_time) "
-                        "VALUES (clock_timestamp(), %s, %s, %s, %s)", (devices, times, min(times), max(times)))
-                    minutes = sorted({t.replace(second=0, microsecond=0) for t in times})
+                if stored:
+                    minutes = sorted({r[0] // _MINUTE_US for r in batch.rows})
                     cur.execute(
                         "INSERT INTO rollup_dirty (bucket, worker) SELECT unnest(%s::timestamptz[]), %s "
-                        "ON CONFLICT DO NOTHING", (minutes, self.worker))
-                stored = len(times)
-            else:
-                stored = 0
+                        "ON CONFLICT DO NOTHING",
+                        ([_PG_EPOCH + timedelta(minutes=m) for m in minutes], self.worker))
             if batch.dead:
                 cur.executemany(
                     "INSERT INTO dead_letters (topic, client_id, reason, detail, payload) "
@@ -145,14 +157,13 @@ class TelemetryWriter:
             (p["received"], p["stored"], p["duplicates"], p["dead_lettered"], p["events"],
              lag, queue_depth, self.worker))
 
-    def _copy(self, cur, sql: str, rows) -> None:
-        with cur.copy(sql) as copy:
-            copy.set_types(_TYPES)
-            for row in rows:
-                copy.write_row(row)
 
-    def _merge(self, cur, rows) -> list[tuple[str, datetime]]:
-        cur.execute(_STAGE_DDL)                  # per session; cheap when it exists
-        self._copy(cur, _COPY_STAGE, rows)
-        cur.execute(_MERGE)
-        return cur.fetchall()
+
+def _outbox_params(rows) -> tuple:
+    """Array literals built from the texts (device ids match [A-Za-z0-9_.-], times are RFC 3339):
+    one parameter each, parsed by the server, instead of thousands of adapted elements."""
+    devices = '{"' + '","'.join([r[1] for r in rows]) + '"}'
+    times = "{" + ",".join([r[3] for r in rows]) + "}"
+    lo = min(rows, key=lambda r: r[0])[3]
+    hi = max(rows, key=lambda r: r[0])[3]
+    return devices, times, lo, hi

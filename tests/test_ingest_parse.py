@@ -75,8 +75,8 @@ def test_encoded_readings_conform_to_schema_and_parse_back(readings):
         assert exc.reason in ("future_time", "too_old")
         return
     assert len(rows) == len(readings)
-    for (t, vals), (t_in, values) in zip(rows, readings):
-        assert format_time(t) == t_in
+    for (t, vals, text), (t_in, values) in zip(rows, readings):
+        assert format_time(t) == t_in == text
         for name, v in values.items():
             assert vals[INFO.positions[name]] == v
 
