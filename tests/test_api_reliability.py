@@ -40,6 +40,7 @@ def test_uptime_availability_mtbf_mttr(client, viewer, db, uid):
     seed.add_asset(db, x, m, c, f"{c}-S", install_date=w0.date() - timedelta(days=30))
     seed.add_asset(db, y, m, c, f"{c}-S", install_date=(w0 + timedelta(days=3)).date())  # 72 h in
     seed.add_asset(db, z, m, c, f"{c}-S", install_date=(w0 + timedelta(days=30)).date())  # later
+    seed.add_asset(db, f"UD-{uid}", m, c, f"{c}-S", lifecycle_stage="decommissioned")
     seed.add_downtime(db, x, h(w0, -5), h(w0, 2))                    # clipped: 2 h, not a failure
     seed.add_downtime(db, x, h(w0, 10), h(w0, 14))                   # 4 h, failure
     seed.add_downtime(db, x, h(w0, 50), h(w0, 52), planned=True)     # planned
@@ -180,4 +181,10 @@ def test_sla_standing_and_at_risk(client, viewer, db, uid):
         **q, "customer": c2, "at": h(w0, 91).isoformat(), "horizon_h": 4}).json()
     assert early["by_tier"][0]["pending"] == 2
     assert [o["order_id"] for o in early["at_risk"]] == [late]
+    both = client.get("/api/v1/sla", headers=viewer, params={**q, "tier": "platinum"}).json()
+    assert [t["key"] for t in both["by_tier"]] == ["platinum"]
+    every = client.get("/api/v1/sla", headers=viewer, params=q).json()
+    ranks = {"platinum": 1, "gold": 2, "silver": 3, "bronze": 4}
+    keys = [t["key"] for t in every["by_tier"]]
+    assert keys == sorted(keys, key=ranks.get) and {"gold", "platinum"} <= set(keys)
     assert client.get("/api/v1/sla", headers=viewer, params={"horizon_h": 0}).status_code == 422

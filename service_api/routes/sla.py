@@ -124,7 +124,7 @@ def sla(
     horizon_h: Annotated[float, Query(gt=0, le=24 * 30)] = 8.0,
     limit: Annotated[int, Query(ge=1, le=1000, description="at-risk orders listed")] = 100,
 ):
-    """SLA compliance per tier and per customer for orders opened in [from, to) (default the
+    """SLA compliance per tier (most demanding first) and per customer for orders opened in [from, to) (default the
     90 days to now), judged at ``at`` (default now), and the live orders whose response target
     is within ``horizon_h`` hours (or past). Definitions: ``service_api/routes/sla.py``."""
     now = datetime.now(timezone.utc)
@@ -137,13 +137,15 @@ def sla(
         rows = cur.fetchall()
         cur.execute(AT_RISK, p)
         risky = cur.fetchall()
+        cur.execute("SELECT tier, rank FROM sla_tiers")
+        rank = {r["tier"]: r["rank"] for r in cur.fetchall()}
     for r in risky:
         r["hours_left"] = (r["respond_by"] - at).total_seconds() / 3600.0
         r["overdue"] = r["hours_left"] < 0
     return {
         "from": start, "to": end, "at": at,
         "by_tier": sorted((_group(r, "sla_tier") for r in rows if r["by_tier"]),
-                          key=lambda g: g["key"]),
+                          key=lambda g: rank.get(g["key"], 0)),
         "by_customer": sorted((_group(r, "customer_id") for r in rows if not r["by_tier"]),
                               key=lambda g: g["key"]),
         "at_risk": risky,

@@ -1,6 +1,7 @@
 """Uptime and availability of the installed base over a window, from ``downtime``.
 
-For each asset, over the window [from, to) cut to start no earlier than its install date:
+For each asset not decommissioned, over the window [from, to) cut to start no earlier than its
+install date:
 
 - exposure ``T`` = hours from max(from, install_date) to ``to``;
 - downtime ``D`` = hours of the union of its downtime intervals clipped to the window (an
@@ -37,7 +38,8 @@ WITH a AS (
            greatest(%(from)s::timestamptz, a.install_date::timestamp AT TIME ZONE 'UTC') AS s,
            %(to)s::timestamptz AS e
     FROM assets a
-    WHERE (%(model)s::text IS NULL OR a.model_id = %(model)s)
+    WHERE a.lifecycle_stage <> 'decommissioned'
+      AND (%(model)s::text IS NULL OR a.model_id = %(model)s)
       AND (%(site)s::text IS NULL OR a.site_id = %(site)s)
       AND (%(customer)s::text IS NULL OR a.customer_id = %(customer)s)
       AND (%(asset)s::text IS NULL OR a.asset_id = %(asset)s)
