@@ -182,11 +182,13 @@ def _copy_block(cur, block: dict, outbox: bool, batch_rows: int, fast: bool = Tr
             if outbox:
                 us = t.astype("datetime64[us]").astype(np.int64)
                 stamps = [_EPOCH + timedelta(microseconds=int(u)) for u in us]
+                # every (device, time) of the batch was stored: the keys are the cross product,
+                # built by the server from the two short lists
                 cur.execute(
                     "INSERT INTO ingest_batches (device_ids, times, min_time, max_time) "
-                    "VALUES (%s, %s, %s, %s)",
-                    ([d for _ in stamps for d in device_ids],
-                     [s for s in stamps for _ in device_ids], stamps[0], stamps[-1]))
+                    "SELECT array_agg(d ORDER BY t, d), array_agg(t ORDER BY t, d), min(t), max(t) "
+                    "FROM unnest(%s::text[]) AS d CROSS JOIN unnest(%s::timestamptz[]) AS t",
+                    (list(device_ids), stamps))
             n += rows
     return n
 
