@@ -59,7 +59,7 @@ def score_orders(orders: Iterable, ground_truth: GroundTruth, horizon_h: float =
     times = [parse_time(e["t"]) for e in evs if e["event"] != "inventory"]
     inv = [parse_time(e["t"]) for e in evs if e["event"] == "inventory"]
     start = parse_time(start) if start else (inv[0] if inv else min(times) if times else None)
-    end = parse_time(end) if end else (max(times) if times else None)
+    end = parse_time(end) if end else (max(times + inv) if times or inv else None)
     orders = [o for o in _orders(orders) if start is None or start <= o[2] <= end]
     n_assets = n_assets or len(ground_truth.asset_ids) or 1
     horizon, lead = timedelta(hours=horizon_h), timedelta(hours=lead_h)
