@@ -150,3 +150,34 @@ def _round(rows, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, z_out, fused_
     rb[d, :, 0] = np.where(cold, new_m, np.where(hot, new_c, c))
     rb[d, :, 1] = np.where(cold, np.sqrt(np.where(cold, new_v, 0.0)) / MAD_TO_SD, np.where(hot, new_s, s))
     cnt[d, :, 0] = np.where(learn, n_eff + 1, n_learned)
+
+
+def context_novelty(values, lo: float, span: float, n_bins: int, tiles: int, pad: int, refractory: int,
+                    seen: list[set] | None = None) -> np.ndarray:
+    """Reference for :func:`detection.kernels.context.novelty_scores` with Python sets (one per
+    tiling) instead of occupancy grids; starts with no previous value and no countdown."""
+    seen = seen if seen is not None else [set() for _ in range(tiles)]
+    prev: list[int | None] = [None] * tiles
+    out = np.zeros(len(values))
+    cool = 0
+    for i, x in enumerate(np.asarray(values, dtype=np.float64)):
+        if np.isnan(x):
+            prev = [None] * tiles
+            novel = False
+        else:
+            flags = []
+            for t in range(tiles):
+                b = int(np.clip(np.floor((x - lo) / span * n_bins + t / tiles), -pad, n_bins + pad))
+                if prev[t] is None:
+                    flags.append(False)
+                else:
+                    flags.append((prev[t], b) not in seen[t])
+                    seen[t].add((prev[t], b))
+                prev[t] = b
+            novel = all(flags)
+        if cool > 0:
+            cool -= 1
+        elif novel:
+            out[i] = 1.0
+            cool = refractory
+    return out
