@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from detection.anomaly import CUSUM, EWMAZScore, FusedDetector, RobustZScore, StreamingMahalanobis
+from detection.anomaly import CUSUM, ContextNovelty, EWMAZScore, FusedDetector, RobustZScore, StreamingMahalanobis
 from detection.fleet import FleetConfig
 
 SENSORS = ["a", "b", "c"]
@@ -20,6 +20,7 @@ FACTORIES = {
     "EWMAZScore": lambda: EWMAZScore(warmup=30),
     "RobustZScore": lambda: RobustZScore(warmup=30),
     "CUSUM": lambda: CUSUM(warmup=30),
+    "ContextNovelty": lambda: ContextNovelty(warmup=100),
     "StreamingMahalanobis": lambda: StreamingMahalanobis(warmup=30),
     "FusedDetector": lambda: FusedDetector(SENSORS, FleetConfig(warmup=30)),
 }

@@ -6,10 +6,11 @@ the same Numba kernels as :class:`detection.fleet.FleetDetector`, one device at 
 """
 
 from detection.anomaly.base import AnomalyDetector
+from detection.anomaly.context import ContextNovelty
 from detection.anomaly.cusum import CUSUM
 from detection.anomaly.ewma import EWMAZScore
 from detection.anomaly.fused import FusedDetector
 from detection.anomaly.mad import RobustZScore
 from detection.anomaly.mahalanobis import StreamingMahalanobis
 
-__all__ = ["AnomalyDetector", "CUSUM", "EWMAZScore", "FusedDetector", "RobustZScore", "StreamingMahalanobis"]
+__all__ = ["AnomalyDetector", "CUSUM", "ContextNovelty", "EWMAZScore", "FusedDetector", "RobustZScore", "StreamingMahalanobis"]
