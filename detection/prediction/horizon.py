@@ -36,8 +36,9 @@ class HorizonClassifier(ClassifierMixin, BaseEstimator):
     negative_class : label or None
         The label meaning "no failure within the horizon". ``None``: the smallest label
         (``0`` / ``False`` for binary targets).
-    class_weight : "balanced" or None
-        Failures are rare; "balanced" weighs classes inversely to their frequency.
+    class_weight : "balanced", dict or None
+        Failures are rare; "balanced" weighs classes inversely to their frequency (the
+        probabilities then no longer match the base rate); a dict maps label -> weight.
     n_members, max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization,
     max_features, row_fraction, random_state :
         As in :class:`detection.prediction.rul.RULRegressor`.
@@ -46,7 +47,7 @@ class HorizonClassifier(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         negative_class=None,
-        class_weight: str | None = None,
+        class_weight: str | dict | None = None,
         n_members: int = 3,
         max_iter: int = 200,
         learning_rate: float = 0.05,
@@ -71,8 +72,8 @@ class HorizonClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         check_params(self)
-        if self.class_weight not in (None, "balanced"):
-            raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
+        if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}")
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan")
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
@@ -85,9 +86,12 @@ class HorizonClassifier(ClassifierMixin, BaseEstimator):
             self.negative_index_ = int(hits[0])
         counts = np.bincount(codes, minlength=len(self.classes_)).astype(np.float64)
         weight = None
-        if self.class_weight == "balanced":
+        if isinstance(self.class_weight, dict):
+            weight = np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_])[codes]
+        elif self.class_weight == "balanced":
             weight = (len(codes) / (len(counts) * counts))[codes]
         self.estimators_ = []
+        self.n_iter_ = 0
         if len(self.classes_) == 1:
             return self  # constant: nothing to learn, predict_proba returns the one class
         for seed in member_seeds(self.random_state, int(self.n_members)):
@@ -108,6 +112,7 @@ class HorizonClassifier(ClassifierMixin, BaseEstimator):
             )
             member.fit(X[rows], codes[rows], sample_weight=None if weight is None else weight[rows])
             self.estimators_.append(member)
+        self.n_iter_ = max(m.n_iter_ for m in self.estimators_)
         return self
 
     def predict_proba(self, X):
@@ -118,7 +123,8 @@ class HorizonClassifier(ClassifierMixin, BaseEstimator):
         return np.mean([m.predict_proba(X) for m in self.estimators_], axis=0)
 
     def predict(self, X):
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def p_fail(self, X) -> np.ndarray:
         """Probability of any failure within the horizon."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from detection.prediction._ensemble import bootstrap_rows, check_params, member_seeds
 
@@ -75,7 +75,7 @@ class RULRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("remaining useful life targets must be >= 0")
         target = np.minimum(y, self.cap) if self.cap is not None else y
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            sample_weight = _check_sample_weight(sample_weight, X)
         self.estimators_ = []
         for seed in member_seeds(self.random_state, int(self.n_members)):
             rows = bootstrap_rows(X.shape[0], seed, float(self.row_fraction))
@@ -92,6 +92,7 @@ class RULRegressor(RegressorMixin, BaseEstimator):
             w = None if sample_weight is None else sample_weight[rows]
             member.fit(X[rows], target[rows], sample_weight=w)
             self.estimators_.append(member)
+        self.n_iter_ = max(m.n_iter_ for m in self.estimators_)
         return self
 
     def predict(self, X):
@@ -104,4 +105,5 @@ class RULRegressor(RegressorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.target_tags.positive_only = True  # remaining life is never negative
         return tags
