@@ -78,11 +78,15 @@ class LiveRunner:
         self.publisher = publisher
         self._gt_cursor = len(fleet.ground_truth.events)
         self._pending: dict[str, list] = {d: [] for d in fleet.device_ids()}
+        # devices send their first message after 1..batch readings, so that their messages
+        # spread evenly over time instead of all falling in the same second
+        self._first: dict[str, int] = {d: 1 + i % opts.batch
+                                       for i, d in enumerate(fleet.device_ids())}
         self._orders_seen: set[int] = set()
         self._visits: list[tuple[float, int, str, str, str]] = []  # (sim t, order, asset, mode, kind)
         self._order_mode: dict[int, str] = {}
         self.stats = {"readings": 0, "messages": 0, "state_events": 0, "orders_executed": 0,
-                      "orders_skipped": 0}
+                      "orders_skipped": 0, "lag_s": 0.0, "max_lag_s": 0.0, "idle_s": 0.0}
         self.misbehaver = None
         self._rng = np.random.default_rng([fleet.spec.seed, 7])  # technicians' response delays
 
@@ -123,12 +127,19 @@ class LiveRunner:
                 if steps <= 0:
                     if o.until is not None and self.fleet.clock >= o.until - timedelta(seconds=dt):
                         break
-                    time.sleep(min(0.2, max(0.01, dt / o.acceleration)))
+                    pause = min(0.2, max(0.01, dt / o.acceleration))
+                    time.sleep(pause)
+                    self.stats["idle_s"] += pause
                 else:
                     steps = min(steps, max_steps)
                     block = self.fleet.step(None, steps, dt)
                     self._publish_block(block)
                     self._publish_events()
+                    # how far the simulation is behind its own schedule (target time)
+                    lag = (min(sim0 + o.acceleration * (time.time() - wall0), time.time())
+                           - self.fleet.clock.timestamp())
+                    self.stats["lag_s"] = round(lag, 3)
+                    self.stats["max_lag_s"] = max(self.stats["max_lag_s"], round(lag, 3))
                 mono = time.monotonic()
                 if o.execute_orders:
                     if mono - last_poll >= o.order_poll_s:
@@ -157,7 +168,7 @@ class LiveRunner:
             if own:
                 pub.stop()
         out = dict(self.stats, sim_time=self.fleet.clock.isoformat(),
-                   wall_s=round(time.time() - wall0, 3))
+                   wall_s=round(time.time() - wall0, 3), idle_s=round(self.stats["idle_s"], 3))
         if self.misbehaver is not None:
             out["misbehaviour"] = dict(self.misbehaver.counts)
         event(log, "simulator_stopped", **out)
@@ -171,14 +182,21 @@ class LiveRunner:
         dup = mis is not None and "duplicate" in mis.kinds
         for mid, (times, device_ids, values) in block.items():
             names = CATALOG[mid].sensor_names
-            ts = (times.astype("datetime64[ms]").astype(np.int64) / 1000.0).tolist()
+            ts = [x + "Z" for x in np.datetime_as_string(times.astype("datetime64[ms]"),
+                                                          unit="ms").tolist()]
             vals = values.tolist()  # NaN is written as JSON null (orjson)
             for i, d in enumerate(device_ids):
                 pend = self._pending[d]
                 pend.extend((ts[j], dict(zip(names, vals[j][i]))) for j in range(len(ts)))
-                if len(pend) < batch:
+                first = self._first.pop(d, None)
+                if first is not None and len(pend) >= first:   # staggered first message
+                    k = first + (len(pend) - first) // batch * batch
+                elif first is not None or len(pend) < batch:
+                    if first is not None:
+                        self._first[d] = first
                     continue
-                k = len(pend) - len(pend) % batch
+                else:
+                    k = len(pend) - len(pend) % batch
                 out, self._pending[d] = pend[:k], pend[k:]
                 if mis is not None and mis.hold(d, out):
                     continue
