@@ -92,3 +92,15 @@ def test_patch_body_never_500(client, env, body):
     r = client.patch(f"/api/v1/service-orders/{env['order']}", content=json.dumps(body),
                      headers={**env["auth"], "Content-Type": "application/json"})
     _ok(r)
+
+
+@FUZZ
+@given(body=st.dictionaries(
+    st.sampled_from(["asset_id", "mode", "kind", "priority", "opened_at", "respond_by",
+                     "scheduled_for", "assignee", "note"]),
+    st.one_of(json_values, st.sampled_from(["FZ-A", "bearing_wear", "seal_leak", "preventive"])),
+    max_size=9))
+def test_create_order_body_never_500(client, env, body):
+    r = client.post("/api/v1/service-orders", content=json.dumps(body),
+                    headers={**env["auth"], "Content-Type": "application/json"})
+    _ok(r)
