@@ -20,7 +20,9 @@ router = APIRouter(prefix="/assets", tags=["assets"])
 
 AssetId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
 
-# One row per asset; the active contract is the most demanding one in force today.
+# One row per asset; the active contract is the most demanding one in force today. Written as
+# grouped subqueries rather than per-asset LATERALs: the whole-fleet list hashes them once,
+# and a single-asset lookup still gets the asset_id pushed down into each of them.
 ASSET_SELECT = f"""
 SELECT a.asset_id, a.serial, a.model_id, pm.name AS model_name, pm.category,
        a.customer_id, cu.name AS customer_name, a.site_id, s.name AS site_name, s.region,
@@ -28,22 +30,23 @@ SELECT a.asset_id, a.serial, a.model_id, pm.name AS model_name, pm.category,
        COALESCE(a.warranty_end >= current_date, false) AS in_warranty,
        c.tier AS contract_tier, c.ends_on AS contract_ends_on,
        h.risk, h.health, h.worst_mode, h.rul_h, h.updated_at AS health_updated_at,
-       o.open_orders
+       COALESCE(o.open_orders, 0) AS open_orders
 FROM assets a
 JOIN product_models pm ON pm.model_id = a.model_id
 JOIN customers cu ON cu.customer_id = a.customer_id
 JOIN sites s ON s.site_id = a.site_id
-LEFT JOIN LATERAL (
-    SELECT sc.tier, sc.ends_on FROM service_contracts sc JOIN sla_tiers st ON st.tier = sc.tier
-    WHERE sc.asset_id = a.asset_id AND current_date BETWEEN sc.starts_on AND sc.ends_on
-    ORDER BY st.rank LIMIT 1) c ON true
-LEFT JOIN LATERAL (
-    SELECT max(risk) AS risk, min(health) AS health, min(rul_h) AS rul_h,
+LEFT JOIN (
+    SELECT DISTINCT ON (sc.asset_id) sc.asset_id, sc.tier, sc.ends_on
+    FROM service_contracts sc JOIN sla_tiers st ON st.tier = sc.tier
+    WHERE current_date BETWEEN sc.starts_on AND sc.ends_on
+    ORDER BY sc.asset_id, st.rank) c ON c.asset_id = a.asset_id
+LEFT JOIN (
+    SELECT asset_id, max(risk) AS risk, min(health) AS health, min(rul_h) AS rul_h,
            max(updated_at) AS updated_at, (array_agg(mode ORDER BY risk DESC))[1] AS worst_mode
-    FROM asset_health WHERE asset_id = a.asset_id) h ON true
-LEFT JOIN LATERAL (
-    SELECT count(*)::int AS open_orders FROM service_orders
-    WHERE asset_id = a.asset_id AND status IN {LIVE!r}) o ON true
+    FROM asset_health GROUP BY asset_id) h ON h.asset_id = a.asset_id
+LEFT JOIN (
+    SELECT asset_id, count(*)::int AS open_orders FROM service_orders
+    WHERE status IN {LIVE!r} GROUP BY asset_id) o ON o.asset_id = a.asset_id
 """
 
 SORTS = {
