@@ -2,8 +2,10 @@
 this one has never been seen (e.g. a jump between two normal levels, a dip where the signal
 never dips, a plateau at a new height). Levels come from the range of the first ``warmup``
 readings (buffered, then replayed, so those transitions are known too); tile coding with
-``tiles`` offset grids keeps boundary noise quiet. After an alarm the sensor stays quiet for
-``refractory`` readings (one event, one alarm). Score: 1.0 for a novel context, else 0.0.
+``tiles`` offset grids keeps boundary noise quiet, and an alarm needs ``min_count`` novel
+contexts within the last ``window`` readings (an event rather than one stray value; score
+``count / window``, else 0). After an alarm the sensor stays quiet for ``refractory`` readings
+(one event, one alarm). Defaults (``window=1, min_count=1``) alarm on every novel context.
 
 >>> import numpy as np
 >>> from detection.anomaly.context import ContextNovelty
@@ -31,23 +33,26 @@ from detection.kernels import context as K
 
 
 class _Sensor:
-    __slots__ = ("buffer", "lo", "span", "seen", "prev", "cool")
+    __slots__ = ("buffer", "lo", "span", "seen", "prev", "counters", "ring")
 
-    def __init__(self) -> None:
+    def __init__(self, window: int) -> None:
         self.buffer: list[float] = []
         self.lo = self.span = 0.0
         self.seen = None
         self.prev = None
-        self.cool = np.zeros(1, dtype=np.int64)
+        self.counters, self.ring = K.new_counters(window)
 
 
 class ContextNovelty(AnomalyDetector):
-    _params = ("n_bins", "tiles", "pad", "warmup", "refractory")
+    _params = ("n_bins", "tiles", "pad", "warmup", "refractory", "window", "min_count")
 
-    def __init__(self, n_bins: int = 12, tiles: int = 2, pad: int = 48, warmup: int = 200, refractory: int = 0):
-        if n_bins < 2 or tiles < 1 or pad < 0 or warmup < 2 or refractory < 0:
-            raise ValueError("need n_bins >= 2, tiles >= 1, pad >= 0, warmup >= 2, refractory >= 0")
+    def __init__(self, n_bins: int = 12, tiles: int = 2, pad: int = 48, warmup: int = 200, refractory: int = 0,
+                 window: int = 1, min_count: int = 1):
+        if n_bins < 2 or tiles < 1 or pad < 0 or warmup < 2 or refractory < 0 or not 1 <= min_count <= window:
+            raise ValueError("need n_bins >= 2, tiles >= 1, pad >= 0, warmup >= 2, refractory >= 0, "
+                             "1 <= min_count <= window")
         self.n_bins, self.tiles, self.pad, self.warmup, self.refractory = n_bins, tiles, pad, warmup, refractory
+        self.window, self.min_count = window, min_count
         self._sensors: dict = {}
 
     @staticmethod
@@ -67,17 +72,17 @@ class ContextNovelty(AnomalyDetector):
         s.span = span if span > 0 else (abs(s.lo) or 1.0)
         s.seen = K.new_grid(self.n_bins, self.tiles, self.pad)
         s.prev = np.full(self.tiles, -1, dtype=np.int64)
-        K.novelty_scores(b, s.seen, s.prev, s.lo, s.span, self.n_bins, self.pad, 0, np.zeros(1, dtype=np.int64))
+        K.novelty_scores(b, s.seen, s.prev, s.lo, s.span, self.n_bins, self.pad, 0, 1, *K.new_counters(1))
         s.buffer = []
 
     def score_one(self, x: dict) -> float:
         best = 0.0
         for k, v in self._items(x):
             s = self._sensors.get(k)
-            if s is None or s.seen is None or s.cool[0] > 0:
+            if s is None or s.seen is None:
                 continue
             out = K.novelty_scores(np.array([v]), s.seen.copy(), s.prev.copy(), s.lo, s.span, self.n_bins, self.pad,
-                                   0, np.zeros(1, dtype=np.int64))
+                                   self.refractory, self.min_count, s.counters.copy(), s.ring.copy())
             best = max(best, float(out[0]))
         return best
 
@@ -87,13 +92,16 @@ class ContextNovelty(AnomalyDetector):
             if s is not None and s.seen is not None and (v is None or not math.isfinite(float(v))):
                 s.prev[:] = -1
         for k, v in self._items(x):
-            s = self._sensors.setdefault(k, _Sensor())
+            s = self._sensors.get(k)
+            if s is None:
+                s = self._sensors[k] = _Sensor(self.window)
             if s.seen is None:
                 s.buffer.append(v)
                 if len(s.buffer) >= self.warmup:
                     self._start(s)
                 continue
-            K.novelty_scores(np.array([v]), s.seen, s.prev, s.lo, s.span, self.n_bins, self.pad, self.refractory, s.cool)
+            K.novelty_scores(np.array([v]), s.seen, s.prev, s.lo, s.span, self.n_bins, self.pad, self.refractory,
+                             self.min_count, s.counters, s.ring)
 
     def score_many(self, values: np.ndarray) -> np.ndarray:
         """Score-then-learn a whole single-sensor series in one kernel call (NaN = missing).
@@ -101,7 +109,7 @@ class ContextNovelty(AnomalyDetector):
         Equivalent to ``score_one`` followed by ``learn_one`` per value on a fresh detector."""
         values = np.asarray(values, dtype=np.float64)
         out = np.zeros(len(values))
-        s = _Sensor()
+        s = _Sensor(self.window)
         finite = np.flatnonzero(np.isfinite(values))
         if len(finite) < self.warmup:
             return out
@@ -109,5 +117,5 @@ class ContextNovelty(AnomalyDetector):
         s.buffer = values[:cut][np.isfinite(values[:cut])].tolist()
         self._start(s)
         out[cut:] = K.novelty_scores(values[cut:], s.seen, s.prev, s.lo, s.span, self.n_bins, self.pad,
-                                     self.refractory, s.cool)
+                                     self.refractory, self.min_count, s.counters, s.ring)
         return out

@@ -67,16 +67,33 @@ def step(seen, prev, x: float, lo: float, span: float, n_bins: int, pad: int) ->
     return novel
 
 
+def new_counters(window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Alarm state: ``counters = [cooldown, ring position, novel count in ring]`` and the ring
+    of the last ``window`` novelty flags."""
+    return np.zeros(3, dtype=np.int64), np.zeros(window, dtype=np.bool_)
+
+
 @njit(**SERIAL)
-def novelty_scores(values, seen, prev, lo: float, span: float, n_bins: int, pad: int, refractory: int, cool) -> np.ndarray:
-    """Novelty flag per value (1.0 / 0.0), with ``refractory`` values suppressed after each
-    alarm (``cool[0]`` carries the countdown between calls)."""
+def novelty_scores(values, seen, prev, lo: float, span: float, n_bins: int, pad: int, refractory: int,
+                   min_count: int, counters, ring) -> np.ndarray:
+    """Learn every value; score it ``count / window`` when at least ``min_count`` of the last
+    ``window = len(ring)`` contexts were novel (an event, not boundary noise), else 0. After an
+    alarm, ``refractory`` values score 0 (one event, one alarm). ``counters``/``ring`` carry the
+    alarm state between calls (see ``new_counters``)."""
     out = np.zeros(values.shape[0])
+    window = ring.shape[0]
     for i in range(values.shape[0]):
         nov = step(seen, prev, values[i], lo, span, n_bins, pad)
-        if cool[0] > 0:
-            cool[0] -= 1
-        elif nov:
-            out[i] = 1.0
-            cool[0] = refractory
+        pos = counters[1]
+        if ring[pos]:
+            counters[2] -= 1
+        ring[pos] = nov
+        if nov:
+            counters[2] += 1
+        counters[1] = (pos + 1) % window
+        if counters[0] > 0:
+            counters[0] -= 1
+        elif counters[2] >= min_count:
+            out[i] = counters[2] / window
+            counters[0] = refractory
     return out

@@ -153,11 +153,15 @@ def _round(rows, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, z_out, fused_
 
 
 def context_novelty(values, lo: float, span: float, n_bins: int, tiles: int, pad: int, refractory: int,
-                    seen: list[set] | None = None) -> np.ndarray:
+                    window: int = 1, min_count: int = 1) -> np.ndarray:
     """Reference for :func:`detection.kernels.context.novelty_scores` with Python sets (one per
-    tiling) instead of occupancy grids; starts with no previous value and no countdown."""
-    seen = seen if seen is not None else [set() for _ in range(tiles)]
+    tiling) instead of occupancy grids and a deque for the confirmation window; starts with no
+    previous value and no countdown."""
+    from collections import deque
+
+    seen = [set() for _ in range(tiles)]
     prev: list[int | None] = [None] * tiles
+    recent: deque = deque([False] * window, maxlen=window)
     out = np.zeros(len(values))
     cool = 0
     for i, x in enumerate(np.asarray(values, dtype=np.float64)):
@@ -175,9 +179,11 @@ def context_novelty(values, lo: float, span: float, n_bins: int, tiles: int, pad
                     seen[t].add((prev[t], b))
                 prev[t] = b
             novel = all(flags)
+        recent.append(novel)
+        count = sum(recent)
         if cool > 0:
             cool -= 1
-        elif novel:
-            out[i] = 1.0
+        elif count >= min_count:
+            out[i] = count / window
             cool = refractory
     return out
