@@ -43,8 +43,8 @@ class _Sink:
         self.c.disconnect()
 
 
-def _fleet(uid, n=6):
-    start = (datetime.now(timezone.utc) - timedelta(hours=3)).replace(second=0, microsecond=0)
+def _fleet(uid, n=6, hours=3):
+    start = (datetime.now(timezone.utc) - timedelta(hours=hours)).replace(second=0, microsecond=0)
     return Fleet(FleetSpec(n_assets=n, seed=4, start=start, id_prefix=f"L{uid}",
                            hazard_scale=50))
 
@@ -115,3 +115,33 @@ def test_run_options_reject_bad_values():
         RunOptions(batch=501)
     with pytest.raises(ValueError):
         RunOptions(rate_hz=0)
+
+
+def test_technician_executes_predictive_orders(settings, db, uid):
+    fleet = _fleet(uid, n=4, hours=24)
+    creds = register_fleet(settings, fleet)
+    a = next(x for x in fleet.assets if not fleet.is_down(x.asset_id))
+    if "fouling" not in fleet.health(a.asset_id) or fleet.health(a.asset_id)["fouling"] == 0:
+        fleet.inject(a.asset_id, "fouling", rate=1 / 500)
+    oid = db.execute(
+        "INSERT INTO service_orders (asset_id, mode, kind, priority, sla_tier, opened_at) "
+        "VALUES (%s, 'fouling', 'predictive', 2, 'platinum', now()) RETURNING order_id",
+        (a.asset_id,)).fetchone()[0]
+    sink = _Sink(settings)
+    try:
+        opts = RunOptions(acceleration=20000, rate_hz=1 / 300, batch=5, duration_s=3,
+                          execute_orders=True, order_poll_s=0.2)
+        out = LiveRunner(settings, fleet, opts, credentials=creds).run()
+        time.sleep(0.5)
+    finally:
+        sink.close()
+    assert out["orders_executed"] == 1
+    mt = [e for e in fleet.ground_truth.of(a.asset_id)
+          if e["event"] == "maintenance" and e.get("order_id") == oid]
+    assert len(mt) == 1 and mt[0]["kind"] == "predictive" and mt[0]["restored"]
+    assert fleet.health(a.asset_id)["fouling"] == 0.0
+    states = [orjson.loads(p) for t, p in sink.msgs
+              if t.endswith(f"/{a.device_id}/state")]
+    got = [(s["event"], s.get("mode"), s.get("detail", {}).get("order_id")) for s in states]
+    assert ("repair_started", "fouling", oid) in got
+    assert ("repair_finished", "fouling", oid) in got
