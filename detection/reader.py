@@ -34,27 +34,34 @@ class OutboxReader:
 
     def read(self, conn: psycopg.Connection) -> Batch | None:
         rows = conn.execute(
-            "SELECT batch_id, device_ids, times FROM ingest_batches WHERE batch_id > %s "
-            "ORDER BY batch_id LIMIT %s", (self.position, self.max_batches)).fetchall()
+            "SELECT batch_id, min_time, max_time FROM ingest_batches WHERE batch_id > %s ORDER BY batch_id LIMIT %s",
+            (self.position, self.max_batches)).fetchall()
         take, expected, now = [], self.position + 1, time.monotonic()
-        for batch_id, devs, times in rows:
+        lo = hi = None
+        for batch_id, t0, t1 in rows:
             if batch_id != expected:
                 first_seen = self._gap_since.setdefault(expected, now)
                 if now - first_seen < self.gap_timeout_s:
                     break          # an earlier batch may still commit: wait for it
                 self._gap_since.pop(expected, None)
-            take.append((batch_id, devs, times))
+            take.append(batch_id)
+            if t0 is not None:
+                lo, hi = min(lo or t0, t0), max(hi or t1, t1)
             expected = batch_id + 1
         if not take:
             return None
-        devs = [d for _, ds, _ in take for d in ds]
-        times = [t for _, _, ts in take for t in ts]
-        self.position = take[-1][0]
+        self.position = take[-1]
         self._gap_since = {k: v for k, v in self._gap_since.items() if k > self.position}
-        data = conn.execute(
-            "SELECT t.device_id, t.time, t.vals FROM unnest(%s::text[], %s::timestamptz[]) AS k(d, ts) "
-            "JOIN telemetry t ON t.device_id = k.d AND t.time = k.ts ORDER BY t.time, t.device_id",
-            (devs, times)).fetchall()
+        if lo is None:                       # only empty batches
+            return Batch(np.array([], dtype=object), np.array([], dtype="datetime64[us]"), [], self.position)
+        # The time bounds let TimescaleDB skip chunks; the keys then go through the
+        # (device_id, time) index.
+        with conn.cursor(binary=True) as cur:
+            data = cur.execute(
+                "WITH k AS MATERIALIZED (SELECT unnest(device_ids) AS d, unnest(times) AS ts "
+                "FROM ingest_batches WHERE batch_id = ANY(%s)) "
+                "SELECT t.device_id, t.time, t.vals FROM k JOIN telemetry t ON t.device_id = k.d AND t.time = k.ts "
+                "WHERE t.time >= %s AND t.time <= %s ORDER BY t.time, t.device_id", (take, lo, hi)).fetchall()
         return Batch(np.array([r[0] for r in data], dtype=object),
                      np.array([r[1].replace(tzinfo=None) for r in data], dtype="datetime64[us]"),
                      [r[2] for r in data], self.position)

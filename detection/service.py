@@ -218,6 +218,12 @@ class DetectionService:
 
     @staticmethod
     def _matrix(vals: list, n_sensors: int) -> np.ndarray:
+        try:                                   # the common case: every row has every position
+            X = np.array(vals, dtype=np.float64)
+            if X.ndim == 2 and X.shape[1] == n_sensors:
+                return X
+        except (ValueError, TypeError):
+            pass
         X = np.full((len(vals), n_sensors), np.nan)
         for i, v in enumerate(vals):
             k = min(len(v), n_sensors)
@@ -294,29 +300,46 @@ class DetectionService:
             ev = evidence_update(idx, ts, res.z, res.flag, st.weights, st.absolute, st.rate, st.last_t,
                                  cfg.tau_h * 3600.0, cfg.min_mode_score)
             risk = np.minimum(ev / cfg.rate_full, 1.0)
-            for k in range(len(rows)):
+            self._episodes(st, idx, res, ts, devs, anomalies)
+            hot_rows, hot_modes = np.nonzero(risk >= cfg.risk_threshold)
+            for k, m in zip(hot_rows, hot_modes):      # first crossing per device and mode opens
                 d = idx[k]
-                if res.flag[k]:
-                    if st.calm[d] >= cfg.episode_gap:
-                        j = int(np.nanargmax(np.abs(np.nan_to_num(res.z[k]))))
-                        anomalies.append((_dt(ts[k]), self.catalog.device_asset[devs[k]],
-                                          st.info.sensors[j], float(res.fused[k]), float(res.z[k, j])))
-                    st.calm[d] = 0
-                else:
-                    st.calm[d] += 1
-                hot = np.flatnonzero((risk[k] >= cfg.risk_threshold) & ~st.ordered[d])
-                for m in hot:
+                if not st.ordered[d, m]:
                     st.ordered[d, m] = True
                     proposals.append(self._proposal(self.catalog.device_asset[devs[k]], model_id,
                                                     st.info.modes[m], float(risk[k, m]), _dt(ts[k]),
                                                     "predictive", res.z[k], st.info))
-            last = {}
-            for k in range(len(rows)):
-                last[idx[k]] = k
-            for d, k in last.items():
-                asset = self.catalog.device_asset[st.devices[d]]
+            _, last_of = np.unique(idx[::-1], return_index=True)
+            for k in len(idx) - 1 - last_of:
+                asset = self.catalog.device_asset[devs[k]]
                 for m, mode in enumerate(st.info.modes):
                     health[(asset, mode)] = (_dt(ts[k]), float(risk[k, m]), float(ev[k, m]))
+
+    def _episodes(self, st: ModelState, idx, res, ts, devs, anomalies) -> None:
+        """Record the first flagged reading of each anomaly episode (after ``episode_gap``
+        unflagged readings of the same device)."""
+        gap = self.config.episode_gap
+        order = np.argsort(idx, kind="stable")
+        sd = idx[order]
+        first = np.concatenate(([True], sd[1:] != sd[:-1]))
+        starts = np.flatnonzero(first)
+        rank = np.empty(len(idx), dtype=np.int64)
+        rank[order] = np.arange(len(idx)) - np.repeat(starts, np.diff(np.append(starts, len(idx))))
+        last_flag: dict[int, int] = {}
+        for k in np.flatnonzero(res.flag):
+            d = idx[k]
+            since = rank[k] - last_flag[d] - 1 if d in last_flag else st.calm[d] + rank[k]
+            if since >= gap:
+                z = np.nan_to_num(res.z[k])
+                j = int(np.argmax(np.abs(z)))
+                anomalies.append((_dt(ts[k]), self.catalog.device_asset[devs[k]], st.info.sensors[j],
+                                  float(res.fused[k]), float(z[j])))
+            last_flag[d] = rank[k]
+        counts = np.bincount(idx, minlength=len(st.calm))
+        seen = counts > 0
+        st.calm[seen] += counts[seen]
+        for d, r in last_flag.items():
+            st.calm[d] = counts[d] - 1 - r
 
     def _proposal(self, asset: str, model_id: str, mode: str, risk: float, at: datetime, kind: str,
                   z=None, info: ModelInfo | None = None) -> OrderProposal:

@@ -56,6 +56,6 @@ def get_logger(name: str, stream=None) -> logging.Logger:
     return log
 
 
-def event(log: logging.Logger, name: str, level: int = logging.INFO, **fields) -> None:
+def event(logger: logging.Logger, name: str, /, level: int = logging.INFO, **fields) -> None:
     """Log one event with fields: ``event(log, "batch_committed", rows=10)``."""
-    log.log(level, name, extra={"fields": fields})
+    logger.log(level, name, extra={"fields": fields})

@@ -2,10 +2,12 @@
 this one has never been seen (e.g. a jump between two normal levels, a dip where the signal
 never dips, a plateau at a new height). Levels come from the range of the first ``warmup``
 readings (buffered, then replayed, so those transitions are known too); tile coding with
-``tiles`` offset grids keeps boundary noise quiet, and an alarm needs ``min_count`` novel
-contexts within the last ``window`` readings (an event rather than one stray value; score
-``count / window``, else 0). After an alarm the sensor stays quiet for ``refractory`` readings
-(one event, one alarm). Defaults (``window=1, min_count=1``) alarm on every novel context.
+``tiles`` offset grids keeps boundary noise quiet. Each novel context weighs its surprise,
+``-log10`` of the sensor's running share of novel contexts (news in a quiet series, routine in
+a restless one); an alarm needs ``min_surprise`` decades summed over the last ``window``
+readings (an event rather than one stray value) and scores ``s / (s + min_surprise)`` in
+(0, 1), else 0. After an alarm the sensor stays quiet for ``refractory`` readings (one event,
+one alarm). Defaults (``window=1, min_surprise=0``) alarm on every novel context.
 
 >>> import numpy as np
 >>> from detection.anomaly.context import ContextNovelty
@@ -44,15 +46,16 @@ class _Sensor:
 
 
 class ContextNovelty(AnomalyDetector):
-    _params = ("n_bins", "tiles", "pad", "warmup", "refractory", "window", "min_count")
+    _params = ("n_bins", "tiles", "pad", "warmup", "refractory", "window", "min_surprise", "prior_n")
 
     def __init__(self, n_bins: int = 12, tiles: int = 2, pad: int = 48, warmup: int = 200, refractory: int = 0,
-                 window: int = 1, min_count: int = 1):
-        if n_bins < 2 or tiles < 1 or pad < 0 or warmup < 2 or refractory < 0 or not 1 <= min_count <= window:
-            raise ValueError("need n_bins >= 2, tiles >= 1, pad >= 0, warmup >= 2, refractory >= 0, "
-                             "1 <= min_count <= window")
+                 window: int = 1, min_surprise: float = 0.0, prior_n: float = 10.0):
+        if n_bins < 2 or tiles < 1 or pad < 0 or warmup < 2 or refractory < 0 or window < 1 or min_surprise < 0 \
+                or prior_n < 1:
+            raise ValueError("need n_bins >= 2, tiles >= 1, pad >= 0, warmup >= 2, refractory >= 0, window >= 1, "
+                             "min_surprise >= 0, prior_n >= 1")
         self.n_bins, self.tiles, self.pad, self.warmup, self.refractory = n_bins, tiles, pad, warmup, refractory
-        self.window, self.min_count = window, min_count
+        self.window, self.min_surprise, self.prior_n = window, float(min_surprise), float(prior_n)
         self._sensors: dict = {}
 
     @staticmethod
@@ -72,7 +75,7 @@ class ContextNovelty(AnomalyDetector):
         s.span = span if span > 0 else (abs(s.lo) or 1.0)
         s.seen = K.new_grid(self.n_bins, self.tiles, self.pad)
         s.prev = np.full(self.tiles, -1, dtype=np.int64)
-        K.novelty_scores(b, s.seen, s.prev, s.lo, s.span, self.n_bins, self.pad, 0, 1, *K.new_counters(1))
+        K.novelty_scores(b, s.seen, s.prev, s.lo, s.span, self.n_bins, self.pad, 0, 0.0, 1.0, *K.new_counters(1))
         s.buffer = []
 
     def score_one(self, x: dict) -> float:
@@ -82,7 +85,7 @@ class ContextNovelty(AnomalyDetector):
             if s is None or s.seen is None:
                 continue
             out = K.novelty_scores(np.array([v]), s.seen.copy(), s.prev.copy(), s.lo, s.span, self.n_bins, self.pad,
-                                   self.refractory, self.min_count, s.counters.copy(), s.ring.copy())
+                                   self.refractory, self.min_surprise, self.prior_n, s.counters.copy(), s.ring.copy())
             best = max(best, float(out[0]))
         return best
 
@@ -101,7 +104,7 @@ class ContextNovelty(AnomalyDetector):
                     self._start(s)
                 continue
             K.novelty_scores(np.array([v]), s.seen, s.prev, s.lo, s.span, self.n_bins, self.pad, self.refractory,
-                             self.min_count, s.counters, s.ring)
+                             self.min_surprise, self.prior_n, s.counters, s.ring)
 
     def score_many(self, values: np.ndarray) -> np.ndarray:
         """Score-then-learn a whole single-sensor series in one kernel call (NaN = missing).
@@ -117,5 +120,5 @@ class ContextNovelty(AnomalyDetector):
         s.buffer = values[:cut][np.isfinite(values[:cut])].tolist()
         self._start(s)
         out[cut:] = K.novelty_scores(values[cut:], s.seen, s.prev, s.lo, s.span, self.n_bins, self.pad,
-                                     self.refractory, self.min_count, s.counters, s.ring)
+                                     self.refractory, self.min_surprise, self.prior_n, s.counters, s.ring)
         return out

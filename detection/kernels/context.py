@@ -67,33 +67,50 @@ def step(seen, prev, x: float, lo: float, span: float, n_bins: int, pad: int) ->
     return novel
 
 
+# counters: [cooldown, ring position, contexts scored, novel contexts]
+COOL, POS, N_SEEN, N_NOVEL = 0, 1, 2, 3
+
+
 def new_counters(window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Alarm state: ``counters = [cooldown, ring position, novel count in ring]`` and the ring
-    of the last ``window`` novelty flags."""
-    return np.zeros(3, dtype=np.int64), np.zeros(window, dtype=np.bool_)
+    """Alarm state: ``counters`` (cooldown, ring position, contexts scored, novel contexts) and
+    the ring of the last ``window`` surprise weights."""
+    return np.zeros(4), np.zeros(window)
 
 
 @njit(**SERIAL)
 def novelty_scores(values, seen, prev, lo: float, span: float, n_bins: int, pad: int, refractory: int,
-                   min_count: int, counters, ring) -> np.ndarray:
-    """Learn every value; score it ``count / window`` when at least ``min_count`` of the last
-    ``window = len(ring)`` contexts were novel (an event, not boundary noise), else 0. After an
-    alarm, ``refractory`` values score 0 (one event, one alarm). ``counters``/``ring`` carry the
-    alarm state between calls (see ``new_counters``)."""
+                   min_surprise: float, prior_n: float, counters, ring) -> np.ndarray:
+    """Learn every value and score it by the surprise of recent novel contexts.
+
+    A novel context weighs ``-log10(rate)``, ``rate = (novel + 1) / (scored + prior_n)`` the
+    running share of novel contexts: novelty is news in a series that rarely produces it and
+    routine in one that often does. The weights of the last ``window = len(ring)`` contexts are
+    summed; when the sum ``s`` reaches ``min_surprise`` (decades) the value scores
+    ``s / (s + min_surprise)``, else 0. After an alarm, ``refractory`` values score 0.
+    ``counters``/``ring`` carry the state between calls (see ``new_counters``).
+    """
     out = np.zeros(values.shape[0])
     window = ring.shape[0]
     for i in range(values.shape[0]):
-        nov = step(seen, prev, values[i], lo, span, n_bins, pad)
-        pos = counters[1]
-        if ring[pos]:
-            counters[2] -= 1
-        ring[pos] = nov
-        if nov:
-            counters[2] += 1
-        counters[1] = (pos + 1) % window
-        if counters[0] > 0:
-            counters[0] -= 1
-        elif counters[2] >= min_count:
-            out[i] = counters[2] / window
-            counters[0] = refractory
+        x = values[i]
+        nov = step(seen, prev, x, lo, span, n_bins, pad)
+        w = 0.0
+        if not math.isnan(x):
+            counters[N_SEEN] += 1.0
+            if nov:
+                counters[N_NOVEL] += 1.0
+                rate = (counters[N_NOVEL] + 1.0) / (counters[N_SEEN] + prior_n)
+                w = -math.log10(rate) if rate < 1.0 else 0.0
+                w += 1e-3                     # a novelty always counts a little
+        pos = int(counters[POS])
+        ring[pos] = w
+        counters[POS] = (pos + 1) % window
+        total = 0.0
+        for k in range(window):
+            total += ring[k]
+        if counters[COOL] > 0:
+            counters[COOL] -= 1.0
+        elif total > 0.0 and total >= min_surprise:
+            out[i] = total / (total + min_surprise)
+            counters[COOL] = refractory
     return out

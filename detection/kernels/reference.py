@@ -14,6 +14,8 @@ kernels in ``fleet.py`` (and ``ewma.py``, ``robust.py``, ``cusum.py``, ``mahalan
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.special import erfc
 
@@ -153,21 +155,20 @@ def _round(rows, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, z_out, fused_
 
 
 def context_novelty(values, lo: float, span: float, n_bins: int, tiles: int, pad: int, refractory: int,
-                    window: int = 1, min_count: int = 1) -> np.ndarray:
+                    window: int = 1, min_surprise: float = 0.0, prior_n: float = 10.0) -> np.ndarray:
     """Reference for :func:`detection.kernels.context.novelty_scores` with Python sets (one per
-    tiling) instead of occupancy grids and a deque for the confirmation window; starts with no
-    previous value and no countdown."""
-    from collections import deque
-
+    tiling) instead of occupancy grids; starts with no previous value and no countdown."""
     seen = [set() for _ in range(tiles)]
     prev: list[int | None] = [None] * tiles
-    recent: deque = deque([False] * window, maxlen=window)
+    ring = [0.0] * window
+    pos = 0
+    n_seen = n_novel = 0
     out = np.zeros(len(values))
     cool = 0
     for i, x in enumerate(np.asarray(values, dtype=np.float64)):
+        w = 0.0
         if np.isnan(x):
             prev = [None] * tiles
-            novel = False
         else:
             flags = []
             for t in range(tiles):
@@ -178,12 +179,19 @@ def context_novelty(values, lo: float, span: float, n_bins: int, tiles: int, pad
                     flags.append((prev[t], b) not in seen[t])
                     seen[t].add((prev[t], b))
                 prev[t] = b
-            novel = all(flags)
-        recent.append(novel)
-        count = sum(recent)
+            n_seen += 1
+            if all(flags):
+                n_novel += 1
+                rate = (n_novel + 1.0) / (n_seen + prior_n)
+                w = (-math.log10(rate) if rate < 1.0 else 0.0) + 1e-3
+        ring[pos] = w
+        pos = (pos + 1) % window
+        total = 0.0
+        for v in ring:
+            total += v
         if cool > 0:
             cool -= 1
-        elif count >= min_count:
-            out[i] = count / window
+        elif total > 0.0 and total >= min_surprise:
+            out[i] = total / (total + min_surprise)
             cool = refractory
     return out

@@ -29,7 +29,7 @@ from detection.anomaly.context import ContextNovelty
 from detection.fleet import FleetConfig, FleetDetector
 
 # One parameter set for the whole corpus (chosen on the corpus score, never per series).
-CONTEXT_PARAMS = {"n_bins": 12, "tiles": 2, "pad": 48, "window": 20, "min_count": 2}
+CONTEXT_PARAMS = {"n_bins": 12, "tiles": 2, "pad": 48, "window": 30, "min_surprise": 3.5, "prior_n": 10.0}
 REFRACTORY_OF_PROBATION = 0.2          # quiet period after an alarm, as a share of the warm-up
 FLEET_CONFIG = FleetConfig(
     alpha=0.01, robust_lr=0.01, cusum_k=0.5, clip=6.0, learn_clip=4.0, warmup=50, threshold=0.02,
