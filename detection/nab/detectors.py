@@ -9,12 +9,13 @@ per row; their warm-up is the series' probationary period, as NAB's own detector
 - ``windowed_gaussian``: NAB's baseline, re-implemented from its published description.
 
 >>> import numpy as np
->>> x = np.r_[np.random.default_rng(0).normal(size=900), 40.0, np.zeros(99)]
+>>> rng = np.random.default_rng(0)
+>>> x = np.r_[rng.normal(size=2000), 40.0, rng.normal(size=99)]
 >>> wg = windowed_gaussian(x)
->>> bool(wg[900] > 0.999999 and np.median(wg[100:900]) < 0.9)
+>>> bool(wg[2000] > 0.999999 and np.median(wg[100:2000]) < 0.9)
 True
->>> cs = context_scores(x, 150)
->>> bool(cs[900:902].max() > 0)
+>>> cs = context_scores(x, 300)
+>>> bool(cs[2000:2002].max() > 0)
 True
 """
 
