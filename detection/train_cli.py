@@ -74,8 +74,8 @@ def parser() -> argparse.ArgumentParser:
                    help="share of assets held out for the metrics in metadata.json (default 0.25)")
     p.add_argument("--members", type=_positive(int), default=3, help="boosting models per ensemble (default 3)")
     p.add_argument("--max-iter", type=_positive(int), default=200, help="boosting iterations (default 200)")
-    p.add_argument("--threads", type=_positive(int), default=None,
-                   help="threads for boosting (default: 1 for small histories, else all cores)")
+    p.add_argument("--threads", type=_positive(int), default=1,
+                   help="OpenMP threads for boosting (default 1: on a busy machine more threads spin)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model-dir", help="where versions are stored (default: settings.model_dir)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
