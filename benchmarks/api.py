@@ -6,7 +6,9 @@ up by ingest's rollup job), with
 
 The API runs as its own process (``prognos api``: uvicorn, one worker) in a fresh World
 (database only, no broker); the load comes from ``--clients`` threads with keep-alive
-connections in this process. Seeding is outside the timed part.
+connections in this process, in ``--rounds`` interleaved passes over all routes (the machine is
+shared: its load swings must hit every route and the baseline alike). Seeding is outside the
+timed part.
 
     python -m benchmarks.api [--quick] --json PATH [--assets 2000] [--clients 4]
 """
@@ -86,29 +88,53 @@ def routes(s: dict, now: datetime) -> list[tuple[str, str]]:
     ]
 
 
-def load(base: str, token: str, path: str, n: int, clients: int) -> dict:
-    local = threading.local()
-    headers = {"Authorization": f"Bearer {token}"}
+class Route:
+    """One route's measurements, gathered over several interleaved rounds."""
 
-    def one(_):
-        if not hasattr(local, "c"):
-            local.c = httpx.Client(base_url=base, headers=headers, timeout=60)
+    def __init__(self, base: str, token: str, path: str, clients: int):
+        self.path, self.clients = path, clients
+        self.local = threading.local()
+        self.base, self.headers = base, {"Authorization": f"Bearer {token}"}
+        self.latencies: list[float] = []
+        self.wall = 0.0
+        self.bytes = 0
+
+    def _one(self, _=None) -> float:
+        if not hasattr(self.local, "c"):
+            self.local.c = httpx.Client(base_url=self.base, headers=self.headers, timeout=60)
         t = time.perf_counter()
-        r = local.c.get(path.replace("+00:00", "Z"))
+        r = self.local.c.get(self.path.replace("+00:00", "Z"))
         dt = time.perf_counter() - t
         if r.status_code != 200:
-            raise RuntimeError(f"{path}: {r.status_code} {r.text[:200]}")
-        return dt, len(r.content)
+            raise RuntimeError(f"{self.path}: {r.status_code} {r.text[:200]}")
+        self.bytes = len(r.content)
+        return dt
 
-    for _ in range(3):  # warm-up: connections, plans, caches
-        one(None)
-    t0 = time.perf_counter()
+    def run(self, n: int, ex: ThreadPoolExecutor) -> None:
+        t0 = time.perf_counter()
+        self.latencies += ex.map(self._one, range(n))
+        self.wall += time.perf_counter() - t0
+
+    def figures(self) -> dict:
+        lat, n = sorted(self.latencies), len(self.latencies)
+        return {"requests": n, "rps": n / self.wall, "p50_ms": 1000 * statistics.median(lat),
+                "p99_ms": 1000 * lat[min(n - 1, int(0.99 * n))], "bytes": self.bytes}
+
+
+def measure(base: str, token: str, paths: list[tuple[str, str]], n: int, clients: int,
+            rounds: int) -> dict:
+    """``n`` requests per route from ``clients`` threads, split into ``rounds`` passes over all
+    routes, so that the shared machine's load swings fall on every route (and the baseline)
+    alike rather than on whichever route ran during a busy minute."""
+    routes = {name: Route(base, token, path, clients) for name, path in paths}
     with ThreadPoolExecutor(clients) as ex:
-        res = list(ex.map(one, range(n)))
-    wall = time.perf_counter() - t0
-    lat = sorted(d for d, _ in res)
-    return {"requests": n, "rps": n / wall, "p50_ms": 1000 * statistics.median(lat),
-            "p99_ms": 1000 * lat[min(n - 1, int(0.99 * n))], "bytes": res[0][1]}
+        for r in routes.values():  # warm-up: connections, plans, caches
+            for _ in range(3):
+                r._one()
+        for _ in tqdm(range(rounds), desc="rounds", unit="round"):
+            for r in routes.values():
+                r.run(max(1, n // rounds), ex)
+    return {name: r.figures() for name, r in routes.items()}
 
 
 def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
@@ -130,9 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--assets", type=int, default=2000)
     p.add_argument("--clients", type=int, default=4, help="concurrent client threads")
     p.add_argument("--requests", type=int, help="requests per route (default 400, quick 100)")
+    p.add_argument("--rounds", type=int, default=10, help="interleaved passes over the routes")
     args = p.parse_args(argv)
-    if args.assets < 1 or args.clients < 1:
-        p.error("--assets and --clients must be positive")
+    if min(args.assets, args.clients, args.rounds) < 1:
+        p.error("--assets, --clients and --rounds must be positive")
     n = args.requests or (100 if args.quick else 400)
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     with World(broker=False) as w:
@@ -147,9 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_ready(base, proc)
-            figures = {}
-            for name, path in tqdm(routes(s, now), desc="routes", unit="route"):
-                figures[name] = load(base, s["token"], path, n, args.clients)
+            figures = measure(base, s["token"], routes(s, now), n, args.clients, args.rounds)
         finally:
             proc.terminate()
             try:
