@@ -63,7 +63,7 @@ def encode_rows(times_us: np.ndarray, device_ids: list[str], values: np.ndarray)
     for L in np.unique(lengths):
         gi = np.nonzero(lengths == L)[0]
         ok = ~nan_rows[:, gi]
-        tj, dj = np.nonzero(ok)
+        dj, tj = np.nonzero(ok.T)   # device-major: each device's rows together (index locality)
         if len(tj):
             arr = np.empty(len(tj), _row_dtype(int(L), S))
             arr["nf"] = 3
@@ -76,6 +76,6 @@ def encode_rows(times_us: np.ndarray, device_ids: list[str], values: np.ndarray)
             arr["ev"]["l"] = 4
             arr["ev"]["v"] = values[tj, gi[dj]]
             out.append(arr.tobytes())
-        for j, i in zip(*np.nonzero(~ok)):
+        for i, j in zip(*np.nonzero(~ok.T)):
             out.append(_row_with_nulls(int(t_pg[j]), ids[gi[i]], values[j, gi[i]]))
     return b"".join(out)
