@@ -174,19 +174,23 @@ class FleetDetector:
 
     # ---- devices -------------------------------------------------------------------------
     def ensure_devices(self, n: int) -> None:
-        """Grow the state to at least ``n`` device rows; new rows start cold."""
+        """Grow the state to at least ``n`` device rows; new rows start cold.
+
+        Storage grows geometrically, so adding devices one at a time stays linear overall."""
         n = int(n)
         if n <= self.n_devices:
             return
-        extra = n - self.n_devices
-        s = self.n_sensors
-        self.ew = np.concatenate([self.ew, np.zeros((extra, s, 2))])
-        self.rb = np.concatenate([self.rb, np.zeros((extra, s, 2))])
-        self.cs = np.concatenate([self.cs, np.zeros((extra, s, 2))])
-        self.cnt = np.concatenate([self.cnt, np.zeros((extra, s, 2), dtype=np.int64)])
-        dev = np.zeros((extra, 3))
-        dev[:, 1] = np.nan
-        self.dev = np.concatenate([self.dev, dev])
+        capacity = self.ew.shape[0]
+        if n > capacity:
+            extra = max(n, 2 * capacity) - capacity
+            s = self.n_sensors
+            self.ew = np.concatenate([self.ew, np.zeros((extra, s, 2))])
+            self.rb = np.concatenate([self.rb, np.zeros((extra, s, 2))])
+            self.cs = np.concatenate([self.cs, np.zeros((extra, s, 2))])
+            self.cnt = np.concatenate([self.cnt, np.zeros((extra, s, 2), dtype=np.int64)])
+            dev = np.zeros((extra, 3))
+            dev[:, 1] = np.nan
+            self.dev = np.concatenate([self.dev, dev])
         self.n_devices = n
 
     def reset_devices(self, dev_idx) -> None:
@@ -274,7 +278,7 @@ class FleetDetector:
                 "config": asdict(self.config)}
         buf = io.BytesIO()
         np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-                 comoment=self.comoment, rinv=self.rinv, **{k: getattr(self, k) for k in _STATE})
+                 comoment=self.comoment, rinv=self.rinv, **{k: getattr(self, k)[: self.n_devices] for k in _STATE})
         return buf.getvalue()
 
     @classmethod

@@ -30,6 +30,10 @@ def test_devices_added_on_demand_keep_existing_state():
     det.ensure_devices(5)
     det.ensure_devices(4)                      # never shrinks
     assert det.n_devices == 5 and np.array_equal(det.ew[:2], before)
+    for n in range(6, 200):                    # one at a time: storage grows geometrically
+        det.ensure_devices(n)
+    assert det.n_devices == 199 and det.ew.shape[0] < 400
+    assert FleetDetector.from_bytes(det.to_bytes()).n_devices == 199
     res = det.update_rows(np.array([0, 4]), rng.normal(size=(2, 2)))
     assert np.isfinite(res.fused[0]) and np.isnan(res.fused[1])   # the new device is cold
 
