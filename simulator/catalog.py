@@ -251,9 +251,10 @@ CHILLER = ProductModel(
                noise_sd=1.5),
         Sensor("vibration_rms", "mm/s", 0, 50, 1.9, alarm_hi=ISO_10816_ZONE_D_MM_S, idle=0.05,
                run0=1.0, load_slope=1.2, noise_sd=0.08),
-        Sensor("bearing_temp", "degC", -40, 160, 52, alarm_hi=85, idle=0, run0=35,
+        # indoors (plant room): a stopped chiller cools to room temperature, not to outdoor
+        Sensor("bearing_temp", "degC", -40, 160, 52, alarm_hi=85, idle=14, run0=35,
                load_slope=15, amb_slope=0.3, noise_sd=0.25, tau_s=1800),
-        Sensor("oil_temp", "degC", -40, 140, 53, alarm_hi=75, idle=0, run0=40, load_slope=10,
+        Sensor("oil_temp", "degC", -40, 140, 53, alarm_hi=75, idle=14, run0=40, load_slope=10,
                amb_slope=0.3, noise_sd=0.2, tau_s=1200),
         Sensor("chw_flow", "m3/h", 0, 200, 86, idle=0, run0=86, noise_sd=1.0),
     ],
