@@ -217,29 +217,34 @@ class FleetDetector:
         fused = np.empty(n)
         flag = np.empty(n, dtype=np.bool_)
         acc = np.empty(n, dtype=np.bool_)
+        zc = np.empty((n, self.n_sensors))
         mv_ready = self.mv_weight >= self.config.mv_min_weight
         args = (self.ew, self.rb, self.cs, self.cnt, self.dev, self.rinv, mv_ready, self._P)
         crit = self._crit
         if n == 0:
             pass
         elif engine == "numpy":
-            z, fused, flag, acc = reference.update_rows(dev_idx, X, t, *args)
+            z, fused, flag, acc, zc = reference.update_rows(dev_idx, X, t, *args)
         elif threads and numba.get_num_threads() > 1 and n > 256:
             order = np.argsort(dev_idx, kind="stable")
             ds = dev_idx[order]
             starts = np.flatnonzero(np.concatenate(([True], ds[1:] != ds[:-1], [True])))
             n_chunks = min(len(starts) - 1, 8 * numba.get_num_threads())
-            K.update_rows(order, starts, dev_idx, X, t, *args, crit, n_chunks, z, fused, flag, acc)
+            K.update_rows(order, starts, dev_idx, X, t, *args, crit, n_chunks, z, fused, flag, acc, zc)
         else:
-            K.update_rows_serial(dev_idx, X, t, *args, crit, z, fused, flag, acc)
-        self._learn_correlation(z, acc)
+            K.update_rows_serial(dev_idx, X, t, *args, crit, z, fused, flag, acc, zc)
+        self._learn_correlation(zc, acc)
         return FleetResult(z=z, fused=fused, flag=flag)
 
-    def _learn_correlation(self, z: np.ndarray, acc: np.ndarray) -> None:
-        if not self.config.mahalanobis or self.n_sensors < 2 or not acc.any():
+    def _learn_correlation(self, zc: np.ndarray, acc: np.ndarray) -> None:
+        """Fold the clipped z-vectors of accepted rows (other rows are zeros) into the model's
+        correlation and refresh its inverse (once per batch)."""
+        if not self.config.mahalanobis or self.n_sensors < 2:
             return
-        Z = np.nan_to_num(np.clip(z[acc], -self.config.clip, self.config.clip), nan=0.0)
-        self.comoment, self.mv_weight = update_comoment(self.comoment, self.mv_weight, Z, self.config.mv_alpha)
+        n_acc = int(np.count_nonzero(acc))
+        if n_acc == 0:
+            return
+        self.comoment, self.mv_weight = update_comoment(self.comoment, self.mv_weight, zc, self.config.mv_alpha, n_acc)
         if self.mv_weight >= self.config.mv_min_weight:
             self.rinv = inverse_correlation(self.comoment / self.mv_weight, self.config.mv_ridge)
 

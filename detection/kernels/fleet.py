@@ -58,8 +58,11 @@ def screening_table(n_sensors: int, cusum_k: float) -> np.ndarray:
 
 
 @njit(**SERIAL)
-def update_row(i, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out):
-    """Score, fuse and learn row ``i`` of device ``d``; ``scratch`` is a (2, S) work array."""
+def update_row(i, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out, zc_out):
+    """Score, fuse and learn row ``i`` of device ``d``; ``scratch`` is a (2, S) work array.
+
+    Outputs per row: robust z, fused score, flag, accepted (warm and unflagged), and the clipped
+    z-vector of accepted rows (zeros otherwise) for the per-model correlation."""
     S = X.shape[1]
     zc = scratch[0]
     warmup = P[WARMUP]
@@ -150,7 +153,10 @@ def update_row(i, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratc
         flag_out[i] = raw_flag
         if raw_flag:
             dev[d, 2] = P[REFRACTORY]
-    acc_out[i] = n_present > 0 and not raw_flag
+    acc = n_present > 0 and not raw_flag
+    acc_out[i] = acc
+    for j in range(S):                       # clipped z of accepted rows feed the correlation
+        zc_out[i, j] = zc[j] if acc else 0.0
 
     # 3. learn (never from a flagged row, never from a gated sensor)
     for j in range(S):
@@ -178,7 +184,7 @@ def update_row(i, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratc
 
 
 @njit(**PARALLEL)
-def update_rows(order, starts, dev_idx, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, n_chunks, z_out, fused_out, flag_out, acc_out):
+def update_rows(order, starts, dev_idx, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, n_chunks, z_out, fused_out, flag_out, acc_out, zc_out):
     """Process every row; ``order[starts[g]:starts[g+1]]`` are the rows of one device, in order."""
     S = X.shape[1]
     n_groups = starts.shape[0] - 1
@@ -189,12 +195,12 @@ def update_rows(order, starts, dev_idx, X, t, ew, rb, cs, cnt, dev, Rinv, mv_rea
         for g in range(g0, g1):
             for k in range(starts[g], starts[g + 1]):
                 i = order[k]
-                update_row(i, dev_idx[i], X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out)
+                update_row(i, dev_idx[i], X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out, zc_out)
 
 
 @njit(**SERIAL)
-def update_rows_serial(dev_idx, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, z_out, fused_out, flag_out, acc_out):
+def update_rows_serial(dev_idx, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, z_out, fused_out, flag_out, acc_out, zc_out):
     """The same in plain row order on one thread (no grouping needed)."""
     scratch = np.empty((2, X.shape[1]))
     for i in range(X.shape[0]):
-        update_row(i, dev_idx[i], X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out)
+        update_row(i, dev_idx[i], X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out, zc_out)

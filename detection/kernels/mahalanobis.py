@@ -50,12 +50,13 @@ def quad_form(Rinv, zc, y) -> float:
     return d2
 
 
-def update_comoment(C: np.ndarray, w: float, Z: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+def update_comoment(C: np.ndarray, w: float, Z: np.ndarray, alpha: float, n: int | None = None) -> tuple[np.ndarray, float]:
     """Fold the rows of ``Z`` (n, s) into the exponentially weighted co-moment ``C``.
 
-    ``w`` is the total weight of the estimate (1 when fully warmed). Returns ``(C, w)``.
+    ``w`` is the total weight of the estimate (1 when fully warmed); ``n`` the number of rows
+    that count (default all; rows of zeros beyond them add nothing). Returns ``(C, w)``.
     """
-    n = Z.shape[0]
+    n = Z.shape[0] if n is None else int(n)
     if n == 0:
         return C, w
     keep = (1.0 - alpha) ** n

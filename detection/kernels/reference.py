@@ -57,22 +57,23 @@ def occurrence_rank(dev_idx: np.ndarray) -> np.ndarray:
 
 
 def update_rows(dev_idx, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P):
-    """Reference for :func:`detection.kernels.fleet.update_rows`; returns (z, fused, flag, acc)."""
+    """Reference for :func:`detection.kernels.fleet.update_rows`; returns (z, fused, flag, acc, zc)."""
     n, S = X.shape
     z = np.full((n, S), np.nan)
     fused = np.full(n, np.nan)
     flag = np.zeros(n, dtype=bool)
     acc = np.zeros(n, dtype=bool)
+    zc = np.zeros((n, S))
     if n == 0:
-        return z, fused, flag, acc
+        return z, fused, flag, acc, zc
     rank = occurrence_rank(dev_idx)
     for r in range(rank.max() + 1):
         rows = np.flatnonzero(rank == r)
-        _round(rows, dev_idx[rows], X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, z, fused, flag, acc)
-    return z, fused, flag, acc
+        _round(rows, dev_idx[rows], X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, z, fused, flag, acc, zc)
+    return z, fused, flag, acc, zc
 
 
-def _round(rows, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, z_out, fused_out, flag_out, acc_out):
+def _round(rows, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, z_out, fused_out, flag_out, acc_out, zc_out):
     warmup, clip, k = P[K.WARMUP], P[K.CLIP], P[K.CUSUM_K]
     eps_abs, eps_rel = P[K.EPS_ABS], P[K.EPS_REL]
     x = X[rows]
@@ -125,6 +126,7 @@ def _round(rows, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, z_out, fused_
     flag_out[rows] = raw_flag & ~cool
     dev[d, 2] = np.where(cool, dev[d, 2] - 1.0, np.where(raw_flag, P[K.REFRACTORY], dev[d, 2]))
     acc_out[rows] = (n_present > 0) & ~raw_flag
+    zc_out[rows] = np.where(acc_out[rows][:, None], zc, 0.0)
 
     # 3. learn
     warm = obs & (n_learned >= warmup)
