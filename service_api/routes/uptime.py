@@ -46,30 +46,23 @@ WITH a AS (
 ),
 per_asset AS (
     SELECT a.*, extract(epoch FROM a.e - a.s) / 3600.0 AS t_h,
-           COALESCE(dn.down_h, 0) AS down_h, COALESCE(du.down_h, 0) AS unplanned_h,
-           COALESCE(f.n, 0) AS failures
+           COALESCE((SELECT sum(extract(epoch FROM upper(r) - lower(r)))
+                     FROM unnest(dd.all_r) r), 0) / 3600.0 AS down_h,
+           COALESCE((SELECT sum(extract(epoch FROM upper(r) - lower(r)))
+                     FROM unnest(dd.unplanned_r) r), 0) / 3600.0 AS unplanned_h,
+           COALESCE(dd.failures, 0) AS failures
     FROM a
     LEFT JOIN LATERAL (
-        SELECT sum(extract(epoch FROM upper(r) - lower(r))) / 3600.0 AS down_h
-        FROM unnest((
-            SELECT range_agg(tstzrange(greatest(d.started_at, a.s),
-                                       least(COALESCE(d.ended_at, a.e), a.e)))
-            FROM downtime d
-            WHERE d.asset_id = a.asset_id AND d.started_at < a.e
-              AND COALESCE(d.ended_at, 'infinity') > a.s
-              AND (%(planned)s OR NOT d.planned))) r) dn ON true
-    LEFT JOIN LATERAL (
-        SELECT sum(extract(epoch FROM upper(r) - lower(r))) / 3600.0 AS down_h
-        FROM unnest((
-            SELECT range_agg(tstzrange(greatest(d.started_at, a.s),
-                                       least(COALESCE(d.ended_at, a.e), a.e)))
-            FROM downtime d
-            WHERE d.asset_id = a.asset_id AND d.started_at < a.e
-              AND COALESCE(d.ended_at, 'infinity') > a.s AND NOT d.planned)) r) du ON true
-    LEFT JOIN LATERAL (
-        SELECT count(*) AS n FROM downtime d
-        WHERE d.asset_id = a.asset_id AND NOT d.planned
-          AND d.started_at >= a.s AND d.started_at < a.e) f ON true
+        -- one pass over the asset's downtime rows that overlap its window: the union of the
+        -- clipped intervals (all counted / unplanned only) and the failures that began in it
+        SELECT range_agg(x.r) FILTER (WHERE %(planned)s OR NOT d.planned) AS all_r,
+               range_agg(x.r) FILTER (WHERE NOT d.planned) AS unplanned_r,
+               count(*) FILTER (WHERE NOT d.planned AND d.started_at >= a.s) AS failures
+        FROM downtime d
+        CROSS JOIN LATERAL (SELECT tstzrange(greatest(d.started_at, a.s),
+                                             least(COALESCE(d.ended_at, a.e), a.e)) AS r) x
+        WHERE d.asset_id = a.asset_id AND d.started_at < a.e
+          AND COALESCE(d.ended_at, 'infinity') > a.s) dd ON true
     WHERE a.s < a.e
 )
 SELECT {key} AS key, GROUPING({key}) AS is_total, count(*)::int AS assets,
