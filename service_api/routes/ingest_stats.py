@@ -1,7 +1,7 @@
 """Ingest throughput and health figures, as the ingest part reports them.
 
-``ingest.stats.read_stats(conn)`` is the source when the ingest package provides it; before
-that, the latest rows of an ``ingest_stats`` table if one exists; else ``available: false``.
+``ingest.stats.read_stats(conn)`` is the source when the ingest package provides it, else the
+rows of the ``ingest_stats`` table (migration 0004); ``available: false`` without that table.
 """
 
 from __future__ import annotations
@@ -27,13 +27,12 @@ def _reader():
 @router.get("/stats")
 def ingest_stats(conn: DbConn, user: CurrentUser) -> dict[str, Any]:
     """Whatever the ingest part measures (messages, rows, batches, dead letters, lag)."""
-    read_stats = _reader()
-    if read_stats is not None:
-        stats = read_stats(conn)
-        return {"available": True, "source": "ingest.stats", "stats": stats}
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute("SELECT to_regclass('ingest_stats') IS NOT NULL AS present")
         if not cur.fetchone()["present"]:
             return {"available": False, "source": None, "stats": {}}
-        cur.execute("SELECT * FROM ingest_stats LIMIT 100")
+        read_stats = _reader()
+        if read_stats is not None:
+            return {"available": True, "source": "ingest.stats", "stats": read_stats(conn)}
+        cur.execute("SELECT * FROM ingest_stats ORDER BY 1 LIMIT 100")
         return {"available": True, "source": "ingest_stats", "stats": {"rows": cur.fetchall()}}
