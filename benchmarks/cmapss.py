@@ -3,8 +3,8 @@
 Train on ``train_FD001`` (RUL capped at 125 cycles, piecewise-linear target), predict at the
 last cycle of each test engine, score against ``RUL_FD001`` (capped the same way): RMSE and the
 PHM08 score, mean and spread over seeds. The Prognos pipeline (drop flat sensors, regime
-normalisation, multi-scale rolling level/spread/slope/crossings/EWM features, bagged gradient
-boosting on the capped target) is compared with a plain gradient-boosting baseline over rolling
+normalisation, multi-scale rolling level/spread/slope/crossings/EWM features, deviation from
+each engine's own first cycles, bagged gradient boosting on the capped target) is compared with a plain gradient-boosting baseline over rolling
 means and slopes of the same sensors, trained and scored in the same run.
 
     python -m benchmarks.cmapss [--quick] --json PATH [--data ../shared/datasets/cmapss]
@@ -25,6 +25,7 @@ from sklearn.cluster import KMeans
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
+from detection.features.baseline import baseline_delta
 from detection.features.pipeline import FeatureSpec, grouped_features
 from detection.features.regime import regime_stats, regime_zscore
 from detection.features.rolling_level import rolling_mean
@@ -37,6 +38,8 @@ CAP = 125.0
 N_SENSORS = 21
 SENSOR_NAMES = [f"s{i}" for i in range(1, N_SENSORS + 1)]
 SPEC = FeatureSpec(windows=(5, 10, 20, 30), ewm_alphas=(0.1, 0.3))
+DELTA_SPEC = FeatureSpec(windows=(10,), ewm_alphas=(), crossings=False, current=False)
+BASELINE_CYCLES = 20  # every test engine has at least 31 cycles
 TARGET = {"FD001_rmse": 12.0, "FD001_phm08": 230.0}
 
 
@@ -109,19 +112,27 @@ class RegimeNormalizer:
         return regime_zscore(x, labels, self.means_, self.stds_)
 
 
+def per_unit(split: Split, x: np.ndarray, fn) -> np.ndarray:
+    out, start = [], 0
+    for n in split.lengths:
+        out.append(fn(x[start : start + n]))
+        start += n
+    return np.vstack(out)
+
+
 def prognos_features(split: Split, keep: np.ndarray, norm: RegimeNormalizer) -> np.ndarray:
+    """Regime z-scores -> multi-scale window features, the cycle, and the level, spread and
+    slope of each sensor's deviation from the engine's own first ``BASELINE_CYCLES``."""
     z = norm.transform(split.settings, split.sensors[:, keep])
-    return np.c_[grouped_features(z, split.lengths, SPEC), split.cycle]
+    delta = per_unit(split, z, lambda part: baseline_delta(part, BASELINE_CYCLES))
+    return np.c_[grouped_features(z, split.lengths, SPEC), split.cycle,
+                 grouped_features(delta, split.lengths, DELTA_SPEC)]
 
 
 def baseline_features(split: Split, keep: np.ndarray, window: int = 10) -> np.ndarray:
     x = split.sensors[:, keep]
-    out, start = [], 0
-    for n in split.lengths:
-        part = x[start : start + n]
-        out.append(np.c_[rolling_mean(part, window), rolling_slope(part, window)])
-        start += n
-    return np.c_[np.vstack(out), split.cycle]
+    feats = per_unit(split, x, lambda part: np.c_[rolling_mean(part, window), rolling_slope(part, window)])
+    return np.c_[feats, split.cycle]
 
 
 def run(data_dir: Path, seeds: list[int], quick: bool = False, n_regimes: int = 1,

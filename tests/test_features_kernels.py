@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from detection.features import reference as ref
+from detection.features.baseline import baseline_delta
 from detection.features.crossings import rolling_crossing_rate
 from detection.features.ewm import ewm_mean
 from detection.features.regime import regime_stats, regime_zscore
@@ -70,6 +71,12 @@ def test_ewm_matches_reference(x, alpha):
 
 
 @SETTINGS
+@given(series, windows)
+def test_baseline_delta_matches_reference(x, n0):
+    assert_agree(baseline_delta(x, n0), ref.baseline_delta(x, n0), atol=1e-6)
+
+
+@SETTINGS
 @given(
     arrays(np.float64, st.tuples(st.integers(0, 40), st.integers(1, 3)), elements=values),
     st.integers(1, 4),
@@ -85,11 +92,13 @@ def test_regime_kernels_match_reference(x, n_regimes, data):
     assert_agree(regime_zscore(x, labels, means, stds), ref.regime_zscore(x, labels, rmeans, rstds), atol=1e-6)
 
 
-@pytest.mark.parametrize("kernel", [rolling_mean, rolling_std, rolling_slope, rolling_crossing_rate])
+@pytest.mark.parametrize("kernel", [rolling_mean, rolling_std, rolling_slope, rolling_crossing_rate,
+                                    baseline_delta])
 def test_constant_input(kernel):
     x = np.full(30, 7.3)
     out = kernel(x, 8)
-    expect = {rolling_mean: 7.3, rolling_std: 0.0, rolling_slope: 0.0, rolling_crossing_rate: 0.0}[kernel]
+    expect = {rolling_mean: 7.3, rolling_std: 0.0, rolling_slope: 0.0, rolling_crossing_rate: 0.0,
+              baseline_delta: 0.0}[kernel]
     finite = out[~np.isnan(out)]
     np.testing.assert_allclose(finite, expect, atol=1e-9)
     assert finite.size >= 29

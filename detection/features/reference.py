@@ -100,3 +100,15 @@ def regime_zscore(x, labels, means, stds) -> np.ndarray:
     scale = np.where(s > 1e-12 * np.abs(m), s, 1.0)
     out[known] = (a[known] - m) / scale
     return out[:, 0] if was_1d else out
+
+
+def baseline_delta(x, n0: int) -> np.ndarray:
+    a, was_1d = _2d(x)
+    out = np.full(a.shape, np.nan)
+    for i in range(a.shape[0]):
+        for c in range(a.shape[1]):
+            base = a[: min(i + 1, n0), c]
+            base = base[np.isfinite(base)]
+            if base.size and np.isfinite(a[i, c]):
+                out[i, c] = a[i, c] - base.mean()
+    return out[:, 0] if was_1d else out
