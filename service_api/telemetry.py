@@ -55,7 +55,7 @@ GROUP BY 1 ORDER BY 1
 
 
 def pick_resolution(span: timedelta) -> str:
-    if span <= timedelta(hours=2):
+    if span <= timedelta(hours=1):  # at most 3,600 readings at the fastest rate (1 Hz)
         return "raw"
     if span <= timedelta(days=2):
         return "1m"

@@ -183,7 +183,7 @@ def get_telemetry(
     resolution: Literal["auto", "raw", "1m", "1h", "1d"] = "auto",
 ):
     """One sensor of the asset over [from, to). ``to`` defaults to the latest reading and
-    ``from`` to 24 h before it. ``auto`` resolution returns raw readings for windows up to 2 h,
+    ``from`` to 24 h before it. ``auto`` resolution returns raw readings for windows up to 1 h,
     1-minute buckets up to 2 days, 1-hour buckets up to 120 days, daily buckets beyond; each
     point carries the bucket's mean, min, max and reading count (raw: the value, n = 1)."""
     with conn.cursor(row_factory=dict_row) as cur:
