@@ -14,13 +14,15 @@ seeded data, after an untimed warm-up (every detector active):
   exponentially weighted mean, one per (device, sensor), on a subset of devices (its rate is
   per update, so it scales directly).
 
-Best and median step times are reported; ratios are of median rates.
+Engines are stepped interleaved (each step runs every engine once) so that all see the same
+load on a shared machine. Best and median step times are reported; ratios are of median rates.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -42,16 +44,20 @@ def make_steps(n_steps: int, devices: int, sensors: int, seed: int = 0) -> np.nd
     return X
 
 
-def time_engine(X: np.ndarray, warm: int, cfg: FleetConfig, engine: str, threads: bool, label: str) -> list[float]:
+def time_engines(X: np.ndarray, warm: int, cfg: FleetConfig, engines: dict) -> dict[str, list[float]]:
+    """Step every engine through the same data, interleaved step by step so that all of them
+    see the same load on a shared machine. ``engines``: name -> (engine, numba threads)."""
     n_steps, devices, sensors = X.shape
-    det = FleetDetector(sensors, cfg, capacity=devices)
     dev = np.arange(devices, dtype=np.int64)
-    times = []
-    for k in tqdm(range(n_steps), desc=label, unit="step", file=sys.stderr, leave=False):
-        t0 = time.perf_counter()
-        det.update_rows(dev, X[k], threads=threads, engine=engine)
-        if k >= warm:
-            times.append(time.perf_counter() - t0)
+    dets = {name: FleetDetector(sensors, cfg, capacity=devices) for name in engines}
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    for k in tqdm(range(n_steps), desc="fleet engines", unit="step", file=sys.stderr, leave=False):
+        for name, (engine, threads) in engines.items():
+            numba.set_num_threads(threads)
+            t0 = time.perf_counter()
+            dets[name].update_rows(dev, X[k], threads=threads > 1, engine=engine)
+            if k >= warm:
+                times[name].append(time.perf_counter() - t0)
     return times
 
 
@@ -102,17 +108,19 @@ def main(argv: list[str] | None = None) -> int:
 
     n_threads = numba.get_num_threads()
     FleetDetector(args.sensors, cfg, capacity=2).update_rows(np.array([0, 1]), X[0, :2])   # compile outside timing
-    numba.set_num_threads(1)
-    numba_1 = summarise(time_engine(X, warm, cfg, "numba", True, "numba 1 thread"), per_step)
+    times = time_engines(X, warm, cfg, {"numba_1": ("numba", 1), "numba_n": ("numba", n_threads),
+                                        "numpy": ("numpy", 1)})
     numba.set_num_threads(n_threads)
-    numba_n = summarise(time_engine(X, warm, cfg, "numba", True, f"numba {n_threads} threads"), per_step)
-    numpy_ = summarise(time_engine(X, warm, cfg, "numpy", True, "numpy"), per_step)
+    numba_1 = summarise(times["numba_1"], per_step)
+    numba_n = summarise(times["numba_n"], per_step)
+    numpy_ = summarise(times["numpy"], per_step)
     n_river = min(args.river_devices, args.devices)
     Xr = X[: warm + (3 if args.quick else 8)]
     river = summarise(time_river(Xr, warm, n_river), n_river * args.sensors)
 
     out = {
         "devices": args.devices, "sensors": args.sensors, "timed_steps": timed, "quick": args.quick,
+        "load_average_1m_at_end": os.getloadavg()[0],
         "machine": f"{platform.machine()} {numba.config.NUMBA_NUM_THREADS} Numba threads available, "
                    f"Python {platform.python_version()}, numba {numba.__version__}, numpy {np.__version__}",
         "numba_updates_per_s": numba_1["updates_per_s"],
