@@ -162,6 +162,9 @@ class LiveRunner:
             self._flush_pending()
             if self.misbehaver is not None:
                 self.misbehaver.flush_held()
+            # a clean shutdown: the devices say so (the Will covers the unclean ones)
+            for d in self.fleet.device_ids():
+                pub.publish_state(d, {"event": "offline", "t": self.fleet.clock})
             pub.flush(timeout=30)
             if o.ground_truth_path:
                 self.fleet.ground_truth.write_jsonl(o.ground_truth_path)
