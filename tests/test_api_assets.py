@@ -157,6 +157,9 @@ def test_telemetry_raw_bucketed_and_from_rollups(client, viewer, db, fleet):
     latest = client.get(url, headers=viewer, params={"sensor": "vibration_rms"}).json()
     assert latest["to"] > rows[-1][0].isoformat()[:19] and latest["resolution"] == "1m"
     assert latest["points"][-1]["avg"] == 1.0
+    last_hour = client.get(url, headers=viewer, params={"sensor": "vibration_rms", "hours": 1}).json()
+    assert last_hour["resolution"] == "raw" and len(last_hour["points"]) == 360
+    assert client.get(url, headers=viewer, params={"sensor": "vibration_rms", "hours": 0}).status_code == 422
 
     assert client.get(url, headers=viewer, params={"sensor": "nope"}).status_code == 404
     assert client.get(f"/api/v1/assets/{fleet['assets'][2]}/telemetry", headers=viewer,

@@ -181,9 +181,11 @@ def get_telemetry(
     from_: Annotated[TimeQuery, Query(alias="from")] = None,
     to: TimeQuery = None,
     resolution: Literal["auto", "raw", "1m", "1h", "1d"] = "auto",
+    hours: Annotated[float, Query(gt=0, le=24 * 3660, description="window length when "
+                                  "'from' is not given")] = 24.0,
 ):
-    """One sensor of the asset over [from, to). ``to`` defaults to the latest reading and
-    ``from`` to 24 h before it. ``auto`` resolution returns raw readings for windows up to 1 h,
+    """One sensor of the asset over [from, to). ``to`` defaults to just after the latest
+    reading and ``from`` to ``hours`` (default 24) before ``to``. ``auto`` resolution returns raw readings for windows up to 1 h,
     1-minute buckets up to 2 days, 1-hour buckets up to 120 days, daily buckets beyond; each
     point carries the bucket's mean, min, max and reading count (raw: the value, n = 1)."""
     with conn.cursor(row_factory=dict_row) as cur:
@@ -213,7 +215,8 @@ def get_telemetry(
             latest = r["t"] + timedelta(milliseconds=1) if r["t"] else r["now"]
         else:
             latest = None
-        start, end = resolve_window(from_, to, timedelta(hours=24), latest or datetime.now().astimezone())
+        start, end = resolve_window(from_, to, timedelta(hours=hours),
+                                    latest or datetime.now().astimezone())
     series = read_series(conn, row["device_id"], int(row["position"]), start, end, resolution)
     return {
         "asset_id": asset_id, "device_id": row["device_id"], "sensor": sensor,

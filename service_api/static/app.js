@@ -232,14 +232,9 @@ async function loadChart() {
   const a = state.asset;
   const box = $("#chart");
   if (!a || !a.sensors.length || !a.device_id) { box.replaceChildren(el("p", { class: "muted" }, "no telemetry")); return; }
-  const hours = Number($("#a-span").value);
-  const p = new URLSearchParams({ sensor: $("#a-sensor").value });
+  const p = new URLSearchParams({ sensor: $("#a-sensor").value, hours: $("#a-span").value });
   try {
-    // the window ends at the latest reading: ask once for it, then for the wanted span
-    const latest = await api(`/assets/${encodeURIComponent(a.asset_id)}/telemetry?${p}&resolution=1h`);
-    const to = new Date(latest.to);
-    p.set("from", new Date(to - hours * 3.6e6).toISOString());
-    p.set("to", to.toISOString());
+    // the window ends at the asset's latest reading (the API's default 'to')
     const s = await api(`/assets/${encodeURIComponent(a.asset_id)}/telemetry?${p}`);
     $("#a-res").textContent = `${s.points.length} points · ${s.resolution} · ${s.unit}`;
     box.replaceChildren(svgChart(s.points));
