@@ -22,7 +22,7 @@ ROUTES = ["/api/v1/service-orders", "/api/v1/assets", "/api/v1/uptime", "/api/v1
 PARAMS = ["status", "kind", "priority", "model", "site", "customer", "tier", "asset", "mode",
           "limit", "offset", "from", "to", "at", "group_by", "include_planned", "min_risk",
           "sort", "lifecycle", "in_warranty", "with_open_orders", "horizon_h", "sensor",
-          "resolution", "recent"]
+          "resolution", "recent", "hours"]
 
 texts = st.text(max_size=40)
 numbers = st.one_of(st.integers(-2**70, 2**70), st.floats(allow_nan=True, allow_infinity=True))
