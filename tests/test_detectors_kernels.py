@@ -72,6 +72,8 @@ def test_checkpoint_restore_mid_stream_is_exact():
     assert np.array_equal(r_whole[1].fused, r_rest.fused, equal_nan=True)
     assert np.array_equal(r_whole[1].z, r_rest.z, equal_nan=True)
     assert restored.config == CFG
+    twin = first.copy()
+    assert np.array_equal(twin.update_rows(dev[1000:], X[1000:], t[1000:]).fused, r_rest.fused, equal_nan=True)
 
 
 def test_flagged_points_are_not_learned_slow_fault_stays_abnormal():

@@ -43,7 +43,7 @@ class FusedDetector(AnomalyDetector):
         return row
 
     def score_one(self, x: dict) -> float:
-        probe = FleetDetector.from_bytes(self._det.to_bytes())   # score on a copy: no learning
+        probe = self._det.copy()                                  # score on a copy: no learning
         f = probe.update_rows(_ZERO, self._row(x)).fused[0]
         return 0.0 if np.isnan(f) else float(f)
 
