@@ -24,6 +24,7 @@ from prognos.logs import event
 from simulator.copy_binary import SIGNATURE, TRAILER, encode_rows
 from simulator.fleet import Fleet
 from simulator.ground_truth import parse_time
+from simulator.runner import SENSOR_OPEN_CODE, reported
 
 log = logging.getLogger("prognos.simulator.backfill")
 
@@ -86,11 +87,11 @@ def _record_events(cur, fleet: Fleet, events: list[dict]) -> None:
                 "first_time_fix, detail) VALUES (%s, %s, %s, %s, %s, true, %s) "
                 "ON CONFLICT (asset_id, started_at) DO NOTHING",
                 (a, mode, e.get("kind", "corrective"), started, t, Jsonb(detail)))
-        if ev in STATE_EVENT or ev == "sensor_fault":
+        if ev in STATE_EVENT or (ev == "sensor_fault" and reported(e)):
             name = STATE_EVENT.get(ev, "fault")
             detail = {"mode": mode} if mode else {}
             if ev == "sensor_fault":
-                detail.update(code=f"SENSOR_{e['kind'].upper()}", sensor=e["sensor"])
+                detail.update(code=SENSOR_OPEN_CODE, sensor=e["sensor"])
             elif e.get("kind"):
                 detail["kind"] = e["kind"]
             cur.execute("INSERT INTO device_events (time, device_id, event, detail) "
@@ -122,6 +123,10 @@ def backfill(settings: Settings, fleet: Fleet, start: datetime | None = None,
                          "earlier")
     if step_s <= 0:
         raise ValueError("step_s must be > 0")
+    oldest = datetime.now(timezone.utc) - timedelta(days=settings.retention_days)
+    if start < oldest:
+        raise ValueError(f"start {start.isoformat()} is older than the retention "
+                         f"({settings.retention_days} days): the platform would drop it")
     while fleet.clock < start - timedelta(milliseconds=1):   # fast-forward, nothing written
         gap = (start - fleet.clock).total_seconds()
         n = max(1, min(int(gap // 600), 144))

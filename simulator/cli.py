@@ -115,6 +115,17 @@ def cmd_run(args, settings) -> int:
     live_start = _floor(now - timedelta(hours=args.start_hours_ago), max(dt, 1.0))
     start = args.start or (live_start - timedelta(days=args.backfill_days))
     fleet = _make_fleet(args, start)
+    latest = _latest_telemetry(settings, fleet.device_ids())
+    if args.start is None and latest is not None and latest >= start:
+        # this fleet already has telemetry there (an earlier backfill or run): continue after
+        # it rather than publish readings ingest would drop as duplicates
+        live_start = _floor(latest + timedelta(seconds=max(dt, 1.0)), max(dt, 1.0)) + \
+            timedelta(seconds=max(dt, 1.0))
+        start = live_start
+        args.backfill_days = 0.0
+        event(log, "run_continues_after_existing_telemetry", latest=latest.isoformat(),
+              start=start.isoformat())
+        fleet = _make_fleet(args, start)
     creds = register_fleet(settings, fleet)
     if args.backfill_days > 0:
         backfill(settings, fleet, start, live_start, step_s=args.backfill_step_s,
@@ -127,6 +138,15 @@ def cmd_run(args, settings) -> int:
     out = LiveRunner(settings, fleet, opts, credentials=creds).run()
     print(json.dumps(out))
     return 0
+
+
+def _latest_telemetry(settings, device_ids: list[str]) -> datetime | None:
+    import psycopg
+
+    with psycopg.connect(settings.dsn) as conn:
+        return conn.execute(
+            "SELECT max(t) FROM unnest(%s::text[]) AS d, LATERAL (SELECT time AS t FROM telemetry "
+            "WHERE device_id = d ORDER BY time DESC LIMIT 1) AS last", (device_ids,)).fetchone()[0]
 
 
 def cmd_score(args, settings) -> int:

@@ -33,6 +33,13 @@ log = logging.getLogger("prognos.simulator.runner")
 
 STATE_OF = {"failure": "failure", "repair_start": "repair_started",
             "repair_end": "repair_finished", "sensor_fault": "fault"}
+SENSOR_OPEN_CODE = "E_SENSOR_OPEN"
+
+
+def reported(e: dict) -> bool:
+    """Whether the device itself reports a ground-truth event: a gateway notices a sensor
+    that stops answering (dropout: open circuit), not one that is stuck or noisy."""
+    return e["event"] != "sensor_fault" or e.get("kind") == "dropout"
 
 
 @dataclass
@@ -228,7 +235,7 @@ class LiveRunner:
         new, self._gt_cursor = evs[self._gt_cursor:], len(evs)
         for e in sorted(new, key=lambda e: e["t"]):
             name = STATE_OF.get(e["event"])
-            if name is None:
+            if name is None or not reported(e):
                 continue
             order_id = e.get("order_id")
             mode = self._order_mode.get(order_id) if order_id else None
@@ -237,7 +244,7 @@ class LiveRunner:
             msg = {"event": name, "t": e["t"]}
             detail = {}
             if name == "fault":
-                msg["code"] = f"SENSOR_{e['kind'].upper()}"
+                msg["code"] = SENSOR_OPEN_CODE
                 detail["sensor"] = e["sensor"]
             else:
                 msg["mode"] = mode

@@ -63,3 +63,18 @@ def test_backfill_then_score(world_env, db, uid, tmp_path, capsys):
 def test_score_without_ground_truth_fails_clearly(world_env, tmp_path):
     with pytest.raises(SystemExit, match="no ground truth"):
         main(["score", "--ground-truth", str(tmp_path / "missing.jsonl")])
+
+
+def test_run_continues_after_existing_telemetry(world_env, db, uid, tmp_path, capsys):
+    args = ["--assets", "3", "--seed", "2", "--prefix", f"cr{uid}"]
+    assert main(["backfill", *args, "--days", "0.25", "--step-s", "300", "--no-progress",
+                 "--ground-truth", str(tmp_path / "a.jsonl")]) == 0
+    capsys.readouterr()
+    last = db.execute("SELECT max(time) FROM telemetry WHERE device_id LIKE %s",
+                      (f"cr{uid}-%",)).fetchone()[0]
+    assert main(["run", *args, "--rate-hz", "0.01", "--acceleration", "100000", "--duration", "2",
+                 "--ground-truth", str(tmp_path / "b.jsonl")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    gt = GroundTruth.read_jsonl(tmp_path / "b.jsonl")
+    assert gt.events[0]["t"] > last.strftime("%Y-%m-%dT%H:%M:%S")   # started after the backfill
+    assert out["readings"] > 0
