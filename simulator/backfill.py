@@ -99,6 +99,22 @@ def _record_events(cur, fleet: Fleet, events: list[dict]) -> None:
                         (t, e["device_id"], name, Jsonb(detail)))
 
 
+def _record_transitions(cur, fleet: Fleet, block: dict) -> None:
+    """start / stop device events of the machines that started or stopped in the chunk."""
+    times, devs, kinds = [], [], []
+    for mid, trans in fleet.last_transitions.items():
+        t, ids, _ = block[mid]
+        us = t.astype("datetime64[us]").astype(np.int64)
+        for j, i, running in trans:
+            times.append(_EPOCH + timedelta(microseconds=int(us[j])))
+            devs.append(ids[i])
+            kinds.append("start" if running else "stop")
+    if times:
+        cur.execute("INSERT INTO device_events (time, device_id, event) "
+                    "SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[]) "
+                    "ON CONFLICT DO NOTHING", (times, devs, kinds))
+
+
 def backfill(settings: Settings, fleet: Fleet, start: datetime | None = None,
              end: datetime | None = None, step_s: float = 60.0, outbox: bool = False,
              progress: bool = True, chunk_s: float = 6 * 3600.0, batch_rows: int = 50_000,
@@ -146,6 +162,7 @@ def backfill(settings: Settings, fleet: Fleet, start: datetime | None = None,
                 with conn.cursor() as cur:
                     n = _copy_block(cur, block, outbox, batch_rows, fast)
                     _record_events(cur, fleet, fleet.last_events)
+                    _record_transitions(cur, fleet, block)
                     if rollups:
                         times = next(iter(block.values()))[0]
                         minutes = np.unique(times.astype("datetime64[m]")).astype("datetime64[us]")

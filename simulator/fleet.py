@@ -202,6 +202,8 @@ class _Group:
         self.last_pm = np.zeros(n)
         self.next_pm = np.zeros(n)
         self.therm = None  # [n, n_thermal] lagged temperatures
+        self.prev_run = None  # [n] running at the last step (start/stop transitions)
+        self.run_parts: list[np.ndarray] = []
         self.sf_H = np.zeros(n)
         self.sf_E = rng.exponential(1.0, n)
         self.faults: list[_SensorFault] = []
@@ -369,7 +371,8 @@ class Fleet:
 
         Returns ``{model_id: (times datetime64[ns][n_steps], device_ids, float32[n_steps,
         n_devices, n_sensors])}``, NaN = value missing.  ``self.last_events`` holds the
-        ground-truth events that happened in this period.
+        ground-truth events that happened in this period; ``self.last_transitions[model_id]``
+        the machines that started or stopped: ``(step index, device index, running)``.
         """
         if n_steps < 1 or not dt_s > 0:
             raise ValueError("n_steps must be >= 1 and dt_s > 0")
@@ -377,6 +380,9 @@ class Fleet:
             raise ValueError(f"the fleet clock is at {self.clock.isoformat()}; step() continues "
                              f"from there (got t0={t0.isoformat()})")
         self.last_events = []
+        self.last_transitions: dict[str, list[tuple[int, int, bool]]] = {}
+        for g in self.groups.values():
+            g.run_parts = []
         per_block = max(1, int(MAX_BLOCK_S // dt_s))
         parts: dict[str, list[np.ndarray]] = {mid: [] for mid in self.groups}
         done = 0
@@ -396,6 +402,11 @@ class Fleet:
         for mid, g in self.groups.items():
             vals = parts[mid][0] if len(parts[mid]) == 1 else np.concatenate(parts[mid], axis=0)
             out[mid] = (times, g.device_ids, vals)
+            run = g.run_parts[0] if len(g.run_parts) == 1 else np.concatenate(g.run_parts)
+            prev = np.vstack([g.prev_run[None] if g.prev_run is not None else run[:1], run[:-1]])
+            j, i = np.nonzero(run != prev)
+            self.last_transitions[mid] = list(zip(j.tolist(), i.tolist(), run[j, i].tolist()))
+            g.prev_run = run[-1].copy()
         return out
 
     def inject(self, asset_id: str, mode: str, at: datetime | None = None,
@@ -634,6 +645,7 @@ class Fleet:
             g.prog[act] = prog_t[-1]
             d = (prog_t ** g.shape[None, None]).astype(np.float32)  # [T, k, M]
 
+        g.run_parts.append(run)
         # -- sensor values
         r = run.astype(np.float32)[:, :, None]
         L = load.astype(np.float32)[:, :, None]

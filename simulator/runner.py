@@ -141,6 +141,7 @@ class LiveRunner:
                     steps = min(steps, max_steps)
                     block = self.fleet.step(None, steps, dt)
                     self._publish_block(block)
+                    self._publish_transitions(block)
                     self._publish_events()
                     # how far the simulation is behind its own schedule (target time)
                     lag = (min(sim0 + o.acceleration * (time.time() - wall0), time.time())
@@ -222,6 +223,18 @@ class LiveRunner:
                 else:
                     self.stats["messages"] += pub.publish_readings(d, out)
                 self.stats["readings"] += len(out)
+
+    def _publish_transitions(self, block: dict) -> None:
+        """start / stop state events when machines start or stop (duty cycle, failures)."""
+        for mid, trans in self.fleet.last_transitions.items():
+            if not trans:
+                continue
+            times, device_ids, _ = block[mid]
+            stamps = np.datetime_as_string(times.astype("datetime64[ms]"), unit="ms")
+            for j, i, running in trans:
+                self.publisher.publish_state(device_ids[i], {
+                    "event": "start" if running else "stop", "t": str(stamps[j]) + "Z"})
+                self.stats["state_events"] += 1
 
     def _flush_pending(self) -> None:
         for d, pend in self._pending.items():

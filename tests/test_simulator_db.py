@@ -70,6 +70,10 @@ def test_backfill_writes_telemetry_outbox_downtime_and_repairs(settings, db, uid
     rep = db.execute("SELECT count(*) FROM repairs WHERE asset_id LIKE %s",
                      (f"t{uid}-%",)).fetchone()[0]
     assert rep == len(rep_gt)
+    ev = dict(db.execute("SELECT event, count(*) FROM device_events WHERE device_id LIKE %s "
+                         "GROUP BY 1", (f"t{uid}-%",)).fetchall())
+    assert ev.get("start", 0) > 0 and ev.get("stop", 0) > 0
+    assert ev.get("failure", 0) == len(gt_failures)
     with pytest.raises(RuntimeError, match="already exists"):
         backfill(settings, _fleet(uid, n=10, hazard_scale=40.0), fleet.start, end,
                  step_s=300, progress=False)

@@ -227,3 +227,17 @@ def test_ground_truth_roundtrip(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"t": "x", "event": "explode"}\n')
     with pytest.raises(ValueError, match="bad.jsonl:1"):
         GroundTruth.read_jsonl(tmp_path / "bad.jsonl")
+
+
+def test_start_stop_transitions_follow_the_machines():
+    fleet = _fleet(n=30, seed=8, hazard_scale=10, sensor_faults=False)
+    for _ in range(3):
+        block = fleet.step(None, 96, 900.0)
+        for mid, (times, ids, v) in block.items():
+            speed = v[:, :, CATALOG[mid].sensor_index("speed_rpm")]
+            for j, i, running in fleet.last_transitions[mid]:
+                if not np.isnan(speed[j, i]):
+                    assert (speed[j, i] > 100) == running
+                if j > 0 and not np.isnan(speed[j - 1, i]):
+                    assert (speed[j - 1, i] > 100) != running
+        assert sum(len(x) for x in fleet.last_transitions.values()) > 0
