@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,6 @@ from prognos.config import Settings
 from prognos.logs import event
 from simulator.catalog import CATALOG
 from simulator.fleet import TIER_RESPONSE_H, Fleet
-from simulator.ground_truth import parse_time
 
 log = logging.getLogger("prognos.simulator.runner")
 
@@ -324,7 +323,3 @@ class LiveRunner:
 
 def default_ground_truth_path(settings: Settings) -> Path:
     return settings.state_dir / "simulator" / "ground_truth.jsonl"
-
-
-def parse_start(s: str | None, default: datetime) -> datetime:
-    return parse_time(s) if s else default
