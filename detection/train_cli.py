@@ -74,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
                    help="share of assets held out for the metrics in metadata.json (default 0.25)")
     p.add_argument("--members", type=_positive(int), default=3, help="boosting models per ensemble (default 3)")
     p.add_argument("--max-iter", type=_positive(int), default=200, help="boosting iterations (default 200)")
+    p.add_argument("--regimes", type=int, default=4,
+                   help="load bands for regime-normalised sensors (default 4; 0 turns them off)")
     p.add_argument("--threads", type=_positive(int), default=1,
                    help="OpenMP threads for boosting (default 1: on a busy machine more threads spin)")
     p.add_argument("--seed", type=int, default=0)
@@ -89,10 +91,13 @@ def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> 
     if args.since and args.until and args.since >= args.until:
         print("prognos train: --since must be before --until", file=sys.stderr)
         return 2
+    if args.regimes < 0:
+        print("prognos train: --regimes must be >= 0", file=sys.stderr)
+        return 2
     model_dir = args.model_dir or settings.model_dir
     cfg = TrainConfig(horizon_h=args.horizon_h, rul_cap_h=args.rul_cap_h, stride_h=args.stride_h,
                       holdout=args.holdout, n_members=args.members, max_iter=args.max_iter,
-                      random_state=args.seed, threads=args.threads)
+                      random_state=args.seed, threads=args.threads, regimes=args.regimes)
     try:
         conn = psycopg.connect(settings.dsn, autocommit=True)
     except psycopg.OperationalError as exc:

@@ -20,11 +20,11 @@ START = datetime(2026, 8, 1, tzinfo=timezone.utc)
 
 
 def wear(h: np.ndarray, failures: list[float]) -> np.ndarray:
-    """Degradation in [0, ~1]: grows over the 150 h before each failure, reset by the repair."""
+    """Degradation in [0, ~1]: grows over the 400 h before each failure, reset by the repair."""
     d = np.zeros_like(h, dtype=float)
     for f in failures:
-        before = (h < f) & (h > f - 150)
-        d[before] = np.exp((h[before] - f) / 40.0)
+        before = (h < f) & (h > f - 400)
+        d[before] = np.exp((h[before] - f) / 100.0)
     return d
 
 
@@ -126,7 +126,8 @@ def test_metadata_describes_the_training(trained):
     assert sorted(meta["data"]["assets"]) == sorted(truth)
     assert meta["data"]["failures"] == {"bearing_wear": sum(len(f) for f in truth.values())}
     assert meta["sensors"] == SENSORS and meta["horizon_h"] == 336
-    assert len(meta["features"]) == 3 * 16
+    assert len(meta["features"]) == (3 + 2) * 16     # + regime z-scores of vibration, temperature
+    assert meta["regime"]["condition"] == ["load"]
     assert meta["code_version"] and meta["data"]["from"] < meta["data"]["to"]
     m = meta["metrics_holdout"]
     assert m["holdout_assets"] >= 1 and "horizon_auc" in m and m["horizon_auc"] > 0.7

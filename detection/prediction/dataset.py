@@ -59,7 +59,7 @@ class TrainingRows:
         return TrainingRows(*(getattr(self, f)[mask] for f in self.__dataclass_fields__))
 
 
-def _blank_down(a: AssetHistory) -> np.ndarray:
+def blank_down(a: AssetHistory) -> np.ndarray:
     v = a.values.copy()
     n = v.shape[0]
     for lo, hi in a.down:
@@ -75,7 +75,7 @@ def build_rows(assets: Sequence[AssetHistory], is_predictable: Callable[[str], b
     n_feat = None
     parts: dict[str, list] = {k: [] for k in ("X", "rul", "rk", "lab", "lk", "unc", "asset", "t")}
     for ai, a in enumerate(assets):
-        values = _blank_down(a)
+        values = blank_down(a)
         n = values.shape[0]
         ends: dict[float, str | None] = {r: None for r in a.repairs}
         ends.update({t: m for t, m in a.failures})  # a failure at the same time wins

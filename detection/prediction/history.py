@@ -37,6 +37,15 @@ class ModelHistory:
     sensors: list[str]
     predictable: dict[str, bool]     # failure mode -> has a precursor
     assets: list[AssetHistory]
+    moved: set[str] = field(default_factory=set)   # sensors some failure mode moves
+
+    @property
+    def condition(self) -> list[int]:
+        """Sensors no failure mode moves (load, speed, ambient): the operating regime.
+        Empty when the failure modes name no sensors (nothing to tell them apart)."""
+        if not self.moved:
+            return []
+        return [i for i, name in enumerate(self.sensors) if name not in self.moved]
 
     @property
     def time_range(self) -> tuple[datetime | None, datetime | None]:
@@ -69,8 +78,10 @@ def load_history(conn: psycopg.Connection, model_id: str, since: datetime | None
         "SELECT name FROM sensors WHERE model_id = %s ORDER BY position", (model_id,))]
     if not sensors:
         raise LookupError(f"product model {model_id!r} has no sensors (unknown model?)")
-    predictable = dict(conn.execute(
-        "SELECT mode, predictable FROM failure_modes WHERE model_id = %s", (model_id,)).fetchall())
+    modes = conn.execute(
+        "SELECT mode, predictable, sensors FROM failure_modes WHERE model_id = %s", (model_id,)).fetchall()
+    predictable = {mode: pred for mode, pred, _ in modes}
+    moved = {name for _, _, names in modes for name in names}
     assets = conn.execute(
         "SELECT a.asset_id, d.device_id FROM assets a JOIN devices d USING (asset_id) "
         "WHERE a.model_id = %s ORDER BY a.asset_id", (model_id,)).fetchall()
@@ -97,7 +108,7 @@ def load_history(conn: psycopg.Connection, model_id: str, since: datetime | None
         ev = events.get(asset_id, {})
         out.append(AssetHistory(asset_id, float(hours[0]), values, ev.get("failures", []),
                                 ev.get("repairs", []), ev.get("down", [])))
-    return ModelHistory(model_id, sensors, predictable, out)
+    return ModelHistory(model_id, sensors, predictable, out, moved)
 
 
 def _events(conn: psycopg.Connection, asset_ids: list[str]) -> dict[str, dict[str, list]]:

@@ -45,7 +45,7 @@ class AssetPredictor:
 
     def __init__(self, model_id: str, sensors: Sequence[str], window_h: int, horizon_h: float,
                  spec: FeatureSpec, rul_model: RULRegressor, horizon_model: HorizonClassifier,
-                 version: str | None = None, metadata: dict | None = None):
+                 version: str | None = None, metadata: dict | None = None, normalizer=None):
         self.model_id = model_id
         self.sensors = list(sensors)
         self.window_h = int(window_h)
@@ -55,6 +55,7 @@ class AssetPredictor:
         self.horizon_model = horizon_model
         self.version = version
         self.metadata = metadata or {}
+        self.normalizer = normalizer  # RegimeNormalizer or None: appends regime z-scores
 
     def __repr__(self) -> str:
         return (f"AssetPredictor({self.model_id!r}, version={self.version!r}, sensors={self.sensors}, "
@@ -71,7 +72,10 @@ class AssetPredictor:
 
     def features(self, window) -> np.ndarray:
         """The feature row the models see for the last hour of ``window``: ``(1, F)``."""
-        return window_features(self._check(window), self.spec)[-1:]
+        w = self._check(window)
+        if self.normalizer is not None:
+            w = self.normalizer.augment(w)
+        return window_features(w, self.spec)[-1:]
 
     def predict(self, window) -> Prediction:
         """``window``: float64[n_steps, n_sensors] hourly means, oldest first, NaN allowed."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -20,7 +20,8 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from detection.features.pipeline import FeatureSpec
-from detection.prediction.dataset import TrainingRows, build_rows
+from detection.prediction.conditions import RegimeNormalizer
+from detection.prediction.dataset import TrainingRows, blank_down, build_rows
 from detection.prediction.history import ModelHistory
 from detection.prediction.horizon import HorizonClassifier
 from detection.prediction.predictor import NO_FAILURE, AssetPredictor
@@ -43,6 +44,7 @@ class TrainConfig:
     n_members: int = 3
     max_iter: int = 200
     random_state: int = 0
+    regimes: int = 4   # load bands for regime-normalised sensors (0: off)
     threads: int = 1   # OpenMP threads for boosting (on a shared machine spinning threads cost 4-10x)
     spec: FeatureSpec = field(default_factory=lambda: FeatureSpec(windows=(6, 24, 72, 168),
                                                                   ewm_alphas=(0.05, 0.2)))
@@ -52,6 +54,8 @@ class TrainConfig:
             raise ValueError("horizon_h and rul_cap_h must be > 0")
         if self.stride_h < 1 or self.min_history_h < 1:
             raise ValueError("stride_h and min_history_h must be >= 1")
+        if self.regimes < 0:
+            raise ValueError(f"regimes must be >= 0, got {self.regimes}")
         if not 0 <= self.holdout < 1:
             raise ValueError(f"holdout must be in [0, 1), got {self.holdout}")
 
@@ -109,9 +113,27 @@ def evaluate(rul: RULRegressor, clf: HorizonClassifier, rows: TrainingRows, cap_
     return out
 
 
+def fit_normalizer(history: ModelHistory, regimes: int) -> RegimeNormalizer | None:
+    """Regime normaliser over the running hours of every asset, when the model has both
+    condition sensors and monitored ones."""
+    cond = history.condition
+    if regimes < 2 or not cond or len(cond) == len(history.sensors) or not history.assets:
+        return None
+    running = np.vstack([blank_down(a) for a in history.assets])
+    if not np.isfinite(running[:, cond[0]]).any():
+        return None
+    return RegimeNormalizer(cond, regimes).fit(running)
+
+
 def train(history: ModelHistory, cfg: TrainConfig) -> tuple[AssetPredictor, dict]:
     """Fit the predictor of ``history.model_id``; returns it and its metadata."""
-    rows = build_rows(history.assets, history.is_predictable, cfg.spec, cfg.horizon_h, cfg.rul_cap_h,
+    normalizer = fit_normalizer(history, cfg.regimes)
+    assets = history.assets
+    columns = list(history.sensors)
+    if normalizer is not None:
+        assets = [replace(a, values=normalizer.augment(a.values)) for a in assets]
+        columns = normalizer.names(history.sensors)
+    rows = build_rows(assets, history.is_predictable, cfg.spec, cfg.horizon_h, cfg.rul_cap_h,
                       cfg.stride_h, cfg.min_history_h)
     n_fail = int(sum(1 for a in history.assets for _, mode in a.failures if history.is_predictable(mode)))
     if len(rows) == 0 or n_fail == 0:
@@ -134,10 +156,10 @@ def train(history: ModelHistory, cfg: TrainConfig) -> tuple[AssetPredictor, dict
             metrics.update(evaluate(*_fit(fit_rows, cfg), rows.subset(test), cfg.rul_cap_h))
     rul, clf = _fit(rows, cfg)
 
-    names = cfg.spec.names(history.sensors)
+    names = cfg.spec.names(columns)
     lo, hi = history.time_range
     predictor = AssetPredictor(history.model_id, history.sensors, cfg.window_h, cfg.horizon_h,
-                               cfg.spec, rul, clf)
+                               cfg.spec, rul, clf, normalizer=normalizer)
     failures: dict[str, int] = {}
     for a in history.assets:
         for _, mode in a.failures:
@@ -156,6 +178,9 @@ def train(history: ModelHistory, cfg: TrainConfig) -> tuple[AssetPredictor, dict
         "window_h": cfg.window_h,
         "horizon_h": cfg.horizon_h,
         "features": names,
+        "regime": None if normalizer is None else {
+            "condition": [history.sensors[i] for i in normalizer.condition],
+            "edges": normalizer.edges_.tolist()},
         "config": {k: v for k, v in asdict(cfg).items() if k != "spec"} | {"spec": cfg.spec.to_dict()},
         "modes": [str(c) for c in clf.classes_ if c != NO_FAILURE],
         "metrics_holdout": metrics,
