@@ -50,6 +50,7 @@ HOUR = 3600.0
 DAY = 86400.0
 YEAR = 365.25 * DAY
 MAX_BLOCK_S = 3600.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 TIERS = ("platinum", "gold", "silver", "bronze")
 TIER_P = (0.1, 0.3, 0.4, 0.2)
 TIER_RESPONSE_H = {"platinum": 4.0, "gold": 8.0, "silver": 24.0, "bronze": 72.0}
@@ -245,7 +246,7 @@ class Fleet:
         self.rng = np.random.Generator(np.random.PCG64(spec.seed))
         rng = self.rng
         self.start = spec.start.astimezone(timezone.utc)
-        self._t = self.start.timestamp()
+        self._set_clock(int(round(self.start.timestamp() * 1e6)))
         self.ground_truth = GroundTruth()
         self.last_events: list[dict] = []
         self._actions: list[tuple] = []
@@ -336,10 +337,14 @@ class Fleet:
         self._log(onset, g, i, "onset", g.modes[m], ttf_h=round(1.0 / speed / HOUR, 2),
                   severity=round(float(g.mag[i, m]), 3), **extra)
 
+    def _set_clock(self, t_us: int) -> None:
+        self._t_us = int(t_us)
+        self._t = self._t_us / 1e6
+
     # ------------------------------------------------------------------ public API
     @property
     def clock(self) -> datetime:
-        return datetime.fromtimestamp(self._t, tz=timezone.utc)
+        return _EPOCH + timedelta(microseconds=self._t_us)
 
     def asset(self, asset_id: str) -> AssetSpec:
         try:
@@ -383,21 +388,26 @@ class Fleet:
         self.last_transitions: dict[str, list[tuple[int, int, bool]]] = {}
         for g in self.groups.values():
             g.run_parts = []
+        # the clock is kept in whole microseconds: no drift over millions of steps
+        dt_us = int(round(dt_s * 1e6))
+        if dt_us < 1:
+            raise ValueError("dt_s must be at least one microsecond")
+        dt_s = dt_us / 1e6
         per_block = max(1, int(MAX_BLOCK_S // dt_s))
         parts: dict[str, list[np.ndarray]] = {mid: [] for mid in self.groups}
+        t0_us = self._t_us
         done = 0
         while done < n_steps:
             k = min(per_block, n_steps - done)
-            t = self._t + dt_s * np.arange(k)
-            t_end = self._t + dt_s * k
-            self._run_actions(t_end)
+            t_us = self._t_us + dt_us * np.arange(k, dtype=np.int64)
+            end_us = self._t_us + dt_us * k
+            self._run_actions(end_us / 1e6)
             for mid, g in self.groups.items():
-                parts[mid].append(self._step_group(g, t, dt_s))
-            self._t = t_end
+                parts[mid].append(self._step_group(g, t_us / 1e6, dt_s))
+            self._set_clock(end_us)
             done += k
-        times = (np.int64(round((self._t - n_steps * dt_s) * 1e6))
-                 + np.round(np.arange(n_steps) * dt_s * 1e6).astype(np.int64)
-                 ).astype("datetime64[us]").astype("datetime64[ns]")
+        times = (t0_us + dt_us * np.arange(n_steps, dtype=np.int64)).astype(
+            "datetime64[us]").astype("datetime64[ns]")
         out = {}
         for mid, g in self.groups.items():
             vals = parts[mid][0] if len(parts[mid]) == 1 else np.concatenate(parts[mid], axis=0)
