@@ -145,3 +145,23 @@ def test_technician_executes_predictive_orders(settings, db, uid):
     got = [(s["event"], s.get("mode"), s.get("detail", {}).get("order_id")) for s in states]
     assert ("repair_started", "fouling", oid) in got
     assert ("repair_finished", "fouling", oid) in got
+
+
+def test_reconnect_storm_devices_come_back(settings, uid):
+    fleet = _fleet(uid, n=3)
+    creds = register_fleet(settings, fleet)
+    sink = _Sink(settings)
+    try:
+        opts = RunOptions(acceleration=5000, rate_hz=1 / 60, batch=5, duration_s=3,
+                          misbehave=["reconnect_storm"], misbehave_devices=2,
+                          misbehave_every_s=0.5)
+        runner = LiveRunner(settings, fleet, opts, credentials=creds)
+        out = runner.run()
+        time.sleep(0.5)
+    finally:
+        sink.close()
+    assert out["misbehaviour"]["reconnect_storm"] >= 4
+    offline = [t for t, p in sink.msgs if t.endswith("/state") and b'"offline"' in p]
+    assert len(offline) >= 2                      # Last Wills of the dropped connections
+    tele = {t.split("/")[3] for t, p in sink.msgs if t.endswith("/telemetry")}
+    assert tele == set(fleet.device_ids())         # everyone kept publishing
