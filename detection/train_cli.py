@@ -21,7 +21,7 @@ import psycopg
 from tqdm import tqdm
 
 from detection.prediction import store
-from detection.prediction.history import load_history, product_models
+from detection.prediction.history import SOURCES, load_history, product_models
 from detection.prediction.training import InsufficientHistory, TrainConfig, train
 from prognos.config import Settings, get_settings
 from prognos.logs import event, setup_logging
@@ -68,6 +68,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rul-cap-h", type=_positive(float), default=720.0,
                    help="remaining-life target cap in hours (piecewise-linear target; default 720)")
     p.add_argument("--stride-h", type=_positive(int), default=6, help="hours between training rows (default 6)")
+    p.add_argument("--source", choices=SOURCES, default="telemetry",
+                   help="hourly means from raw telemetry (default) or from ingest's telemetry_1h rollup")
     p.add_argument("--since", type=_timestamp, help="use telemetry from this time (ISO 8601)")
     p.add_argument("--until", type=_timestamp, help="use telemetry before this time (ISO 8601)")
     p.add_argument("--holdout", type=_fraction, default=0.25,
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> 
             bar = functools.partial(tqdm, desc=f"{model_id} telemetry", unit="asset",
                                     disable=args.quiet, file=sys.stderr)
             try:
-                history = load_history(conn, model_id, args.since, args.until, progress=bar)
+                history = load_history(conn, model_id, args.since, args.until, progress=bar, source=args.source)
                 event(log, "train_started", model=model_id, assets=len(history.assets))
                 predictor, meta = train(history, cfg)
             except (LookupError, InsufficientHistory) as exc:
@@ -121,6 +123,7 @@ def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> 
                 print(f"prognos train: {model_id}: not trained: {exc}", file=sys.stderr)
                 status = 1
                 continue
+            meta["data"]["source"] = args.source
             path = store.save(model_dir, predictor, meta)
             event(log, "model_saved", model=model_id, version=predictor.version, path=str(path),
                   rows=meta["data"]["rows"], metrics=meta["metrics_holdout"])

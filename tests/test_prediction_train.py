@@ -156,3 +156,24 @@ def test_unknown_model_and_bad_arguments(settings, tmp_path, capsys):
         with pytest.raises(SystemExit) as exc:
             main(bad, settings=settings)
         assert exc.value.code == 2
+
+
+def test_training_from_the_hourly_rollup(trained, db, settings, tmp_path):
+    model, _, _, args = trained
+    # stand in for ingest's rollup job: hourly means of this model's telemetry into telemetry_1h
+    db.execute("""
+        INSERT INTO telemetry_1h (device_id, bucket, n, cnt, avg_vals, min_vals, max_vals)
+        SELECT t.device_id, time_bucket('1 hour', t.time), count(*),
+               ARRAY[count(vals[1]), count(vals[2]), count(vals[3])]::int[],
+               ARRAY[avg(vals[1]), avg(vals[2]), avg(vals[3])]::real[],
+               ARRAY[min(vals[1]), min(vals[2]), min(vals[3])]::real[],
+               ARRAY[max(vals[1]), max(vals[2]), max(vals[3])]::real[]
+        FROM telemetry t JOIN devices d USING (device_id) JOIN assets a USING (asset_id)
+        WHERE a.model_id = %s GROUP BY 1, 2 ON CONFLICT DO NOTHING""", (model,))
+    out = tmp_path / "m"
+    rollup_args = [a if a != args[args.index("--model-dir") + 1] else str(out) for a in args]
+    assert main(rollup_args + ["--source", "rollup"], settings=settings) == 0
+    pred = load_latest(out, model)
+    assert pred.metadata["data"]["source"] == "rollup"
+    rng = np.random.default_rng(5)
+    assert pred.predict(hourly_window(rng, [600.0], 560.0)).p_fail > pred.predict(hourly_window(rng, [], 560.0)).p_fail

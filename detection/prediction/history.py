@@ -70,10 +70,20 @@ def _hours(ts: datetime) -> float:
     return ts.timestamp() / HOUR
 
 
+SOURCES = ("telemetry", "rollup")
+
+
 def load_history(conn: psycopg.Connection, model_id: str, since: datetime | None = None,
-                 until: datetime | None = None, progress: Iterable | None = None) -> ModelHistory:
+                 until: datetime | None = None, progress: Iterable | None = None,
+                 source: str = "telemetry") -> ModelHistory:
     """Everything training needs about ``model_id``; ``progress`` wraps the per-asset loop
-    (e.g. ``functools.partial(tqdm, desc=...)``)."""
+    (e.g. ``functools.partial(tqdm, desc=...)``).
+
+    ``source="telemetry"`` averages the raw readings per hour in SQL (authoritative);
+    ``"rollup"`` reads ingest's hourly rollup ``telemetry_1h`` (much cheaper over long
+    histories, as fresh as the rollup job)."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     sensors = [r[0] for r in conn.execute(
         "SELECT name FROM sensors WHERE model_id = %s ORDER BY position", (model_id,))]
     if not sensors:
@@ -85,14 +95,23 @@ def load_history(conn: psycopg.Connection, model_id: str, since: datetime | None
     assets = conn.execute(
         "SELECT a.asset_id, d.device_id FROM assets a JOIN devices d USING (asset_id) "
         "WHERE a.model_id = %s ORDER BY a.asset_id", (model_id,)).fetchall()
-    bounds = sql.SQL(" AND time >= %(since)s" if since else "") + sql.SQL(
-        " AND time < %(until)s" if until else "")
-    means = sql.SQL(", ").join(
-        sql.SQL("avg(vals[{}])::float8").format(sql.Literal(i + 1)) for i in range(len(sensors)))
-    query = sql.SQL(
-        "SELECT extract(epoch FROM time_bucket('1 hour', time))::float8 AS b, {means} "
-        "FROM telemetry WHERE device_id = %(device)s{bounds} GROUP BY b ORDER BY b"
-    ).format(means=means, bounds=bounds)
+    col = "time" if source == "telemetry" else "bucket"
+    bounds = sql.SQL(f" AND {col} >= %(since)s" if since else "") + sql.SQL(
+        f" AND {col} < %(until)s" if until else "")
+    if source == "telemetry":
+        means = sql.SQL(", ").join(
+            sql.SQL("avg(vals[{}])::float8").format(sql.Literal(i + 1)) for i in range(len(sensors)))
+        query = sql.SQL(
+            "SELECT extract(epoch FROM time_bucket('1 hour', time))::float8 AS b, {means} "
+            "FROM telemetry WHERE device_id = %(device)s{bounds} GROUP BY b ORDER BY b"
+        ).format(means=means, bounds=bounds)
+    else:
+        means = sql.SQL(", ").join(
+            sql.SQL("avg_vals[{}]::float8").format(sql.Literal(i + 1)) for i in range(len(sensors)))
+        query = sql.SQL(
+            "SELECT extract(epoch FROM bucket)::float8 AS b, {means} "
+            "FROM telemetry_1h WHERE device_id = %(device)s{bounds} ORDER BY b"
+        ).format(means=means, bounds=bounds)
 
     events = _events(conn, [a for a, _ in assets])
     loop = progress(assets) if progress else assets
