@@ -120,7 +120,7 @@ class IngestWorker:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
-        c.on_subscribe = lambda *a: None
+        c.on_subscribe = self._on_subscribe
         return c
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
@@ -130,9 +130,15 @@ class IngestWorker:
             return
         opts = SubscribeOptions(qos=1)
         client.subscribe([(t, opts) for t in self.topics])
-        self._connected.set()
         event(log, "mqtt_connected", worker=self.name, session_present=flags.session_present,
               topics=self.topics)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        failed = [str(rc) for rc in reason_codes if rc.is_failure]
+        if failed:
+            event(log, "mqtt_subscribe_refused", level=logging.ERROR, worker=self.name,
+                  reasons=failed)
+        self._connected.set()                     # subscribed: messages flow from here on
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self._generation += 1                     # acks for older messages are void now

@@ -70,31 +70,57 @@ def _assert_exactly_once(db, creds):
     assert keys == (total, total), "the outbox lists every stored reading exactly once"
 
 
-def _wait_subscribed(db, worker="ingest-0"):
-    wait_for(lambda: db.execute("SELECT 1 FROM ingest_stats WHERE worker = %s", (worker,)).fetchone(),
-             what="ingest worker up")
-    time.sleep(1.0)
+def _fleet(db, settings, uid):
+    """DEVICES streaming devices and a probe device."""
+    creds = make_fleet(db, settings, uid, n=DEVICES + 1)
+    probe = sorted(creds)[-1]
+    return {d: s for d, s in creds.items() if d != probe}, {probe: creds[probe]}
+
+
+def _wait_subscribed(settings, db, probe):
+    """A reading from the probe device is stored: ingest is connected and subscribed."""
+    with FleetPublisher(settings, probe, client_suffix="-probe") as pub:
+        def stored():
+            pub.publish_readings(next(iter(probe)), [(time.time() - 10, {"speed": 1.0})])
+            return count_rows(db, probe) > 0
+        wait_for(stored, timeout=60, every=0.25, what="ingest subscribed")
 
 
 def test_kill_9_ingest_worker_mid_stream(settings, db, uid):
-    creds = make_fleet(db, settings, uid, n=DEVICES)
+    creds, probe = _fleet(db, settings, uid)
     proc = start_ingest_process(settings, "--flush-ms", "50", "--rollup-every-s", "3600")
     try:
-        _wait_subscribed(db)
+        _wait_subscribed(settings, db, probe)
         with Stream(settings, creds) as stream:
             wait_for(lambda: count_rows(db, creds) > 800, what="stream under way")
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+            first_log = proc.stderr.read().decode()[-3000:]
+            at_kill = count_rows(db, creds), stream.sent
             time.sleep(1.0)
             proc = start_ingest_process(settings, "--flush-ms", "50", "--rollup-every-s", "3600")
             stream.wait()
-            _assert_exactly_once(db, creds)
+            try:
+                _assert_exactly_once(db, creds)
+            except AssertionError:
+                stop_process(proc)
+                dl = db.execute("SELECT reason, count(*) FROM dead_letters GROUP BY 1").fetchall()
+                missing = db.execute(
+                    "SELECT min(s), max(s), count(*) FROM (SELECT (i - 1) AS s FROM generate_series(1, %s) i) g "
+                    "WHERE NOT EXISTS (SELECT 1 FROM telemetry t WHERE t.device_id = %s "
+                    "AND t.time = to_timestamp(%s + g.s))",
+                    (PER_DEVICE, next(iter(creds)), stream.t0)).fetchone()
+                st = db.execute("SELECT * FROM ingest_stats").fetchall()
+                raise AssertionError(f"at kill {at_kill}; stats {st}; first log {first_log}; "
+                                     f"dead letters {dl}; missing of device 0 (min, max, n) {missing}; "
+                                     f"stored {count_rows(db, creds)}; ingest log: "
+                                     f"{proc.stderr.read().decode()[-4000:]}") from None
     finally:
         stop_process(proc)
 
 
 def test_broker_restart_mid_stream(world, settings, db, uid):
-    creds = make_fleet(db, settings, uid, n=DEVICES)
+    creds, _ = _fleet(db, settings, uid)
     with IngestThread(settings, client_id=f"fault-broker-{uid}"), Stream(settings, creds) as stream:
         wait_for(lambda: count_rows(db, creds) > 800, what="stream under way")
         world.restart_broker()
@@ -106,10 +132,10 @@ def test_broker_restart_mid_stream(world, settings, db, uid):
 @pytest.mark.skipif(os.environ.get("PROGNOS_SKIP_DB_OUTAGE_TEST") == "1",
                     reason="PROGNOS_SKIP_DB_OUTAGE_TEST=1")
 def test_database_down_for_10_s_mid_stream(world, settings, db, uid):
-    creds = make_fleet(db, settings, uid, n=DEVICES)
+    creds, probe = _fleet(db, settings, uid)
     proc = start_ingest_process(settings, "--flush-ms", "50", "--rollup-every-s", "3600")
     try:
-        _wait_subscribed(db)
+        _wait_subscribed(settings, db, probe)
         with Stream(settings, creds, rate=250.0) as stream:
             wait_for(lambda: count_rows(db, creds) > 400, what="stream under way")
             db.close()
