@@ -128,9 +128,11 @@ def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> 
             event(log, "model_saved", model=model_id, version=predictor.version, path=str(path),
                   rows=meta["data"]["rows"], metrics=meta["metrics_holdout"])
             m = meta["metrics_holdout"]
-            print(f"{model_id} {predictor.version}: {len(history.assets)} assets, {meta['data']['rows']} rows, "
-                  f"RUL MAE {m.get('rul_mae_h', float('nan')):.0f} h, "
-                  f"horizon AUC {m.get('horizon_auc', float('nan')):.3f} -> {path}")
+            mae = f"{m['rul_mae_h']:.0f} h" if "rul_mae_h" in m else "n/a"
+            auc = f"{m['horizon_auc']:.3f}" if "horizon_auc" in m else "n/a"
+            print(f"{model_id} {predictor.version}: {len(history.assets)} assets, "
+                  f"{sum(meta['data']['failures'].values())} failures, {meta['data']['rows']} rows, "
+                  f"held-out RUL MAE {mae}, horizon AUC {auc} -> {path}")
     return status
 
 

@@ -125,6 +125,34 @@ def fit_normalizer(history: ModelHistory, regimes: int) -> RegimeNormalizer | No
     return RegimeNormalizer(cond, regimes).fit(running)
 
 
+def holdout_assets(history: ModelHistory, share: float, seed: int) -> np.ndarray:
+    """Indices of the assets held out for the metrics: the same share of the assets that had
+    a predictable failure and of those that had none (so the held-out part has failures to
+    score), none when there are fewer than 4 assets.
+
+    >>> from detection.prediction.history import AssetHistory
+    >>> a = [AssetHistory(str(i), 0.0, np.zeros((1, 1)), failures=[(5.0, "w")] if i < 4 else [])
+    ...      for i in range(12)]
+    >>> held = holdout_assets(ModelHistory("M", ["x"], {}, a), 0.25, 0)
+    >>> len(held), int((held < 4).sum())
+    (3, 1)
+    """
+    n = len(history.assets)
+    if n < 4 or share <= 0:
+        return np.zeros(0, dtype=int)
+    rng = np.random.default_rng(seed)
+    failed = np.array([any(history.is_predictable(m) for _, m in a.failures) for a in history.assets])
+    held = []
+    for group in (np.flatnonzero(failed), np.flatnonzero(~failed)):
+        k = int(round(share * len(group)))
+        if len(group) >= 2:
+            k = min(max(k, 1), len(group) - 1)  # keep at least one for training
+        else:
+            k = 0
+        held.append(rng.permutation(group)[:k])
+    return np.sort(np.concatenate(held)).astype(int)
+
+
 def train(history: ModelHistory, cfg: TrainConfig) -> tuple[AssetPredictor, dict]:
     """Fit the predictor of ``history.model_id``; returns it and its metadata."""
     normalizer = fit_normalizer(history, cfg.regimes)
@@ -144,10 +172,8 @@ def train(history: ModelHistory, cfg: TrainConfig) -> tuple[AssetPredictor, dict
     if not rows.rul_known.any() or len(set(labels)) < 2:
         raise InsufficientHistory(f"{history.model_id}: no failure within the horizon of any observed row")
 
-    n_assets = len(history.assets)
-    rng = np.random.default_rng(cfg.random_state)
-    n_hold = int(round(cfg.holdout * n_assets)) if n_assets >= 4 else 0
-    held = rng.permutation(n_assets)[:n_hold]
+    held = holdout_assets(history, cfg.holdout, cfg.random_state)
+    n_hold = len(held)
     metrics: dict = {"holdout_assets": int(n_hold)}
     if n_hold:
         test = np.isin(rows.asset, held)
