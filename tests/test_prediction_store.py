@@ -65,3 +65,11 @@ def test_predict_validates_the_window():
     assert 0 <= out.p_fail <= 1 and np.isfinite(out.rul_h)
     long = np.random.default_rng(2).normal(size=(100, 2))
     assert pred.predict(long) == pred.predict(long[-pred.window_h:])
+
+
+def test_predict_many_matches_predict():
+    pred = make_predictor()
+    rng = np.random.default_rng(3)
+    windows = [rng.normal(size=(n, 2)) for n in (1, 6, 20)]
+    assert pred.predict_many(windows) == [pred.predict(w) for w in windows]
+    assert pred.predict_many([]) == []

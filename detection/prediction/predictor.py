@@ -79,8 +79,17 @@ class AssetPredictor:
 
     def predict(self, window) -> Prediction:
         """``window``: float64[n_steps, n_sensors] hourly means, oldest first, NaN allowed."""
-        f = self.features(window)
-        rul = float(self.rul_model.predict(f)[0])
-        p_fail = float(np.clip(self.horizon_model.p_fail(f)[0], 0.0, 1.0))
-        mode = self.horizon_model.predict_mode(f)[0]
-        return Prediction(rul, p_fail, None if mode is None or mode == NO_FAILURE else str(mode))
+        return self._predict_rows(self.features(window))[0]
+
+    def predict_many(self, windows: Sequence) -> list[Prediction]:
+        """``predict`` for many assets' windows at once (one model call for the fleet)."""
+        if len(windows) == 0:
+            return []
+        return self._predict_rows(np.vstack([self.features(w) for w in windows]))
+
+    def _predict_rows(self, f: np.ndarray) -> list[Prediction]:
+        rul = self.rul_model.predict(f)
+        p_fail = np.clip(self.horizon_model.p_fail(f), 0.0, 1.0)
+        modes = self.horizon_model.predict_mode(f)
+        return [Prediction(float(r), float(p), None if m is None or m == NO_FAILURE else str(m))
+                for r, p, m in zip(rul, p_fail, modes)]
