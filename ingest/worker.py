@@ -5,11 +5,14 @@ Threads:
 - paho's network loop: ``on_message`` only appends ``(message, connection generation, receive
   time)`` to a :class:`~ingest.buffer.BoundedBuffer`; when it is full the loop blocks and the
   broker keeps the messages (backpressure). No database work happens there.
-- the writer (the caller of :meth:`IngestWorker.run`): takes what is buffered, flushing a batch
-  when it reaches ``batch_size`` messages, when ``flush_ms`` has passed since its first message,
-  or as soon as the stream pauses; parses and validates every message, commits the batch in one
-  transaction (:class:`~ingest.writer.TelemetryWriter`), and only then acks the batch's
-  messages, in arrival order. A message received on an earlier connection is not acked (the
+- the collector (the caller of :meth:`IngestWorker.run`): takes what is buffered, closing a
+  batch when it reaches ``batch_size`` messages, when ``flush_ms`` has passed since its first
+  message, or as soon as the stream pauses; parses and validates every message and hands the
+  batch to
+- the committer, which commits batches in order, each in one transaction
+  (:class:`~ingest.writer.TelemetryWriter`), and only then acks its messages, in arrival order.
+  At most two parsed batches wait for it, so parsing and receiving overlap the commit (the
+  broker's in-flight window keeps moving) and memory stays bounded. A message received on an earlier connection is not acked (the
   broker redelivers it on the new one; the natural key stores it once).
 - housekeeping: rollup refresh and retention, on their own connection and lock.
 
@@ -20,6 +23,7 @@ A database outage holds the batch and its acks and retries with jittered exponen
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 import time
@@ -100,6 +104,9 @@ class IngestWorker:
         self._conn: psycopg.Connection | None = None
         self._writer: TelemetryWriter | None = None
         self.committed_batches = 0
+        self._jobs: queue.Queue = queue.Queue(maxsize=2)   # parsed batches waiting for commit
+        self._fatal: BaseException | None = None
+        self._parse_conn: psycopg.Connection | None = None
         prefix = settings.mqtt_topic_prefix
         shared = self.opt.workers > 1
         telemetry = f"{prefix}/devices/+/telemetry"
@@ -236,15 +243,17 @@ class IngestWorker:
                 b.dead.append((topic, device_id, "internal_error", repr(exc)[:500], payload))
         return b
 
-    def _commit(self, items: list) -> None:
-        """Parse and commit ``items``; returns once committed (retrying while the database is
-        unreachable). A batch that fails for another reason is split into single messages and
-        a message that still fails is dead-lettered with reason ``write_error``."""
+    def _commit(self, items: list, batch: Batch | None = None) -> None:
+        """Commit ``items`` (parsed already as ``batch``, or parsed here); returns once committed
+        (retrying while the database is unreachable). A batch that fails for another reason is
+        split into single messages and a message that still fails is dead-lettered with reason
+        ``write_error``."""
         attempt = 0
         while True:
             writer = self._db()
             try:
-                batch = self._build(items, writer.conn)
+                if batch is None:
+                    batch = self._build(items, writer.conn)
                 writer.write(batch, queue_depth=len(self.buffer))
                 return
             except _TRANSIENT as exc:
@@ -268,6 +277,49 @@ class IngestWorker:
                 for item in items:
                     self._commit([item])
                 return
+
+    def _prebuild(self, items: list) -> Batch | None:
+        """Parse on the collecting thread (overlapping the previous batch's commit); its own
+        connection serves catalogue misses. None if the database is unreachable: the committer
+        parses then, with its retries."""
+        try:
+            if self._parse_conn is None or self._parse_conn.closed:
+                self._parse_conn = psycopg.connect(self.settings.dsn, autocommit=True,
+                                                   application_name=f"prognos-{self.name}-parse")
+            return self._build(items, self._parse_conn)
+        except _TRANSIENT:
+            if self._parse_conn is not None:
+                self._parse_conn.close()
+            self._parse_conn = None
+            return None
+
+    def _committer(self) -> None:
+        """Commit queued batches in order and ack each after its commit."""
+        try:
+            while True:
+                try:
+                    job = self._jobs.get(timeout=2.0)
+                except queue.Empty:
+                    self._idle_housekeeping()
+                    continue
+                if job is None:
+                    return
+                batch, items = job
+                self._commit(items, batch)
+                self._ack(items)
+                self.committed_batches += 1
+        except BaseException as exc:                           # noqa: BLE001
+            self._fatal = exc
+            event(log, "committer_failed", level=logging.ERROR, worker=self.name, error=repr(exc))
+
+    def _idle_housekeeping(self) -> None:
+        if self._writer is None:
+            return
+        try:
+            self.catalog.maybe_refresh(self._writer.conn)
+            self._writer.flush_stats(len(self.buffer))
+        except _TRANSIENT:
+            self._close_db()
 
     def _dead_letter_write_error(self, msg, exc) -> None:
         while True:
@@ -354,9 +406,12 @@ class IngestWorker:
         flush_s, idle_s = opt.flush_ms / 1000.0, opt.idle_ms / 1000.0
         pending: list = []
         first_at = 0.0
-        last_stats = time.monotonic()
+        committer = threading.Thread(target=self._committer, name=f"{self.name}-commit", daemon=True)
+        committer.start()
         try:
             while True:
+                if self._fatal is not None:
+                    raise RuntimeError(f"committer failed: {self._fatal!r}")
                 stopping = self._stop.is_set()
                 if pending:
                     wait = min(idle_s, max(0.0, first_at + flush_s - time.monotonic()))
@@ -369,21 +424,28 @@ class IngestWorker:
                     pending.extend(items)
                 if pending and (not items or len(pending) >= opt.batch_size
                                 or time.monotonic() - first_at >= flush_s):
-                    self._commit(pending)
-                    self._ack(pending)
-                    self.committed_batches += 1
-                    pending = []
-                elif not pending:
-                    if stopping:
-                        break
-                    if time.monotonic() - last_stats > 2.0 and self._writer is not None:
+                    job = (self._prebuild(pending), pending)
+                    while True:                             # bounded: backpressure
                         try:
-                            self.catalog.maybe_refresh(self._writer.conn)
-                            self._writer.flush_stats(len(self.buffer))
-                        except _TRANSIENT:
-                            self._close_db()
-                        last_stats = time.monotonic()
+                            self._jobs.put(job, timeout=1.0)
+                            break
+                        except queue.Full:
+                            if self._fatal is not None or not committer.is_alive():
+                                raise RuntimeError(f"committer failed: {self._fatal!r}") from None
+                    pending = []
+                elif not pending and stopping:
+                    break
+            self._jobs.put(None)
+            committer.join()
         finally:
+            if committer.is_alive():
+                try:
+                    self._jobs.put_nowait(None)
+                except queue.Full:
+                    pass
+                committer.join(30)
+            if self._parse_conn is not None:
+                self._parse_conn.close()
             if self._client is not None:
                 time.sleep(0.05)                   # let the loop send the last acks
                 self._client.disconnect()
