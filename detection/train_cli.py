@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> 
             try:
                 history = load_history(conn, model_id, args.since, args.until, progress=bar, source=args.source)
                 event(log, "train_started", model=model_id, assets=len(history.assets))
-                predictor, meta = train(history, cfg)
+                predictor, meta = train(history, cfg, progress=functools.partial(
+                    tqdm, desc=f"{model_id} features", unit="asset", disable=args.quiet, file=sys.stderr))
             except (LookupError, InsufficientHistory) as exc:
                 event(log, "train_skipped", logging.WARNING, model=model_id, reason=str(exc))
                 print(f"prognos train: {model_id}: not trained: {exc}", file=sys.stderr)

@@ -71,10 +71,13 @@ def blank_down(a: AssetHistory) -> np.ndarray:
 
 
 def build_rows(assets: Sequence[AssetHistory], is_predictable: Callable[[str], bool], spec: FeatureSpec,
-               horizon_h: float, cap_h: float, stride_h: int = 6, min_history_h: int = 24) -> TrainingRows:
+               horizon_h: float, cap_h: float, stride_h: int = 6, min_history_h: int = 24,
+               progress=None) -> TrainingRows:
+    """Training rows of every asset's lives; ``progress`` wraps the per-asset loop."""
     n_feat = None
     parts: dict[str, list] = {k: [] for k in ("X", "rul", "rk", "lab", "lk", "unc", "asset", "t")}
-    for ai, a in enumerate(assets):
+    numbered = list(enumerate(assets))
+    for ai, a in progress(numbered) if progress else numbered:
         values = blank_down(a)
         n = values.shape[0]
         ends: dict[float, str | None] = {r: None for r in a.repairs}

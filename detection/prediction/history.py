@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 import numpy as np
 import psycopg
@@ -53,7 +53,7 @@ class ModelHistory:
             return None, None
         lo = min(a.start_h for a in self.assets) * HOUR
         hi = max(a.end_h for a in self.assets) * HOUR
-        return datetime.fromtimestamp(lo).astimezone(), datetime.fromtimestamp(hi).astimezone()
+        return datetime.fromtimestamp(lo, tz=timezone.utc), datetime.fromtimestamp(hi, tz=timezone.utc)
 
     def is_predictable(self, mode: str) -> bool:
         return self.predictable.get(mode, True)

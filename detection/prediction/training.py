@@ -153,8 +153,9 @@ def holdout_assets(history: ModelHistory, share: float, seed: int) -> np.ndarray
     return np.sort(np.concatenate(held)).astype(int)
 
 
-def train(history: ModelHistory, cfg: TrainConfig) -> tuple[AssetPredictor, dict]:
-    """Fit the predictor of ``history.model_id``; returns it and its metadata."""
+def train(history: ModelHistory, cfg: TrainConfig, progress=None) -> tuple[AssetPredictor, dict]:
+    """Fit the predictor of ``history.model_id``; returns it and its metadata. ``progress``
+    wraps the per-asset feature loop (e.g. a tqdm partial)."""
     normalizer = fit_normalizer(history, cfg.regimes)
     assets = history.assets
     columns = list(history.sensors)
@@ -162,7 +163,7 @@ def train(history: ModelHistory, cfg: TrainConfig) -> tuple[AssetPredictor, dict
         assets = [replace(a, values=normalizer.augment(a.values)) for a in assets]
         columns = normalizer.names(history.sensors)
     rows = build_rows(assets, history.is_predictable, cfg.spec, cfg.horizon_h, cfg.rul_cap_h,
-                      cfg.stride_h, cfg.min_history_h)
+                      cfg.stride_h, cfg.min_history_h, progress=progress)
     n_fail = int(sum(1 for a in history.assets for _, mode in a.failures if history.is_predictable(mode)))
     if len(rows) == 0 or n_fail == 0:
         raise InsufficientHistory(
