@@ -94,15 +94,17 @@ def informative_sensors(train: Split, max_levels: int = 3) -> np.ndarray:
     return np.array([len(np.unique(train.sensors[:, j])) > max_levels for j in range(N_SENSORS)])
 
 
-class RegimeNormalizer:
-    """Operating-condition normalisation: cluster the operational settings into regimes and
-    z-score every sensor against its regime's training statistics."""
+class SettingsRegimeNormalizer:
+    """Operating-condition normalisation for C-MAPSS: cluster the three operational settings
+    (altitude, Mach, throttle) into flight regimes with k-means and z-score every sensor
+    against its regime's training statistics (the platform's counterpart bands a condition
+    sensor instead: ``detection.prediction.conditions.RegimeNormalizer``)."""
 
     def __init__(self, n_regimes: int, random_state: int = 0):
         self.n_regimes = n_regimes
         self.random_state = random_state
 
-    def fit(self, settings: np.ndarray, x: np.ndarray) -> RegimeNormalizer:
+    def fit(self, settings: np.ndarray, x: np.ndarray) -> SettingsRegimeNormalizer:
         self.kmeans_ = KMeans(self.n_regimes, n_init=10, random_state=self.random_state).fit(settings)
         self.means_, self.stds_ = regime_stats(x, self.kmeans_.labels_.astype(np.int64), self.n_regimes)
         return self
@@ -120,7 +122,7 @@ def per_unit(split: Split, x: np.ndarray, fn) -> np.ndarray:
     return np.vstack(out)
 
 
-def prognos_features(split: Split, keep: np.ndarray, norm: RegimeNormalizer) -> np.ndarray:
+def prognos_features(split: Split, keep: np.ndarray, norm: SettingsRegimeNormalizer) -> np.ndarray:
     """Regime z-scores -> multi-scale window features, the cycle, and the level, spread and
     slope of each sensor's deviation from the engine's own first ``BASELINE_CYCLES``."""
     z = norm.transform(split.settings, split.sensors[:, keep])
@@ -146,7 +148,7 @@ def run(data_dir: Path, seeds: list[int], quick: bool = False, n_regimes: int = 
         raise ValueError(f"RUL_FD001 has {len(true)} rows for {len(last)} test units")
     y = np.minimum(train_targets(train), CAP)
     keep = informative_sensors(train)
-    norm = RegimeNormalizer(n_regimes).fit(train.settings, train.sensors[:, keep])
+    norm = SettingsRegimeNormalizer(n_regimes).fit(train.settings, train.sensors[:, keep])
     Xtr, Xte = prognos_features(train, keep, norm), prognos_features(test, keep, norm)[last]
     Btr, Bte = baseline_features(train, keep), baseline_features(test, keep)[last]
     t_features = time.perf_counter() - t0
