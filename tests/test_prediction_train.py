@@ -177,3 +177,23 @@ def test_training_from_the_hourly_rollup(trained, db, settings, tmp_path):
     assert pred.metadata["data"]["source"] == "rollup"
     rng = np.random.default_rng(5)
     assert pred.predict(hourly_window(rng, [600.0], 560.0)).p_fail > pred.predict(hourly_window(rng, [], 560.0)).p_fail
+
+
+def test_recent_window_matches_training_hours(trained, db, settings):
+    model, truth, model_dir, _ = trained
+    from detection.prediction.history import load_history, recent_window
+
+    asset = sorted(truth)[0]
+    device = asset.replace("A-", "D-", 1)
+    hist = {a.asset_id: a for a in load_history(db, model).assets}[asset]
+    at = START + timedelta(hours=300, minutes=40)
+    w = recent_window(db, device, at, 48, 3)
+    assert w.shape == (48, 3)
+    end = int(at.timestamp() // 3600 - hist.start_h) + 1
+    np.testing.assert_allclose(w[:-1], hist.values[end - 48 : end - 1], rtol=1e-6, equal_nan=True)
+    # the current hour holds only the readings up to `at` (10:00 and 10:30 of hour 300)
+    assert np.isfinite(w[-1]).any()
+    empty = recent_window(db, device, START - timedelta(days=30), 24, 3)
+    assert empty.shape == (24, 3) and np.isnan(empty).all()
+    pred = load_latest(model_dir, model)
+    assert 0 <= pred.predict(recent_window(db, device, at, pred.window_h, 3)).p_fail <= 1

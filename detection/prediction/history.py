@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import psycopg
@@ -95,23 +95,7 @@ def load_history(conn: psycopg.Connection, model_id: str, since: datetime | None
     assets = conn.execute(
         "SELECT a.asset_id, d.device_id FROM assets a JOIN devices d USING (asset_id) "
         "WHERE a.model_id = %s ORDER BY a.asset_id", (model_id,)).fetchall()
-    col = "time" if source == "telemetry" else "bucket"
-    bounds = sql.SQL(f" AND {col} >= %(since)s" if since else "") + sql.SQL(
-        f" AND {col} < %(until)s" if until else "")
-    if source == "telemetry":
-        means = sql.SQL(", ").join(
-            sql.SQL("avg(vals[{}])::float8").format(sql.Literal(i + 1)) for i in range(len(sensors)))
-        query = sql.SQL(
-            "SELECT extract(epoch FROM time_bucket('1 hour', time))::float8 AS b, {means} "
-            "FROM telemetry WHERE device_id = %(device)s{bounds} GROUP BY b ORDER BY b"
-        ).format(means=means, bounds=bounds)
-    else:
-        means = sql.SQL(", ").join(
-            sql.SQL("avg_vals[{}]::float8").format(sql.Literal(i + 1)) for i in range(len(sensors)))
-        query = sql.SQL(
-            "SELECT extract(epoch FROM bucket)::float8 AS b, {means} "
-            "FROM telemetry_1h WHERE device_id = %(device)s{bounds} ORDER BY b"
-        ).format(means=means, bounds=bounds)
+    query = _hourly_query(len(sensors), source, since is not None, until is not None)
 
     events = _events(conn, [a for a, _ in assets])
     loop = progress(assets) if progress else assets
@@ -120,14 +104,66 @@ def load_history(conn: psycopg.Connection, model_id: str, since: datetime | None
         rows = conn.execute(query, {"device": device_id, "since": since, "until": until}).fetchall()
         if not rows:
             continue
-        arr = np.array([[np.nan if v is None else v for v in r] for r in rows], dtype=np.float64)
-        hours = np.round(arr[:, 0] / HOUR).astype(np.int64)
-        values = np.full((int(hours[-1] - hours[0]) + 1, len(sensors)), np.nan)
-        values[hours - hours[0]] = arr[:, 1:]
+        first, values = _dense(rows, len(sensors))
         ev = events.get(asset_id, {})
-        out.append(AssetHistory(asset_id, float(hours[0]), values, ev.get("failures", []),
+        out.append(AssetHistory(asset_id, first, values, ev.get("failures", []),
                                 ev.get("repairs", []), ev.get("down", [])))
     return ModelHistory(model_id, sensors, predictable, out, moved)
+
+
+def _hourly_query(n_sensors: int, source: str, since: bool, until: bool) -> sql.Composed:
+    """Hourly means per sensor of one device (``%(device)s``), between ``%(since)s``
+    (inclusive) and ``%(until)s`` (exclusive) when given: rows ``(epoch seconds, mean...)``."""
+    col = "time" if source == "telemetry" else "bucket"
+    bounds = sql.SQL(f" AND {col} >= %(since)s" if since else "") + sql.SQL(
+        f" AND {col} < %(until)s" if until else "")
+    if source == "telemetry":
+        means = sql.SQL(", ").join(
+            sql.SQL("avg(vals[{}])::float8").format(sql.Literal(i + 1)) for i in range(n_sensors))
+        return sql.SQL(
+            "SELECT extract(epoch FROM time_bucket('1 hour', time))::float8 AS b, {means} "
+            "FROM telemetry WHERE device_id = %(device)s{bounds} GROUP BY b ORDER BY b"
+        ).format(means=means, bounds=bounds)
+    means = sql.SQL(", ").join(
+        sql.SQL("avg_vals[{}]::float8").format(sql.Literal(i + 1)) for i in range(n_sensors))
+    return sql.SQL(
+        "SELECT extract(epoch FROM bucket)::float8 AS b, {means} "
+        "FROM telemetry_1h WHERE device_id = %(device)s{bounds} ORDER BY b"
+    ).format(means=means, bounds=bounds)
+
+
+def _dense(rows, n_sensors: int, first_h: float | None = None, n_hours: int | None = None):
+    """Hourly rows -> (epoch hour of row 0, float64[n_hours, n_sensors]) with NaN rows for the
+    hours without data."""
+    arr = np.array([[np.nan if v is None else v for v in r] for r in rows], dtype=np.float64)
+    hours = np.round(arr[:, 0] / HOUR).astype(np.int64)
+    first = int(hours[0]) if first_h is None else int(first_h)
+    n = int(hours[-1] - first) + 1 if n_hours is None else n_hours
+    values = np.full((n, n_sensors), np.nan)
+    ok = (hours >= first) & (hours < first + n)
+    values[hours[ok] - first] = arr[ok, 1:]
+    return float(first), values
+
+
+def recent_window(conn: psycopg.Connection, device_id: str, at: datetime, window_h: int,
+                  n_sensors: int, source: str = "telemetry") -> np.ndarray:
+    """What ``AssetPredictor.predict`` expects, computed exactly as in training: hourly means
+    of the ``window_h`` hours up to the hour holding ``at`` (readings at or before ``at``),
+    oldest first, one row per hour (NaN rows for hours without data), ``float64[window_h,
+    n_sensors]``."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    if at.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
+    last_h = int(at.timestamp() // HOUR)
+    first_h = last_h - int(window_h) + 1
+    since = datetime.fromtimestamp(first_h * HOUR, tz=timezone.utc)
+    until = at + timedelta(microseconds=1)
+    rows = conn.execute(_hourly_query(n_sensors, source, True, True),
+                        {"device": device_id, "since": since, "until": until}).fetchall()
+    if not rows:
+        return np.full((int(window_h), n_sensors), np.nan)
+    return _dense(rows, n_sensors, first_h, int(window_h))[1]
 
 
 def _events(conn: psycopg.Connection, asset_ids: list[str]) -> dict[str, dict[str, list]]:
