@@ -19,9 +19,9 @@ The physics is vectorised per product model over ``(n_steps, n_devices, n_sensor
 * **Sensor faults** (not equipment failures): stuck values, dropouts and spiky episodes, plus
   isolated missing values.
 
-Failures resolve at step resolution; maintenance and repair completions at sub-blocks of at
-most :data:`MAX_BLOCK_S` simulated seconds.  A seed and the same sequence of calls reproduce
-the fleet, its readings and its ground truth exactly.
+Everything resolves at step resolution, and every random draw is keyed by what it is for
+(an asset's events, a model's step time), so a seed reproduces the fleet, its readings and its
+ground truth exactly however a period is cut into :meth:`Fleet.step` calls.
 
 >>> from datetime import datetime, timezone
 >>> fleet = Fleet(FleetSpec(n_assets=6, seed=1, start=datetime(2026, 1, 5, tzinfo=timezone.utc)))
@@ -49,7 +49,9 @@ from simulator.ground_truth import GroundTruth
 HOUR = 3600.0
 DAY = 86400.0
 YEAR = 365.25 * DAY
-MAX_BLOCK_S = 3600.0
+BLOCK_READINGS = 1_000_000  # readings per internal sub-block (bounds the working memory)
+MAX_BLOCK_S = 3600.0  # simulated seconds per internal sub-block (<= MIN_RESPONSE_H)
+MIN_RESPONSE_H = 1.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 TIERS = ("platinum", "gold", "silver", "bronze")
 TIER_P = (0.1, 0.3, 0.4, 0.2)
@@ -138,8 +140,15 @@ class _Group:
     """Arrays for the devices of one product model (index i = position in the group)."""
 
     def __init__(self, pm: ProductModel, rows: list[int], assets: list[AssetSpec],
-                 sites: dict[str, SiteSpec], spec: FleetSpec, rng: np.random.Generator):
+                 sites: dict[str, SiteSpec], spec: FleetSpec, rng: np.random.Generator,
+                 gidx: int = 0):
         self.pm = pm
+        # randomness keyed by what it is for, not by call order, so that any chunking of
+        # the same period gives the same fleet: one stream per asset for its events, one
+        # per (model, step time) for noise, spikes and dropouts
+        self.ev_rng = [np.random.Generator(np.random.PCG64(
+            np.random.SeedSequence([spec.seed, int(r), 1]))) for r in rows]
+        self._philox_key = (int(spec.seed) % (1 << 60)) * 64 + gidx
         self.rows = np.array(rows, np.int64)
         self.asset_ids = [assets[r].asset_id for r in rows]
         self.device_ids = [assets[r].device_id for r in rows]
@@ -208,6 +217,10 @@ class _Group:
         self.sf_H = np.zeros(n)
         self.sf_E = rng.exponential(1.0, n)
         self.faults: list[_SensorFault] = []
+
+    def step_rng(self, t_us: int) -> np.random.Generator:
+        return np.random.Generator(np.random.Philox(key=self._philox_key,
+                                                    counter=[0, int(t_us), 0, 0]))
 
     def draw_speed(self, i: int, m: int, rng: np.random.Generator) -> float:
         return 1.0 / (self.ttf_med[m] * rng.lognormal(0.0, self.ttf_sig[m]))
@@ -290,7 +303,8 @@ class Fleet:
         for mid in CATALOG:
             rows = [i for i, a in enumerate(self.assets) if a.model_id == mid]
             if rows:
-                self.groups[mid] = _Group(CATALOG[mid], rows, self.assets, self.sites, spec, rng)
+                self.groups[mid] = _Group(CATALOG[mid], rows, self.assets, self.sites, spec, rng,
+                                          gidx=list(CATALOG).index(mid))
         self._where = {}
         for mid, g in self.groups.items():
             for i, r in enumerate(g.rows):
@@ -307,6 +321,8 @@ class Fleet:
             interval = spec.pm_interval_days * DAY
             g.last_pm = t0 - rng.uniform(0, interval, g.n)
             g.next_pm = g.last_pm + interval * rng.uniform(0.9, 1.1, g.n)
+            for i in range(g.n):
+                self._schedule(float(g.next_pm[i]), "pm", g.pm.model_id, i)
             if not spec.pre_existing:
                 continue
             # steady state: P(degrading now) = hazard x mean time from onset to failure
@@ -319,18 +335,22 @@ class Fleet:
                 self._start_degradation(g, int(i), int(m), t0 - p0 / speed / 0.8, speed,
                                         prog=p0, pre_existing=True)
 
-    def _hazard_factor(self, g: _Group, t: float, mean_load: np.ndarray) -> np.ndarray:
+    def _hazard_factor(self, g: _Group, t, load: np.ndarray) -> np.ndarray:
+        """Onset hazard multiplier: age (wear-out), load, time since preventive maintenance.
+        ``t``: scalar or [T, 1]; ``load``: [n] or [T, n]."""
         age_y = np.maximum(t - g.install_t, 0) / YEAR
         since_pm_y = np.clip((t - g.last_pm) / YEAR, 0, 2)
-        return ((1 + age_y / 6.0) ** 1.5 * ((0.4 + mean_load) / 1.15) ** 2
+        return ((1 + age_y / 6.0) ** 1.5 * ((0.4 + load) / 1.15) ** 2
                 * (1 + 0.75 * since_pm_y))
 
     def _start_degradation(self, g: _Group, i: int, m: int, onset: float, speed: float,
-                           prog: float = 0.0, pre_existing: bool = False, injected=False):
-        g.active[i, m] = True
-        g.onset_t[i, m] = onset
-        g.prog[i, m] = prog
-        g.speed[i, m] = speed
+                           prog: float = 0.0, pre_existing: bool = False, injected=False,
+                           log_only: bool = False):
+        if not log_only:
+            g.active[i, m] = True
+            g.onset_t[i, m] = onset
+            g.prog[i, m] = prog
+            g.speed[i, m] = speed
         extra = {"pre_existing": True, "progress": round(prog, 4)} if pre_existing else {}
         if injected:
             extra["injected"] = True
@@ -393,17 +413,28 @@ class Fleet:
         if dt_us < 1:
             raise ValueError("dt_s must be at least one microsecond")
         dt_s = dt_us / 1e6
-        per_block = max(1, int(MAX_BLOCK_S // dt_s))
+        # sub-blocks: at most MAX_BLOCK_S long (shorter than any response time, so whatever a
+        # failure schedules falls in a later sub-block) and BLOCK_READINGS readings
+        per_block = max(1, min(BLOCK_READINGS // max(1, len(self.assets)),
+                               int(MAX_BLOCK_S // dt_s)))
         parts: dict[str, list[np.ndarray]] = {mid: [] for mid in self.groups}
         t0_us = self._t_us
         done = 0
         while done < n_steps:
+            self._run_actions(self._t)
             k = min(per_block, n_steps - done)
+            if self._actions:      # end the sub-block before the next scheduled action
+                ta = self._actions[0][0]
+                j = max(1, int(math.ceil((ta * 1e6 - self._t_us) / dt_us)) - 1)
+                while j < k and (self._t_us + j * dt_us) / 1e6 < ta:
+                    j += 1
+                while j > 1 and (self._t_us + (j - 1) * dt_us) / 1e6 >= ta:
+                    j -= 1
+                k = min(k, j)
             t_us = self._t_us + dt_us * np.arange(k, dtype=np.int64)
             end_us = self._t_us + dt_us * k
-            self._run_actions(end_us / 1e6)
             for mid, g in self.groups.items():
-                parts[mid].append(self._step_group(g, t_us / 1e6, dt_s))
+                parts[mid].append(self._step_group(g, t_us, dt_s))
             self._set_clock(end_us)
             done += k
         times = (t0_us + dt_us * np.arange(n_steps, dtype=np.int64)).astype(
@@ -440,7 +471,7 @@ class Fleet:
             raise ValueError(f"{asset_id} is already degrading in {mode}")
         if rate is not None and not rate > 0:
             raise ValueError("rate must be > 0 (1 / hours to failure)")
-        speed = rate / HOUR if rate is not None else g.draw_speed(i, m, self.rng)
+        speed = rate / HOUR if rate is not None else g.draw_speed(i, m, g.ev_rng[i])
         self._start_degradation(g, i, m, t, speed, injected=True)
 
     def apply_maintenance(self, asset_id: str, mode: str | None, at: datetime | None = None,
@@ -470,8 +501,9 @@ class Fleet:
         g.prog[i, m] = 0.0
         g.onset_t[i, m] = np.inf
         g.H[i, m] = 0.0
-        g.E[i, m] = self.rng.exponential(1.0)
-        dur = g.mttr[m] * 0.6 * g.pm.repair_factor * g.site_repair[i] * self.rng.lognormal(0, 0.25)
+        g.E[i, m] = g.ev_rng[i].exponential(1.0)
+        dur = (g.mttr[m] * 0.6 * g.pm.repair_factor * g.site_repair[i]
+               * g.ev_rng[i].lognormal(0, 0.25))
         ev = self._log(t, g, i, "maintenance", mode, kind=kind, restored=was,
                        damage=round(damage, 4), order_id=order_id)
         self._planned_stop(g, i, t, dur * HOUR, mode, kind, order_id)
@@ -521,19 +553,21 @@ class Fleet:
                 g.prog[i, m] = 0.0
                 g.onset_t[i, m] = np.inf
                 g.H[i, m] = 0.0
-                g.E[i, m] = self.rng.exponential(1.0)
+                g.E[i, m] = g.ev_rng[i].exponential(1.0)
                 cleared.append(mode)
             else:
                 reduced.append(mode)
         g.last_pm[i] = t
-        g.next_pm[i] = t + self.spec.pm_interval_days * DAY * self.rng.uniform(0.9, 1.1)
+        g.next_pm[i] = t + self.spec.pm_interval_days * DAY * g.ev_rng[i].uniform(0.9, 1.1)
+        self._schedule(float(g.next_pm[i]), "pm", g.pm.model_id, i)
         ev = self._log(t, g, i, "maintenance", None, kind="preventive", cleared=cleared,
                        reduced=reduced, order_id=order_id)
         self._planned_stop(g, i, t, 3.0 * HOUR * g.site_repair[i], None, "preventive", order_id)
         return ev
 
-    def _run_actions(self, t_end: float):
-        while self._actions and self._actions[0][0] < t_end:
+    def _run_actions(self, t_now: float):
+        """Everything scheduled at or before ``t_now`` (the next step's time)."""
+        while self._actions and self._actions[0][0] <= t_now:
             t, _, action = heapq.heappop(self._actions)
             kind = action[0]
             if kind == "repair_start":
@@ -549,25 +583,26 @@ class Fleet:
                     g.prog[i, m] = 0.0
                     g.onset_t[i, m] = np.inf
                     g.H[i, m] = 0.0
-                    g.E[i, m] = self.rng.exponential(1.0)
+                    g.E[i, m] = g.ev_rng[i].exponential(1.0)
                 self._log(t, g, i, "repair_end", mode, kind=rkind,
                           **{k: v for k, v in detail.items() if k != "downtime_h"})
                 self._log(t, g, i, "downtime_end", mode, planned=planned,
                           duration_h=round((t - g.down_from[i]) / HOUR, 3))
-        # scheduled preventive maintenance due in this block (postponed while down)
-        for g in self.groups.values():
-            due = np.nonzero(g.next_pm < t_end)[0]
-            for i in due:
-                t = max(g.next_pm[i], self._t)
+            elif kind == "pm":       # scheduled preventive maintenance (postponed while down)
+                _, mid, i = action
+                g = self.groups[mid]
+                if t != g.next_pm[i]:
+                    continue                             # superseded by a later plan
                 if g.down_from[i] <= t < g.down_until[i]:
-                    g.next_pm[i] = max(g.down_until[i], t) + DAY
+                    g.next_pm[i] = g.down_until[i] + DAY
+                    self._schedule(float(g.next_pm[i]), "pm", mid, i)
                     continue
                 self._preventive(g, int(i), float(t))
 
     def _fail(self, g: _Group, i: int, t: float, m: int):
-        rng = self.rng
+        rng = g.ev_rng[i]
         mode = g.modes[m]
-        resp_h = g.response_h[i] * rng.uniform(0.25, 1.0)
+        resp_h = max(MIN_RESPONSE_H, g.response_h[i] * rng.uniform(0.25, 1.0))
         parts_h = float(rng.uniform(12, 96)) if rng.random() < g.site_parts[i] else 0.0
         rep_h = (g.mttr[m] * g.pm.repair_factor * g.site_repair[i] * rng.lognormal(0, 0.35)
                  + parts_h)
@@ -580,82 +615,121 @@ class Fleet:
         self._schedule(g.down_until[i], "repair_end", g.pm.model_id, i, mode, "corrective",
                        False, {"duration_h": round(rep_h, 3), "parts_delay_h": round(parts_h, 3)})
 
-    def _step_group(self, g: _Group, t: np.ndarray, dt: float) -> np.ndarray:
-        rng = self.rng
+    def _step_group(self, g: _Group, t_us: np.ndarray, dt: float) -> np.ndarray:
+        t = t_us / 1e6
         T, n = len(t), g.n
-        t0, span = float(t[0]), dt * T
+        t0 = float(t[0])
+        gens = [g.step_rng(int(u)) for u in t_us]
         load, amb, sched = g.conditions(t)
         down = (t[:, None] >= g.down_from) & (t[:, None] < g.down_until)
         run = sched & ~down
-        nrun = run.sum(0)
-        frac_run = nrun / T
-        mean_load = np.where(nrun > 0, (load * run).sum(0) / np.maximum(nrun, 1), 0.75)
 
-        # -- onsets (hazard integration against exponential budgets)
-        fac = self._hazard_factor(g, t0, mean_load) * frac_run
-        dH = g.rate_s * fac[:, None] * span
-        dH[g.active] = 0.0
-        hit = (g.H + dH >= g.E) & (dH > 0)
-        frac = np.where(hit, (g.E - g.H) / np.where(dH > 0, dH, 1.0), 0.0)
-        g.H += dH
-        sudden_t = g.sudden_at.copy()
-        for i, m in zip(*np.nonzero(hit)):
-            ton = t0 + float(frac[i, m]) * span
-            if g.predictable[m]:
-                self._start_degradation(g, int(i), int(m), ton, g.draw_speed(i, m, rng))
-            else:
-                sudden_t[i] = min(sudden_t[i], ton)
-                g.H[i, m] = 0.0
-                g.E[i, m] = rng.exponential(1.0)
+        # -- hazards, step by step, against exponential budgets: first crossing per mode
+        def hazard(run_):
+            fac = self._hazard_factor(g, t[:, None], load) * run_ * dt        # [T, n]
+            dH = g.rate_s[None] * fac[:, :, None]                              # [T, n, M]
+            dH[:, g.active] = 0.0
+            return dH
+
+        def first_true(mask):                      # [T, ...] -> first index (T if none)
+            return np.where(mask.any(0), mask.argmax(0), T)
+
+        dH = hazard(run)
+        cross = first_true(g.H[None] + np.cumsum(dH, axis=0) >= g.E[None])   # [n, M]
+        sudden_m = int(np.nonzero(~g.predictable)[0][0]) if (~g.predictable).any() else -1
+        onsets = [(int(i), int(m), int(cross[i, m])) for i, m in zip(*np.nonzero(cross < T))
+                  if g.predictable[m]]
+        new_onset = []
+        for i, m, c in onsets:                     # tentative: dropped if a failure comes first
+            if not g.active[i, m]:
+                g.active[i, m] = True
+                g.onset_t[i, m] = t[c]
+                g.speed[i, m] = 0.0                # set when kept
+                new_onset.append((i, m, c))
 
         # -- degradation progress and failures
         act = np.nonzero(g.active.any(1))[0]
-        d = None
         lf = ((0.5 + load) / 1.25)
+        # (a degradation that starts in this block cannot also end in it: its speed is drawn
+        # below, once it is known that no failure came first)
 
         def progress(run_):
             started = t[:, None, None] >= g.onset_t[act][None]
             inc = (dt * g.speed[act][None] * lf[:, act, None] * run_[:, act, None] * started)
             return g.prog[act][None] + np.cumsum(inc, axis=0)
 
+        fail_idx = np.full(n, T)
+        fail_m = np.full(n, -1)
+        injected = np.zeros(n, bool)
+        if sudden_m >= 0:
+            fail_idx = cross[:, sudden_m].copy()
+            fail_m[fail_idx < T] = sudden_m
+            inj = g.sudden_at < t0 + dt * T
+            if inj.any():
+                ji = np.minimum(np.searchsorted(t, g.sudden_at[inj]), T - 1)
+                better = ji < fail_idx[inj]
+                idx = np.nonzero(inj)[0][better]
+                fail_idx[idx] = ji[better]
+                fail_m[idx] = sudden_m
+                injected[idx] = True
         if len(act):
             prog_t = progress(run)
-            cross = (prog_t >= 1.0) & g.active[act][None] & run[:, act, None]
-            any_cross = cross.any(2)
-            first = np.where(any_cross.any(0), any_cross.argmax(0), T)
-            fail_t = np.where(first < T, t[np.minimum(first, T - 1)], np.inf)
-            fail_m = cross[np.minimum(first, T - 1), np.arange(len(act))].argmax(1)
-        cand = np.full(n, np.inf)
-        cand_m = np.full(n, -1)
-        sudden_m = int(np.nonzero(~g.predictable)[0][0]) if (~g.predictable).any() else -1
-        in_block = (sudden_t < t0 + span)
-        cand[in_block] = np.maximum(sudden_t[in_block], t0)
-        cand_m[in_block] = sudden_m
-        if len(act):
-            better = fail_t < cand[act]
-            cand[act[better]] = fail_t[better]
-            cand_m[act[better]] = fail_m[better]
-        failed = np.nonzero(np.isfinite(cand))[0]
-        changed = False
+            pc = (prog_t >= 1.0) & g.active[act][None] & run[:, act, None]
+            fp = first_true(pc.any(2))
+            fm = pc[np.minimum(fp, T - 1), np.arange(len(act))].argmax(1)
+            better = fp < fail_idx[act]
+            fail_idx[act[better]] = fp[better]
+            fail_m[act[better]] = fm[better]
+        failed = np.nonzero(fail_idx < T)[0]
+        # wear-out and random hazards act on running machines; an injected failure strikes
+        # whenever it is due, unless the asset is already down
+        fi = fail_idx[failed]
+        failed = failed[run[fi, failed] | (injected[failed] & ~down[fi, failed])]
+        g.sudden_at[injected & ~np.isin(np.arange(n), failed)] = np.inf   # struck a down asset
+        for i, m, c in new_onset:                               # keep onsets before a failure
+            if fail_idx[i] <= c or not run[c, i]:
+                g.active[i, m] = False
+                g.onset_t[i, m] = np.inf
+                g.speed[i, m] = 0.0
+            else:
+                g.H[i, m] = 0.0
+                g.speed[i, m] = g.draw_speed(i, m, g.ev_rng[i])
+                self._start_degradation(g, i, m, float(t[c]), g.speed[i, m], log_only=True)
         for i in failed:
-            # not already down at that time (sudden hazard while stopped is ignored)
-            if g.down_from[i] <= cand[i] < g.down_until[i]:
-                continue
-            if cand_m[i] == sudden_m:
+            m = int(fail_m[i])
+            if m == sudden_m:
                 g.sudden_at[i] = np.inf
-            self._fail(g, int(i), float(cand[i]), int(cand_m[i]))
-            changed = True
-        if changed:
+                g.H[i, m] = 0.0
+                g.E[i, m] = g.ev_rng[i].exponential(1.0)
+            self._fail(g, int(i), float(t[fail_idx[i]]), m)
+        if len(failed):
             down = (t[:, None] >= g.down_from) & (t[:, None] < g.down_until)
             run = sched & ~down
+        # hazard accumulated over the steps the machines actually ran (modes that crossed
+        # were reset at their crossing and accumulate nothing after it)
+        dH = hazard(run)
+        crossed = np.zeros_like(g.H, bool)
+        for i, m, c in new_onset:
+            crossed[i, m] = True
+        if sudden_m >= 0:
+            crossed[failed[fail_m[failed] == sudden_m], sudden_m] = True
+        g.H = np.where(crossed | g.active, g.H, g.H + dH.sum(0))
+        act = np.nonzero(g.active.any(1))[0]
+        d = None
         if len(act):
-            if changed:
-                prog_t = progress(run)
-            prog_t = np.minimum(prog_t, 1.0)
+            prog_t = np.minimum(progress(run), 1.0)
             g.prog[act] = prog_t[-1]
             d = (prog_t ** g.shape[None, None]).astype(np.float32)  # [T, k, M]
 
         g.run_parts.append(run)
+        # -- per-step random draws, a fixed number per step (whatever the state), so that the
+        # stream of a step does not depend on how the period was cut into calls
+        S = len(g.sd)
+        noise = np.empty((T, n, S), np.float32)
+        u = np.empty((T, 4, n))
+        for j, gen in enumerate(gens):
+            gen.standard_normal((n, S), dtype=np.float32, out=noise[j])
+            u[j] = gen.random((4, n))
         # -- sensor values
         r = run.astype(np.float32)[:, :, None]
         L = load.astype(np.float32)[:, :, None]
@@ -670,8 +744,9 @@ class Fleet:
                     continue
                 dm = d[:, sub, m]
                 lam = (0.1 + 6.0 * dm * dm) / HOUR  # spikes per hour
-                spikes = rng.random(dm.shape) < -np.expm1(-lam * dt)
-                size = spikes * (0.3 + 0.7 * dm) * rng.uniform(0.5, 1.0, dm.shape)
+                started = t[:, None] >= g.onset_t[act[sub], m][None]
+                spikes = (u[:, 0, act[sub]] < -np.expm1(-lam * dt)) & started
+                size = spikes * (0.3 + 0.7 * dm) * (0.5 + 0.5 * u[:, 1, act[sub]])
                 X[:, act[sub]] += (ra[:, sub] * size[:, :, None]).astype(np.float32) \
                     * g.spikemag[act[sub], m][None]
         if len(g.thermal):
@@ -683,34 +758,39 @@ class Fleet:
                                 zi=((1.0 - a[j]) * g.therm[:, j])[None])
                 X[:, :, s] = y
                 g.therm[:, j] = y[-1]
-        X += rng.standard_normal(X.shape, dtype=np.float32) * g.sd
+        X += noise * g.sd
         np.clip(X, g.lo, g.hi, out=X)
         if self.spec.sensor_faults:
-            self._sensor_faults(g, t, dt, X)
-            k = rng.binomial(X.size, DROPOUT_P)
-            if k:
-                X.reshape(-1)[rng.integers(0, X.size, k)] = np.nan
+            self._sensor_faults(g, t, dt, X, u[:, 2:])
+            for j, gen in enumerate(gens):           # isolated missing values
+                k = gen.binomial(n * S, DROPOUT_P)
+                if k:
+                    X[j].reshape(-1)[gen.integers(0, n * S, k)] = np.nan
         return X
 
-    def _sensor_faults(self, g: _Group, t: np.ndarray, dt: float, X: np.ndarray):
-        rng = self.rng
-        t0, span = float(t[0]), dt * len(t)
-        dH = SENSOR_FAULT_PER_YEAR / YEAR * span
-        hit = np.nonzero(g.sf_H + dH >= g.sf_E)[0]
-        g.sf_H += dH
+    def _sensor_faults(self, g: _Group, t: np.ndarray, dt: float, X: np.ndarray,
+                       u: np.ndarray):
+        T = len(t)
+        rate = SENSOR_FAULT_PER_YEAR / YEAR * dt                 # per step, per device
+        c = np.ceil((g.sf_E - g.sf_H) / rate).astype(np.int64) - 1  # step of the crossing
+        c = np.maximum(c, 0)
+        hit = np.nonzero(c < T)[0]
+        g.sf_H += rate * T
         S = X.shape[2]
         for i in hit:
-            start = t0 + float((g.sf_E[i] - (g.sf_H[i] - dH)) / dH) * span
+            rng = g.ev_rng[i]
+            start = float(t[c[i]])
             kind = SENSOR_FAULTS[rng.integers(3)]
             s = int(rng.integers(S))
             end = start + SENSOR_FAULT_MEDIAN_H[kind] * HOUR * rng.lognormal(0, 0.6)
             g.faults.append(_SensorFault(int(i), s, kind, start, end))
-            g.sf_H[i] = 0.0
+            g.sf_H[i] = rate * (T - 1 - c[i])
             g.sf_E[i] = rng.exponential(1.0)
             self._log(start, g, int(i), "sensor_fault", None, sensor=g.pm.sensors[s].name,
                       kind=kind, until=_iso(end))
+        g.faults.sort(key=lambda f: (f.start, f.dev, f.sensor))
         keep = []
-        t_end = t0 + span
+        t_end = float(t[-1]) + dt
         for f in g.faults:
             mask = (t >= f.start) & (t < f.end)
             if mask.any():
@@ -721,12 +801,12 @@ class Fleet:
                         f.stuck = float(X[np.argmax(mask), f.dev, f.sensor])
                     X[mask, f.dev, f.sensor] = f.stuck
                 else:
-                    sp = mask & (rng.random(len(t)) < 0.08)
+                    sp = mask & (u[:, 0, f.dev] < 0.08)
                     if sp.any():
                         width = g.hi[f.sensor] - g.lo[f.sensor]
+                        sign = np.where(u[sp, 1, f.dev] < 0.5, -1.0, 1.0)
                         X[sp, f.dev, f.sensor] = np.clip(
-                            X[sp, f.dev, f.sensor]
-                            + rng.choice([-1.0, 1.0], sp.sum()) * 0.25 * width,
+                            X[sp, f.dev, f.sensor] + sign * 0.25 * width,
                             g.lo[f.sensor], g.hi[f.sensor])
             if f.end >= t_end:
                 keep.append(f)

@@ -241,3 +241,23 @@ def test_start_stop_transitions_follow_the_machines():
                 if j > 0 and not np.isnan(speed[j - 1, i]):
                     assert (speed[j - 1, i] > 100) != running
         assert sum(len(x) for x in fleet.last_transitions.values()) > 0
+
+
+def test_any_chunking_of_the_same_period_gives_the_same_fleet():
+    spec = dict(n=40, seed=13, hazard_scale=30)
+    a, b = _fleet(**spec), _fleet(**spec)
+    va = a.step(None, 3 * 288, 300.0)
+    chunks, done, k = [], 0, 1
+    while done < 3 * 288:
+        n = min(k, 3 * 288 - done)
+        chunks.append(b.step(None, n, 300.0))
+        done += n
+        k = k * 3 % 97 + 1                       # 1, 4, 13, 40, 24, ... irregular
+    for mid in va:
+        vb = np.concatenate([c[mid][2] for c in chunks])
+        np.testing.assert_allclose(va[mid][2], vb, rtol=2e-5, atol=2e-5)
+        np.testing.assert_array_equal(np.isnan(va[mid][2]), np.isnan(vb))
+    ea = sorted(a.ground_truth.events, key=lambda e: (e["t"], e["asset_id"], e["event"]))
+    eb = sorted(b.ground_truth.events, key=lambda e: (e["t"], e["asset_id"], e["event"]))
+    assert ea == eb
+    assert sum(e["event"] == "failure" for e in ea) > 3
