@@ -1,8 +1,10 @@
 """Operating-condition normalisation: remove what the operating regime explains.
 
 Load, speed and ambient temperature (the condition sensors: those no failure mode moves) drive
-the other sensors through the daily and weekly cycle. A ridge regression per product model on
-the condition sensors and their squares, fitted on history, predicts each monitored sensor;
+the other sensors through the daily and weekly cycle, and thermal sensors follow them with a
+lag. A ridge regression per product model on the condition sensors, their squares, whether
+each is on (running or stopped) and their lagged averages
+(:mod:`detection.kernels.lagged`), fitted on history, predicts each monitored sensor;
 the detectors then watch the residual (value minus prediction), where a degradation stands out
 instead of hiding in the load cycle. Follows scikit-learn's estimator conventions.
 
@@ -25,8 +27,9 @@ class ConditionNormalizer:
     """Residuals of the monitored sensors given the condition sensors.
 
     Parameters: ``condition`` (indices of condition sensors), ``ridge`` (L2 penalty, relative
-    to the design's scale). Learned: ``coef_`` float64[n_features, n_sensors], ``mean_``,
-    ``n_samples_``. Condition sensors pass through unchanged; a row with a missing condition
+    to the design's scale). ``lagged`` (optional float[n, k], the same columns at fit and
+    transform): lagged condition features. Learned: ``coef_`` float64[n_features, n_sensors],
+    ``on_`` (per condition sensor, the level above which it counts as on), ``n_samples_``. Condition sensors pass through unchanged; a row with a missing condition
     value gets NaN residuals for the others (the detectors treat NaN as missing).
     """
 
@@ -34,20 +37,33 @@ class ConditionNormalizer:
         self.condition = list(condition)
         self.ridge = ridge
 
-    def _design(self, X: np.ndarray) -> np.ndarray:
+    def _design(self, X: np.ndarray, lagged: np.ndarray | None) -> np.ndarray:
         C = X[:, self.condition]
-        return np.column_stack([np.ones(len(X)), C, C ** 2])
+        with np.errstate(invalid="ignore"):
+            on = np.where(np.isnan(C), np.nan, (np.abs(C) > self.on_).astype(np.float64))
+        parts = [np.ones(len(X)), C, C ** 2, on]
+        if lagged is not None:
+            if lagged.shape != (len(X), self.n_lagged_):
+                raise ValueError(f"lagged must have shape ({len(X)}, {self.n_lagged_}), got {lagged.shape}")
+            parts.append(lagged)
+        elif self.n_lagged_:
+            raise ValueError("this normaliser was fitted with lagged features; pass them")
+        return np.column_stack(parts)
 
-    def fit(self, X: np.ndarray) -> "ConditionNormalizer":
+    def fit(self, X: np.ndarray, lagged: np.ndarray | None = None) -> "ConditionNormalizer":
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D, got shape {X.shape}")
         self.n_sensors_ = X.shape[1]
-        self.coef_ = np.zeros((1 + 2 * len(self.condition), self.n_sensors_))
+        self.n_lagged_ = 0 if lagged is None else lagged.shape[1]
+        with np.errstate(all="ignore"):
+            top = np.nanmax(np.abs(X[:, self.condition]), axis=0) if self.condition and len(X) else np.zeros(0)
+        self.on_ = np.nan_to_num(1e-3 * top)
+        self.coef_ = np.zeros((1 + 3 * len(self.condition) + self.n_lagged_, self.n_sensors_))
         self.n_samples_ = 0
         if not self.condition:
             return self
-        D = self._design(X)
+        D = self._design(X, lagged)
         ok_rows = np.isfinite(D).all(axis=1)
         for j in range(self.n_sensors_):
             if j in self.condition:
@@ -66,10 +82,10 @@ class ConditionNormalizer:
             self.n_samples_ = max(self.n_samples_, int(ok.sum()))
         return self
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
+    def transform(self, X: np.ndarray, lagged: np.ndarray | None = None) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
         if X.shape[1] != self.n_sensors_:
             raise ValueError(f"expected {self.n_sensors_} sensors, got {X.shape[1]}")
         if not self.condition:
             return X.copy()
-        return X - self._design(X) @ self.coef_
+        return X - self._design(X, lagged) @ self.coef_

@@ -26,6 +26,7 @@ import psycopg
 from detection.catalog import Catalog, ModelInfo
 from detection.fleet import FleetConfig, FleetDetector
 from detection.kernels.evidence import evidence_update, mode_weights
+from detection.kernels.lagged import lagged_ema
 from detection.mttr import MttrEstimator
 from detection.orders import OrderProposal, complete_repaired, new_repairs, open_or_update, priority, respond_by
 from detection.reader import OutboxReader
@@ -52,10 +53,12 @@ class ServiceConfig:
     history_days: float = 7.0
     history_rows: int = 200_000
     min_fit_rows: int = 2_000
+    lag_taus_s: tuple = (900.0, 3600.0, 14400.0)
     episode_gap: int = 12
     checkpoint_every_s: float = 30.0
     catalog_every_s: float = 30.0
-    detector: FleetConfig = field(default_factory=lambda: FleetConfig(warmup=144, alpha=0.005, robust_lr=0.005))
+    detector: FleetConfig = field(default_factory=lambda: FleetConfig(warmup=144, alpha=0.005, robust_lr=0.005,
+                                                                      interval_s=600.0))
 
 
 class ModelState:
@@ -74,13 +77,29 @@ class ModelState:
         self.calm = np.zeros(0, dtype=np.int64)      # unflagged readings since the last flag
         self.weights, self.absolute = mode_weights(info.signature, info.absolute)
         self.buffer: list[tuple] = []     # rows held until the normaliser is fitted
+        self.taus = np.asarray(config.lag_taus_s, dtype=np.float64)
+        self.ema = np.zeros((0, len(info.condition_sensors), len(self.taus)))
+        self.ema_t = np.zeros(0)
 
     @property
     def needs_normalizer(self) -> bool:
         return self.norm is None and bool(self.info.modes) and bool(self.info.condition_sensors)
 
-    def fit_normalizer(self, X: np.ndarray) -> None:
-        self.norm = ConditionNormalizer(self.info.condition_sensors).fit(X)
+    def lagged(self, idx: np.ndarray, X: np.ndarray, ts: np.ndarray, ema=None, ema_t=None) -> np.ndarray:
+        """Lagged condition features of the rows (updates the devices' averages)."""
+        cond = self.info.condition_sensors
+        return lagged_ema(idx, ts, np.ascontiguousarray(X[:, cond]), self.taus,
+                          self.ema if ema is None else ema, self.ema_t if ema_t is None else ema_t)
+
+    def fit_normalizer(self, devices, X: np.ndarray, ts: np.ndarray, *, keep_state: bool) -> None:
+        """Fit on rows in time order; ``keep_state``: the rows are history, so the devices'
+        lagged averages continue from them (otherwise they are processed again afterwards)."""
+        idx = self.rows_for(list(devices))
+        ema, ema_t = self.ema.copy(), self.ema_t.copy()
+        lagged = self.lagged(idx, X, ts, ema, ema_t)
+        self.norm = ConditionNormalizer(self.info.condition_sensors).fit(X, lagged)
+        if keep_state:
+            self.ema, self.ema_t = ema, ema_t
         event(log, "normaliser_fitted", model=self.info.model_id, rows=len(X))
 
     def rows_for(self, device_ids) -> np.ndarray:
@@ -95,6 +114,8 @@ class ModelState:
             self.last_t = np.concatenate([self.last_t, np.full(grow, np.nan)])
             self.ordered = np.vstack([self.ordered, np.zeros((grow, m), dtype=bool)])
             self.calm = np.concatenate([self.calm, np.full(grow, 10**9, dtype=np.int64)])
+            self.ema = np.concatenate([self.ema, np.full((grow,) + self.ema.shape[1:], np.nan)])
+            self.ema_t = np.concatenate([self.ema_t, np.full(grow, np.nan)])
             self.det.ensure_devices(n)
         return np.fromiter((self.index[d] for d in device_ids), dtype=np.int64, count=len(device_ids))
 
@@ -112,7 +133,9 @@ class ModelState:
     def to_dict(self) -> dict:
         buf = io.BytesIO()
         np.savez(buf, rate=self.rate, last_t=self.last_t, ordered=self.ordered, calm=self.calm,
-                 norm=self.norm.coef_ if self.norm is not None else np.zeros((0, 0)))
+                 ema=self.ema, ema_t=self.ema_t,
+                 norm=self.norm.coef_ if self.norm is not None else np.zeros((0, 0)),
+                 on=self.norm.on_ if self.norm is not None else np.zeros(0))
         return {"devices": self.devices, "det": self.det.to_bytes().hex(), "arrays": buf.getvalue().hex(),
                 "condition": self.norm.condition if self.norm is not None else None,
                 "buffer": [(list(d), X.tolist(), t.tolist()) for d, X, t in self.buffer]}
@@ -123,9 +146,11 @@ class ModelState:
         self.det = FleetDetector.from_bytes(bytes.fromhex(d["det"]))
         with np.load(io.BytesIO(bytes.fromhex(d["arrays"]))) as f:
             self.rate, self.last_t, self.ordered, self.calm = f["rate"], f["last_t"], f["ordered"], f["calm"]
+            self.ema, self.ema_t = f["ema"], f["ema_t"]
             if d["condition"] is not None:
                 self.norm = ConditionNormalizer(d["condition"])
-                self.norm.coef_, self.norm.n_sensors_ = f["norm"], len(self.info.sensors)
+                self.norm.coef_, self.norm.n_sensors_, self.norm.on_ = f["norm"], len(self.info.sensors), f["on"]
+                self.norm.n_lagged_ = self.ema.shape[1] * self.ema.shape[2]
         self.buffer = [(np.array(dv, dtype=object), np.array(X, dtype=np.float64), np.array(t))
                        for dv, X, t in d.get("buffer", [])]
 
@@ -179,22 +204,24 @@ class DetectionService:
         """Fit each model's condition normaliser on the history before the first pending batch."""
         first = self.conn.execute("SELECT min(min_time) FROM ingest_batches WHERE batch_id > %s",
                                   (self.reader.position,)).fetchone()[0] or datetime.now(UTC)
+        newest = self.conn.execute("SELECT max(time) FROM telemetry WHERE time < %s", (first,)).fetchone()[0]
+        if newest is None:
+            return                  # no history: each model's first rows fit it (see _process)
         for model_id, info in self.catalog.models.items():
             if not info.condition_sensors:
                 continue
             rows = self.conn.execute(
-                """SELECT t.vals FROM telemetry t JOIN devices d USING (device_id) JOIN assets a USING (asset_id)
+                """SELECT t.device_id, t.time, t.vals FROM telemetry t JOIN devices d USING (device_id)
+                   JOIN assets a USING (asset_id)
                    WHERE a.model_id = %s AND t.time < %s AND t.time >= %s
                    ORDER BY t.time DESC LIMIT %s""",
-                (model_id, first, first - timedelta(days=self.config.history_days), self.config.history_rows)).fetchall()
-            if not rows:   # history ends earlier: take its newest part
-                rows = self.conn.execute(
-                    """SELECT t.vals FROM telemetry t JOIN devices d USING (device_id) JOIN assets a USING (asset_id)
-                       WHERE a.model_id = %s AND t.time < %s ORDER BY t.time DESC LIMIT %s""",
-                    (model_id, first, self.config.history_rows)).fetchall()
+                (model_id, first, newest - timedelta(days=self.config.history_days),
+                 self.config.history_rows)).fetchall()
             if len(rows) >= self.config.min_fit_rows:
-                X = self._matrix([r[0] for r in rows], len(info.sensors))
-                self._model(model_id).fit_normalizer(X)
+                rows.reverse()                                 # oldest first
+                X = self._matrix([r[2] for r in rows], len(info.sensors))
+                ts = np.array([r[1].timestamp() for r in rows])
+                self._model(model_id).fit_normalizer([r[0] for r in rows], X, ts, keep_state=True)
 
     def _warm_up(self) -> None:
         """Compile the kernels now rather than on the first live step."""
@@ -288,10 +315,12 @@ class DetectionService:
                     continue
                 devs, X, ts = (np.concatenate([b[i] for b in st.buffer]) for i in range(3))
                 st.buffer = []
-                st.fit_normalizer(X)
+                st.fit_normalizer(devs, X, ts, keep_state=False)
             idx = st.rows_for(list(devs))
+            if st.info.condition_sensors:
+                lagged = st.lagged(idx, X, ts)
             if st.norm is not None:
-                X = st.norm.transform(X)
+                X = st.norm.transform(X, lagged)
             if st.info.modes:
                 X[:, st.info.condition_sensors] = np.nan   # regime inputs, not health signals
             res = st.det.update_rows(idx, X, ts)

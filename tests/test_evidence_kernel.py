@@ -39,3 +39,23 @@ def test_transient_spike_fades_and_lasting_fault_accumulates():
     out = evidence_update(np.zeros(n, np.int64), t, z, flag, w, absolute, rate, last, 6 * 3600.0, 1.0)
     assert out[100, 0] < 0.02 and out[999, 0] < 1e-3
     assert out[-1, 1] > 0.99 and out[-1, 0] < 1e-6
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(0, 50), n_dev=st.integers(1, 3),
+       n_c=st.integers(1, 3), nan_frac=st.floats(0, 0.5))
+def test_lagged_ema_matches_reference(seed, n, n_dev, n_c, nan_frac):
+    from detection.kernels.lagged import lagged_ema, lagged_ema_reference
+
+    rng = np.random.default_rng(seed)
+    dev = rng.integers(0, n_dev, n).astype(np.int64)
+    t = np.cumsum(rng.choice([0.0, 60.0, 600.0, 7200.0], n))
+    C = rng.normal(0, 10, (n, n_c))
+    C[rng.random((n, n_c)) < nan_frac] = np.nan
+    taus = np.array([900.0, 3600.0])
+    e1 = np.full((n_dev, n_c, 2), np.nan); l1 = np.full(n_dev, np.nan)
+    e2, l2 = e1.copy(), l1.copy()
+    a = lagged_ema(dev, t, C, taus, e1, l1)
+    b = lagged_ema_reference(dev, t, C, taus, e2, l2)
+    np.testing.assert_allclose(a, b, rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(e1, e2, rtol=1e-12, equal_nan=True)
