@@ -28,6 +28,7 @@ from detection.fleet import FleetConfig, FleetDetector
 from detection.kernels.evidence import evidence_update, mode_weights
 from detection.kernels.lagged import lagged_ema
 from detection.mttr import MttrEstimator
+from detection.prediction.history import recent_window
 from detection.orders import OrderProposal, complete_repaired, new_repairs, open_or_update, priority, respond_by
 from detection.reader import OutboxReader
 from detection.regime import ConditionNormalizer
@@ -392,32 +393,19 @@ class DetectionService:
         """Hours to failure from the trained failure model for this product model, if any."""
         if self.predictor_loader is None:
             return None
-        pred = self._predictors.get(model_id)
-        if pred is None:
+        pred, checked = self._predictors.get(model_id, (None, -np.inf))
+        if time.monotonic() - checked > 60.0:       # pick up newly trained versions
             pred = self.predictor_loader(model_id)
-            if pred is None:
-                return None
-            self._predictors[model_id] = pred
+            self._predictors[model_id] = (pred, time.monotonic())
+        if pred is None:
+            return None
         devices = self.catalog.asset_devices.get(asset)
         if not devices:
             return None
-        device = devices[0]
-        rows = self.conn.execute(
-            "SELECT time_bucket('1 hour', time) AS h, vals FROM telemetry WHERE device_id = %s AND time > %s AND time <= %s ORDER BY time",
-            (device, at - timedelta(hours=pred.window_h), at)).fetchall()
-        if not rows:
+        window = recent_window(self.conn, devices[0], at, pred.window_h, len(self.catalog.models[model_id].sensors))
+        if np.isnan(window).all():
             return None
-        n_s = len(self.catalog.models[model_id].sensors)
-        hours = sorted({r[0] for r in rows})
-        W = np.full((len(hours), n_s), np.nan)
-        X = self._matrix([r[1] for r in rows], n_s)
-        pos = np.searchsorted(np.array(hours, dtype=object), np.array([r[0] for r in rows], dtype=object))
-        for h in range(len(hours)):
-            sel = X[pos == h]
-            if len(sel):
-                with np.errstate(all="ignore"):
-                    W[h] = np.nanmean(sel, axis=0)
-        out = pred.predict(W)
+        out = pred.predict(window)
         return float(out.rul_h) if out.rul_h is not None and np.isfinite(out.rul_h) else None
 
     # -- repairs, failures -----------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import threading
 import time
 import urllib.request
@@ -24,6 +25,7 @@ import psycopg
 
 from prognos.config import Settings, settings_env
 from prognos.logs import event, setup_logging
+from prognos.services.common import port_open
 from prognos.supervisor import Supervisor, tail
 
 log = logging.getLogger("prognos.demo")
@@ -87,6 +89,10 @@ def _status(settings: Settings, stop: threading.Event, started: float, drill: st
             event(log, "status_failed", level=logging.WARNING, error=str(exc))
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _inject_drill(fleet, at: datetime) -> str:
     """Start a seal leak (90 h to failure) on the first pump that is not already leaking."""
     for a in fleet.assets:
@@ -128,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings()
     started = time.monotonic()
+    if port_open(settings.api_host, settings.api_port):
+        raise SystemExit(f"port {settings.api_port} is already in use (is another demo or `prognos api` running?);"
+                         " stop it or set PROGNOS_API_PORT")
+    signal.signal(signal.SIGTERM, _interrupt)     # `kill` stops the demo as cleanly as Ctrl-C
     migrate(settings.dsn)
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     live_start = now - timedelta(hours=args.live_hours)
@@ -163,11 +173,12 @@ Prognos demo is running ({args.assets} assets; logs in {demo_dir / 'logs'}).
   Look at:       GET {url}/api/v1/service-orders  (predictive orders by priority)
                  GET {url}/api/v1/assets/{drill}  (the drill: a seal leak starting now)
                  GET {url}/api/v1/uptime, /api/v1/mttr, /api/v1/sla
-  The simulator runs {args.live_hours:g} simulated hours at {args.acceleration:g}x, then real time. Ctrl-C stops everything.
+  The simulator runs {args.live_hours:g} simulated hours at {args.acceleration:g}x (a reading every 10 simulated
+  minutes per device), then real time. Ctrl-C stops everything.
 """, flush=True)
         threading.Thread(target=_status, args=(settings, stop, started, drill), daemon=True).start()
         runner = LiveRunner(settings, fleet, RunOptions(
-            acceleration=args.acceleration, rate_hz=1.0 / 60.0, batch=10, execute_orders=True,
+            acceleration=args.acceleration, rate_hz=1.0 / 600.0, batch=6, execute_orders=True,
             duration_s=args.duration, ground_truth_path=demo_dir / "ground_truth.jsonl"), credentials=creds)
         runner.run()                 # returns on Ctrl-C (or --duration)
     except KeyboardInterrupt:
