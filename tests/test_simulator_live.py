@@ -56,7 +56,7 @@ def test_live_run_publishes_contract_valid_readings_and_state_events(settings, u
     fleet.inject(aid, "sudden", at=fleet.start + timedelta(minutes=30))
     sink = _Sink(settings)
     try:
-        opts = RunOptions(acceleration=10000, rate_hz=1 / 60, batch=10, duration_s=3)
+        opts = RunOptions(acceleration=20000, rate_hz=1 / 60, batch=10, duration_s=2)
         out = LiveRunner(settings, fleet, opts, credentials=creds).run()
         time.sleep(0.5)
     finally:
@@ -91,7 +91,7 @@ def test_misbehaving_devices(settings, uid):
     creds = register_fleet(settings, fleet)
     sink = _Sink(settings)
     try:
-        opts = RunOptions(acceleration=3000, rate_hz=1 / 60, batch=5, duration_s=4,
+        opts = RunOptions(acceleration=3000, rate_hz=1 / 60, batch=5, duration_s=2.5,
                           misbehave=["malformed", "duplicate", "clock_skew", "wrong_credentials",
                                      "burst"], misbehave_devices=1, misbehave_every_s=0.5)
         out = LiveRunner(settings, fleet, opts, credentials=creds).run()
@@ -129,7 +129,7 @@ def test_technician_executes_predictive_orders(settings, db, uid):
         (a.asset_id,)).fetchone()[0]
     sink = _Sink(settings)
     try:
-        opts = RunOptions(acceleration=20000, rate_hz=1 / 300, batch=5, duration_s=3,
+        opts = RunOptions(acceleration=50000, rate_hz=1 / 300, batch=5, duration_s=2.5,
                           execute_orders=True, order_poll_s=0.2)
         out = LiveRunner(settings, fleet, opts, credentials=creds).run()
         time.sleep(0.5)
@@ -152,7 +152,7 @@ def test_reconnect_storm_devices_come_back(settings, uid):
     creds = register_fleet(settings, fleet)
     sink = _Sink(settings)
     try:
-        opts = RunOptions(acceleration=5000, rate_hz=1 / 60, batch=5, duration_s=3,
+        opts = RunOptions(acceleration=5000, rate_hz=1 / 60, batch=5, duration_s=2,
                           misbehave=["reconnect_storm"], misbehave_devices=2,
                           misbehave_every_s=0.5)
         runner = LiveRunner(settings, fleet, opts, credentials=creds)
