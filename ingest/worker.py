@@ -39,6 +39,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.buffer import BoundedBuffer
 from ingest.catalog import DeviceCatalog
+from ingest.mqtt_client import BufferedReadClient
 from ingest.copy_binary import to_pg_micros
 from ingest.parse import Rejected, parse_state, parse_telemetry, split_topic
 from ingest.rollup import apply_retention, refresh_rollups
@@ -119,8 +120,8 @@ class IngestWorker:
     # -- MQTT side ---------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
         cid = self.opt.client_id or f"prognos-{self.name}"
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5,
-                        manual_ack=True)
+        c = BufferedReadClient(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5,
+                               manual_ack=True)
         c.username_pw_set(self.settings.mqtt_ingest_user, self.settings.mqtt_ingest_password)
         c.reconnect_delay_set(0.2, 5)
         c.max_queued_messages_set(0)

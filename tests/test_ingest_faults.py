@@ -152,3 +152,25 @@ def test_database_down_for_10_s_mid_stream(world, settings, db, uid):
         assert proc.poll() is None
     finally:
         stop_process(proc)
+
+
+def test_two_workers_share_the_stream_exactly_once(settings, db, uid):
+    """``prognos ingest --workers 2``: two processes on $share/ingest/..., supervised."""
+    creds, probe = _fleet(db, settings, uid)
+    proc = start_ingest_process(settings, "--workers", "2", "--flush-ms", "50",
+                                "--rollup-every-s", "3600")
+    try:
+        wait_for(lambda: db.execute("SELECT count(*) FROM ingest_stats WHERE worker IN "
+                                    "('ingest-0', 'ingest-1')").fetchone()[0] == 2,
+                 timeout=60, what="two workers")
+        _wait_subscribed(settings, db, probe)
+        time.sleep(1.0)                                # the second worker's subscription
+        with Stream(settings, creds) as stream:
+            stream.wait()
+            _assert_exactly_once(db, creds)
+        stats = {w: n for w, n in db.execute(
+            "SELECT worker, received FROM ingest_stats WHERE worker IN ('ingest-0', 'ingest-1')")}
+        assert all(n > 0 for n in stats.values()), f"both workers take part: {stats}"
+    finally:
+        stop_process(proc)
+    assert proc.returncode == 0
