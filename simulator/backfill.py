@@ -99,6 +99,13 @@ def _record_events(cur, fleet: Fleet, events: list[dict]) -> None:
                         (t, e["device_id"], name, Jsonb(detail)))
 
 
+def _record_device_faults(cur, fleet: Fleet) -> None:
+    for f in fleet.last_device_faults:
+        cur.execute("INSERT INTO device_events (time, device_id, event, detail) "
+                    "VALUES (%s, %s, 'fault', %s) ON CONFLICT DO NOTHING",
+                    (parse_time(f["t"]), f["device_id"], Jsonb({"code": f["code"], **f["detail"]})))
+
+
 def _record_transitions(cur, fleet: Fleet, block: dict) -> None:
     """start / stop device events of the machines that started or stopped in the chunk."""
     times, devs, kinds = [], [], []
@@ -163,6 +170,7 @@ def backfill(settings: Settings, fleet: Fleet, start: datetime | None = None,
                     n = _copy_block(cur, block, outbox, batch_rows, fast)
                     _record_events(cur, fleet, fleet.last_events)
                     _record_transitions(cur, fleet, block)
+                    _record_device_faults(cur, fleet)
                     if rollups:
                         times = next(iter(block.values()))[0]
                         minutes = np.unique(times.astype("datetime64[m]")).astype("datetime64[us]")

@@ -20,8 +20,9 @@ The physics is vectorised per product model over ``(n_steps, n_devices, n_sensor
   isolated missing values.
 
 Everything resolves at step resolution, and every random draw is keyed by what it is for
-(an asset's events, a model's step time), so a seed reproduces the fleet, its readings and its
-ground truth exactly however a period is cut into :meth:`Fleet.step` calls.
+(an asset's events, a model's step time), so a seed reproduces the fleet and its ground truth
+exactly (and its readings to float rounding) however a period is cut into :meth:`Fleet.step`
+calls.
 
 >>> from datetime import datetime, timezone
 >>> fleet = Fleet(FleetSpec(n_assets=6, seed=1, start=datetime(2026, 1, 5, tzinfo=timezone.utc)))
@@ -44,7 +45,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from simulator.catalog import CATALOG, ProductModel
-from simulator.ground_truth import GroundTruth
+from simulator.ground_truth import GroundTruth, rfc3339
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -52,6 +53,8 @@ YEAR = 365.25 * DAY
 BLOCK_READINGS = 1_000_000  # readings per internal sub-block (bounds the working memory)
 MAX_BLOCK_S = 3600.0  # simulated seconds per internal sub-block (<= MIN_RESPONSE_H)
 MIN_RESPONSE_H = 1.0
+TRIP_SIZE = 0.75  # relative spike size above which the drive trips (reported, not a failure)
+TRIP_CODE = "E42"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 TIERS = ("platinum", "gold", "silver", "bronze")
 TIER_P = (0.1, 0.3, 0.4, 0.2)
@@ -397,7 +400,9 @@ class Fleet:
         Returns ``{model_id: (times datetime64[ns][n_steps], device_ids, float32[n_steps,
         n_devices, n_sensors])}``, NaN = value missing.  ``self.last_events`` holds the
         ground-truth events that happened in this period; ``self.last_transitions[model_id]``
-        the machines that started or stopped: ``(step index, device index, running)``.
+        the machines that started or stopped: ``(step index, device index, running)``;
+        ``self.last_device_faults`` the fault codes devices reported (overcurrent trips of
+        electrical faults: ``{"t", "device_id", "code", "detail"}``).
         """
         if n_steps < 1 or not dt_s > 0:
             raise ValueError("n_steps must be >= 1 and dt_s > 0")
@@ -406,8 +411,10 @@ class Fleet:
                              f"from there (got t0={t0.isoformat()})")
         self.last_events = []
         self.last_transitions: dict[str, list[tuple[int, int, bool]]] = {}
+        self.last_device_faults: list[dict] = []
         for g in self.groups.values():
             g.run_parts = []
+            g.trips = []
         # the clock is kept in whole microseconds: no drift over millions of steps
         dt_us = int(round(dt_s * 1e6))
         if dt_us < 1:
@@ -448,6 +455,10 @@ class Fleet:
             j, i = np.nonzero(run != prev)
             self.last_transitions[mid] = list(zip(j.tolist(), i.tolist(), run[j, i].tolist()))
             g.prev_run = run[-1].copy()
+            for t_us, i, mode in g.trips:
+                self.last_device_faults.append({
+                    "t": rfc3339(t_us / 1e6), "device_id": g.device_ids[i], "code": TRIP_CODE,
+                    "detail": {"reason": "overcurrent trip", "mode_hint": mode}})
         return out
 
     def inject(self, asset_id: str, mode: str, at: datetime | None = None,
@@ -749,6 +760,10 @@ class Fleet:
                 size = spikes * (0.3 + 0.7 * dm) * (0.5 + 0.5 * u[:, 1, act[sub]])
                 X[:, act[sub]] += (ra[:, sub] * size[:, :, None]).astype(np.float32) \
                     * g.spikemag[act[sub], m][None]
+                # the drive trips on the large ones and logs an overcurrent fault code
+                jt, kt = np.nonzero((size > TRIP_SIZE) & run[:, act[sub]])
+                for j, k in zip(jt.tolist(), kt.tolist()):
+                    g.trips.append((int(t_us[j]), int(act[sub][k]), g.modes[m]))
         if len(g.thermal):
             a = (-np.expm1(-dt / g.tau[g.thermal])).astype(np.float64)
             if g.therm is None:

@@ -141,6 +141,7 @@ class LiveRunner:
                     block = self.fleet.step(None, steps, dt)
                     self._publish_block(block)
                     self._publish_transitions(block)
+                    self._publish_device_faults()
                     self._publish_events()
                     # how far the simulation is behind its own schedule (target time)
                     lag = (min(sim0 + o.acceleration * (time.time() - wall0), time.time())
@@ -234,6 +235,12 @@ class LiveRunner:
                 self.publisher.publish_state(device_ids[i], {
                     "event": "start" if running else "stop", "t": str(stamps[j]) + "Z"})
                 self.stats["state_events"] += 1
+
+    def _publish_device_faults(self) -> None:
+        for f in self.fleet.last_device_faults:
+            self.publisher.publish_state(f["device_id"], {"event": "fault", "t": f["t"],
+                                                          "code": f["code"], "detail": f["detail"]})
+            self.stats["state_events"] += 1
 
     def _flush_pending(self) -> None:
         for d, pend in self._pending.items():

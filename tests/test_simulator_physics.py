@@ -131,6 +131,23 @@ def test_electrical_fault_spikes_grow():
     assert late > early
 
 
+def test_electrical_fault_trips_are_reported_as_fault_codes():
+    fleet = _fleet(n=4, hazard_scale=0, sensor_faults=False, pre_existing=False,
+                   models=["CMP-75"])
+    aid = fleet.assets[0].asset_id
+    fleet.inject(aid, "electrical", rate=1 / 60)
+    codes = []
+    for _ in range(12):
+        fleet.step(None, 1440, 60.0)
+        codes += fleet.last_device_faults
+        if any(e["event"] == "failure" for e in fleet.ground_truth.of(aid)):
+            break
+    assert codes and {c["code"] for c in codes} == {"E42"}
+    assert {c["device_id"] for c in codes} == {fleet.asset(aid).device_id}
+    fail = [e for e in fleet.ground_truth.of(aid) if e["event"] == "failure"]
+    assert fail and min(c["t"] for c in codes) < fail[0]["t"]   # trips precede the failure
+
+
 def test_predictive_maintenance_restores_and_is_logged():
     fleet = _fleet(n=4, hazard_scale=0, pre_existing=False, models=["CHL-500"])
     aid = fleet.assets[1].asset_id
