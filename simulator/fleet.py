@@ -458,7 +458,7 @@ class Fleet:
             for t_us, i, mode in g.trips:
                 self.last_device_faults.append({
                     "t": rfc3339(t_us / 1e6), "device_id": g.device_ids[i], "code": TRIP_CODE,
-                    "detail": {"reason": "overcurrent trip", "mode_hint": mode}})
+                    "detail": {"reason": "overcurrent trip"}})   # the drive knows no more
         return out
 
     def inject(self, asset_id: str, mode: str, at: datetime | None = None,
