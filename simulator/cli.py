@@ -237,9 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     from prognos.config import Settings
 
     settings = Settings()
+    import psycopg
+
     try:
         return args.func(args, settings)
-    except (ValueError, RuntimeError, KeyError) as exc:
+    except (ValueError, RuntimeError, KeyError, OSError, psycopg.Error) as exc:
+        # bad input, an unreachable broker or database: one clear line, no traceback
         event(log, "simulate_failed", level=logging.ERROR, command=args.cmd, error=str(exc))
         print(f"prognos simulate {args.cmd}: {exc}", file=sys.stderr)
         return 2

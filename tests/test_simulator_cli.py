@@ -78,3 +78,10 @@ def test_run_continues_after_existing_telemetry(world_env, db, uid, tmp_path, ca
     gt = GroundTruth.read_jsonl(tmp_path / "b.jsonl")
     assert gt.events[0]["t"] > last.strftime("%Y-%m-%dT%H:%M:%S")   # started after the backfill
     assert out["readings"] > 0
+
+
+def test_unreachable_database_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.setenv("PROGNOS_DB_PORT", "1")
+    rc = main(["register", "--assets", "2"])
+    assert rc == 2
+    assert "prognos simulate register:" in capsys.readouterr().err
