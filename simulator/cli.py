@@ -100,6 +100,7 @@ def cmd_backfill(args, settings) -> int:
     rows = backfill(settings, fleet, start, end, step_s=args.step_s, outbox=args.outbox,
                     progress=not args.no_progress)
     path = fleet.ground_truth.write_jsonl(_gt_path(settings, args))
+    _save_history(settings, args, start, fleet.clock, args.step_s)
     print(json.dumps({"rows": rows, "start": start.isoformat(), "end": fleet.clock.isoformat(),
                       "ground_truth": str(path), "events": len(fleet.ground_truth)}))
     return 0
@@ -116,7 +117,19 @@ def cmd_run(args, settings) -> int:
     start = args.start or (live_start - timedelta(days=args.backfill_days))
     fleet = _make_fleet(args, start)
     latest = _latest_telemetry(settings, fleet.device_ids())
-    if args.start is None and latest is not None and latest >= start:
+    hist = _load_history(settings, args)
+    if args.start is None and latest is not None and hist is not None and \
+            hist["end"] >= latest and hist["end"] <= now:
+        # the same fleet was backfilled: replay its physics (nothing written; the physics does
+        # not depend on how the period is cut) and continue live where the history ends, so
+        # history, live data and ground truth are one fleet
+        fleet = _make_fleet(args, hist["start"])
+        _fast_forward(fleet, hist["end"], hist["step_s"], progress=not args.no_progress)
+        start = live_start = fleet.clock
+        args.backfill_days = 0.0
+        event(log, "run_continues_backfilled_fleet", start=hist["start"].isoformat(),
+              live_from=live_start.isoformat())
+    elif args.start is None and latest is not None and latest >= start:
         # this fleet already has telemetry there (an earlier backfill or run): continue after
         # it rather than publish readings ingest would drop as duplicates
         live_start = _floor(latest + timedelta(seconds=max(dt, 1.0)), max(dt, 1.0)) + \
@@ -138,6 +151,48 @@ def cmd_run(args, settings) -> int:
     out = LiveRunner(settings, fleet, opts, credentials=creds).run()
     print(json.dumps(out))
     return 0
+
+
+def _history_path(settings) -> Path:
+    return settings.state_dir / "simulator" / "history.json"
+
+
+def _fleet_key(args) -> dict:
+    return {"assets": args.assets, "seed": args.seed, "prefix": args.prefix,
+            "models": sorted(args.models) if args.models else None,
+            "hazard_scale": args.hazard_scale}
+
+
+def _save_history(settings, args, start: datetime, end: datetime, step_s: float) -> None:
+    """What was backfilled, so that a later ``run`` continues the very same fleet."""
+    path = _history_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**_fleet_key(args), "start": start.isoformat(),
+                                "end": end.isoformat(), "step_s": step_s}))
+
+
+def _load_history(settings, args) -> dict | None:
+    try:
+        h = json.loads(_history_path(settings).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    if {k: h.get(k) for k in _fleet_key(args)} != _fleet_key(args):
+        return None
+    return {"start": _time(h["start"]), "end": _time(h["end"]), "step_s": float(h["step_s"])}
+
+
+def _fast_forward(fleet, until: datetime, step_s: float, progress: bool = True) -> None:
+    from tqdm import tqdm
+
+    total = int(round((until - fleet.clock).total_seconds() / step_s))
+    per = max(1, 500_000 // max(1, len(fleet.assets)))
+    with tqdm(total=total, unit="steps", disable=not progress, desc="replay") as bar:
+        done = 0
+        while done < total:
+            k = min(per, total - done)
+            fleet.step(None, k, step_s)
+            done += k
+            bar.update(k)
 
 
 def _latest_telemetry(settings, device_ids: list[str]) -> datetime | None:

@@ -75,9 +75,27 @@ def test_run_continues_after_existing_telemetry(world_env, db, uid, tmp_path, ca
     assert main(["run", *args, "--rate-hz", "0.01", "--acceleration", "100000", "--duration", "2",
                  "--ground-truth", str(tmp_path / "b.jsonl")]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    gt = GroundTruth.read_jsonl(tmp_path / "b.jsonl")
-    assert gt.events[0]["t"] > last.strftime("%Y-%m-%dT%H:%M:%S")   # started after the backfill
     assert out["readings"] > 0
+    # the run replayed the backfilled fleet and continued it: one fleet, one ground truth
+    before = GroundTruth.read_jsonl(tmp_path / "a.jsonl").events
+    after = GroundTruth.read_jsonl(tmp_path / "b.jsonl").events
+    assert after[: len(before)] == before
+    assert all(e["t"] > last.strftime("%Y-%m-%dT%H:%M:%S") for e in after[len(before):]
+               if e["event"] != "onset" or not e.get("pre_existing"))
+
+
+def test_run_after_someone_elses_telemetry_starts_after_it(world_env, db, uid, tmp_path, capsys):
+    args = ["--assets", "3", "--seed", "2", "--prefix", f"cs{uid}"]
+    assert main(["backfill", *args, "--days", "0.25", "--step-s", "300", "--no-progress",
+                 "--ground-truth", str(tmp_path / "a.jsonl")]) == 0
+    capsys.readouterr()
+    world_env.state_dir.joinpath("simulator", "history.json").unlink()   # no record of it
+    last = db.execute("SELECT max(time) FROM telemetry WHERE device_id LIKE %s",
+                      (f"cs{uid}-%",)).fetchone()[0]
+    assert main(["run", *args, "--rate-hz", "0.01", "--acceleration", "100000", "--duration", "2",
+                 "--ground-truth", str(tmp_path / "b.jsonl")]) == 0
+    gt = GroundTruth.read_jsonl(tmp_path / "b.jsonl")
+    assert gt.events[0]["t"] > last.strftime("%Y-%m-%dT%H:%M:%S")   # started after it
 
 
 def test_unreachable_database_is_a_clear_error(monkeypatch, capsys):
