@@ -10,7 +10,10 @@ Examples::
     prognos simulate score --ground-truth .prognos/simulator/ground_truth.jsonl
 
 The fleet (ids, models, sites, physics) is a function of ``--assets``, ``--seed``,
-``--prefix``, ``--models`` and ``--start``; give the same values to every subcommand.
+``--prefix``, ``--models``, ``--hazard-scale`` and its start; give the same values to every
+subcommand.  ``run`` after ``backfill`` of the same fleet replays the backfilled period
+(nothing written) and continues the very same fleet live; ``run --backfill-days N`` does both
+in one process.  The ground truth goes to ``<state_dir>/simulator/ground_truth.jsonl``.
 """
 
 from __future__ import annotations
