@@ -73,6 +73,7 @@ class IngestOptions:
     worker_index: int = 0
     workers: int = 1
     batch_size: int = 5000            # messages per transaction, at most
+    batch_bytes: int = 16 << 20       # payload bytes per transaction, at most (bounds memory)
     flush_ms: float = 250.0           # oldest message waits at most this long before a flush
     idle_ms: float = 3.0              # flush early when the stream pauses this long
     queue_size: int = 20_000          # messages between the network loop and the writer
@@ -406,6 +407,7 @@ class IngestWorker:
             ready.set()
         flush_s, idle_s = opt.flush_ms / 1000.0, opt.idle_ms / 1000.0
         pending: list = []
+        pending_bytes = 0
         first_at = 0.0
         committer = threading.Thread(target=self._committer, name=f"{self.name}-commit", daemon=True)
         committer.start()
@@ -423,7 +425,9 @@ class IngestWorker:
                     if not pending:
                         first_at = time.monotonic()
                     pending.extend(items)
+                    pending_bytes += sum([len(it[0].payload) for it in items])
                 if pending and (not items or len(pending) >= opt.batch_size
+                                or pending_bytes >= opt.batch_bytes
                                 or time.monotonic() - first_at >= flush_s):
                     job = (self._prebuild(pending), pending)
                     while True:                             # bounded: backpressure
@@ -434,6 +438,7 @@ class IngestWorker:
                             if self._fatal is not None or not committer.is_alive():
                                 raise RuntimeError(f"committer failed: {self._fatal!r}") from None
                     pending = []
+                    pending_bytes = 0
                 elif not pending and stopping:
                     break
             self._jobs.put(None)
