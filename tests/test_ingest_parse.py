@@ -58,7 +58,7 @@ def test_arbitrary_json_never_crashes(doc):
 def test_near_miss_documents_never_crash(doc):
     _parse(json.dumps(doc).encode())
     try:
-        parse_state(orjson.dumps(doc), "pump-1", now=NOW, oldest=OLDEST)
+        parse_state(json.dumps(doc).encode(), "pump-1", now=NOW, oldest=OLDEST)
     except Rejected as exc:
         assert exc.reason in REASONS
 
