@@ -310,6 +310,10 @@ class IngestWorker:
                 self._commit(items, batch)
                 self._ack(items)
                 self.committed_batches += 1
+                try:                                   # revocations, new sensors (every 30 s)
+                    self.catalog.maybe_refresh(self._db().conn)
+                except _TRANSIENT:
+                    self._close_db()
         except BaseException as exc:                           # noqa: BLE001
             self._fatal = exc
             event(log, "committer_failed", level=logging.ERROR, worker=self.name, error=repr(exc))
