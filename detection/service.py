@@ -45,7 +45,9 @@ class ServiceConfig:
     """tau_h: memory of the failure-mode evidence; rate_full: share of recent readings attributed
     to a mode that means risk 1; min_mode_score: matched-filter score an anomaly needs to be
     attributed; history_days: history used to fit the condition normalisers; episode_gap:
-    unflagged readings that end an anomaly episode."""
+    unflagged readings that end an anomaly episode; settle_h: after a repair, readings are
+    neither scored nor learned for this long (the machine is warming up to its new normal), and
+    none while it is down after a failure."""
 
     tau_h: float = 12.0
     rate_full: float = 0.5
@@ -55,6 +57,7 @@ class ServiceConfig:
     history_rows: int = 200_000
     min_fit_rows: int = 2_000
     lag_taus_s: tuple = (900.0, 3600.0, 14400.0)
+    settle_h: float = 12.0
     episode_gap: int = 12
     checkpoint_every_s: float = 30.0
     catalog_every_s: float = 30.0
@@ -81,6 +84,7 @@ class ModelState:
         self.taus = np.asarray(config.lag_taus_s, dtype=np.float64)
         self.ema = np.zeros((0, len(info.condition_sensors), len(self.taus)))
         self.ema_t = np.zeros(0)
+        self.quiet_until = np.zeros(0)         # epoch seconds; rows before are not assessed
 
     @property
     def needs_normalizer(self) -> bool:
@@ -117,13 +121,15 @@ class ModelState:
             self.calm = np.concatenate([self.calm, np.full(grow, 10**9, dtype=np.int64)])
             self.ema = np.concatenate([self.ema, np.full((grow,) + self.ema.shape[1:], np.nan)])
             self.ema_t = np.concatenate([self.ema_t, np.full(grow, np.nan)])
+            self.quiet_until = np.concatenate([self.quiet_until, np.full(grow, -np.inf)])
             self.det.ensure_devices(n)
         return np.fromiter((self.index[d] for d in device_ids), dtype=np.int64, count=len(device_ids))
 
-    def reset(self, device_id: str) -> None:
+    def reset(self, device_id: str, quiet_until: float = -np.inf) -> None:
         i = self.index.get(device_id)
         if i is None:
             return
+        self.quiet_until[i] = quiet_until
         self.det.reset_devices([i])
         self.rate[i] = 0.0
         self.last_t[i] = np.nan
@@ -134,7 +140,7 @@ class ModelState:
     def to_dict(self) -> dict:
         buf = io.BytesIO()
         np.savez(buf, rate=self.rate, last_t=self.last_t, ordered=self.ordered, calm=self.calm,
-                 ema=self.ema, ema_t=self.ema_t,
+                 ema=self.ema, ema_t=self.ema_t, quiet_until=self.quiet_until,
                  norm=self.norm.coef_ if self.norm is not None else np.zeros((0, 0)),
                  on=self.norm.on_ if self.norm is not None else np.zeros(0))
         return {"devices": self.devices, "det": self.det.to_bytes().hex(), "arrays": buf.getvalue().hex(),
@@ -147,7 +153,7 @@ class ModelState:
         self.det = FleetDetector.from_bytes(bytes.fromhex(d["det"]))
         with np.load(io.BytesIO(bytes.fromhex(d["arrays"]))) as f:
             self.rate, self.last_t, self.ordered, self.calm = f["rate"], f["last_t"], f["ordered"], f["calm"]
-            self.ema, self.ema_t = f["ema"], f["ema_t"]
+            self.ema, self.ema_t, self.quiet_until = f["ema"], f["ema_t"], f["quiet_until"]
             if d["condition"] is not None:
                 self.norm = ConditionNormalizer(d["condition"])
                 self.norm.coef_, self.norm.n_sensors_, self.norm.on_ = f["norm"], len(self.info.sensors), f["on"]
@@ -324,6 +330,7 @@ class DetectionService:
                 X = st.norm.transform(X, lagged)
             if st.info.modes:
                 X[:, st.info.condition_sensors] = np.nan   # regime inputs, not health signals
+            X[ts < st.quiet_until[idx]] = np.nan           # down, or settling after a repair
             res = st.det.update_rows(idx, X, ts)
             if not st.info.modes:
                 continue
@@ -432,20 +439,28 @@ class DetectionService:
                 model_id = self.catalog.asset_model.get(asset)
                 if model_id is not None:
                     corrective.append(self._proposal(asset, model_id, mode, 1.0, _dt(ts), "corrective"))
+                    self._quiet(asset, np.inf)            # down until repaired
                 stats["corrective"] += 1
             else:
                 rid, asset, mode, ftf = payload
                 complete_repaired(self.conn, rid, asset, mode, _dt(ts), ftf)
-                self._reset_asset(asset)
+                self._reset_asset(asset, ts + self.config.settle_h * 3600.0)
                 stats["repairs"] += 1
         open_or_update(self.conn, corrective)
         self.pending = keep
 
-    def _reset_asset(self, asset: str) -> None:
+    def _reset_asset(self, asset: str, quiet_until: float) -> None:
         model_id = self.catalog.asset_model.get(asset)
         if model_id in self.models:
             for d in self.catalog.asset_devices.get(asset, []):
-                self.models[model_id].reset(d)
+                self.models[model_id].reset(d, quiet_until)
+
+    def _quiet(self, asset: str, until: float) -> None:
+        st = self.models.get(self.catalog.asset_model.get(asset))
+        if st is not None:
+            for d in self.catalog.asset_devices.get(asset, []):
+                if d in st.index:
+                    st.quiet_until[st.index[d]] = until
 
     # -- writes --------------------------------------------------------------------------
     def _write_anomalies(self, anomalies) -> None:
