@@ -1,9 +1,10 @@
 """Score service orders against the ground truth, and the fixed-threshold baseline.
 
 An *order* is ``(asset_id, mode, opened_at)``.  For every failure of a predictable mode in
-``[start, end]`` the orders for that asset and mode opened within ``horizon_h`` before it
-(and after the previous failure of that mode was repaired) are its detections; the failure is
-*caught* when one of them was opened at least ``lead_h`` before it.  A degradation that a
+``[start, end]`` the orders for that asset and mode opened before it and after the previous
+failure of that mode was repaired are its detections (such an order is still open when the
+failure comes: only a repair closes it); the failure is *caught* when one of them was opened
+at least ``lead_h`` before it.  A degradation that a
 predictive maintenance removed before it failed (the platform's orders acting on the fleet)
 counts as caught when an order for it preceded the maintenance.  An order is *true* when a
 failure of that mode on that asset followed within the horizon, or when a degradation of that
@@ -115,8 +116,7 @@ def score_orders(orders: Iterable, ground_truth: GroundTruth, horizon_h: float =
     for a, m, tf, fixed in failures:
         if not in_window(tf):
             continue
-        lo = max(tf - horizon, fixed) if fixed else tf - horizon
-        cands = [t for t in by_key.get((a, m), []) if lo <= t <= tf]
+        cands = [t for t in by_key.get((a, m), []) if (fixed is None or t >= fixed) and t <= tf]
         pm = per_mode[m]
         pm["failures"] += 1
         total_n += 1

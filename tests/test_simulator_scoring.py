@@ -89,3 +89,27 @@ def test_fixed_threshold_baseline_catches_some_failures_late():
     # a nameplate threshold catches some predictable failures a day ahead, far from all
     assert 0.1 < s["recall_24h"] < 0.8
     assert s["precision"] > 0.3
+
+
+def test_an_order_still_open_catches_the_failure_however_early_but_not_one_from_before_the_last_fix():
+    from datetime import datetime, timedelta, timezone
+
+    from simulator.ground_truth import GroundTruth
+    from simulator.scoring import score_orders
+
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    gt = GroundTruth()
+    gt.add(t0, "", "", "inventory", asset_ids=["a1", "a2"])
+    gt.add(t0 + timedelta(days=1), "a1", "d1", "onset", "fouling")
+    gt.add(t0 + timedelta(days=40), "a1", "d1", "failure", "fouling")          # 39 days after its order
+    gt.add(t0 + timedelta(days=2), "a2", "d2", "failure", "fouling")
+    gt.add(t0 + timedelta(days=3), "a2", "d2", "repair_end", "fouling", kind="corrective")
+    gt.add(t0 + timedelta(days=20), "a2", "d2", "onset", "fouling")
+    gt.add(t0 + timedelta(days=30), "a2", "d2", "failure", "fouling")
+    orders = [("a1", "fouling", t0 + timedelta(days=1, hours=12)),
+              ("a2", "fouling", t0 + timedelta(days=1))]                        # before the repair
+    s = score_orders(orders, gt, start=t0, end=t0 + timedelta(days=60), horizon_h=336)
+    # a1 caught 38.5 days ahead; a2's first failure caught 24 h ahead, its second (after the
+    # repair closed the order) not caught
+    assert s["per_mode"]["fouling"]["failures"] == 3 and s["per_mode"]["fouling"]["caught_24h"] == 2
+    assert s["median_lead_time_h"] == (24.0 + 38.5 * 24) / 2
