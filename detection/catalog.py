@@ -19,6 +19,7 @@ class ModelInfo:
     mode_mask: np.ndarray                # bool[n_modes, n_sensors]: sensors a mode moves
     signature: np.ndarray                # float[n_modes, n_sensors]: signed direction (0 = not moved)
     absolute: np.ndarray                 # bool[n_modes]: direction unknown, magnitudes only
+    intermittent: np.ndarray             # bool[n_modes]: shows as spikes rather than a drift
     mttr_prior_h: dict[str, float]
     all_modes: list[str] = field(default_factory=list)
 
@@ -53,7 +54,7 @@ class Catalog:
         for model_id, name in conn.execute("SELECT model_id, name FROM sensors ORDER BY model_id, position"):
             sensors.setdefault(model_id, []).append(name)
         modes: dict[str, list] = {}
-        for row in conn.execute("SELECT model_id, mode, sensors, predictable, mttr_h, signature "
+        for row in conn.execute("SELECT model_id, mode, sensors, predictable, mttr_h, signature, intermittent "
                                 "FROM failure_modes ORDER BY model_id, mode"):
             modes.setdefault(row[0], []).append(row[1:])
         models = {}
@@ -63,7 +64,7 @@ class Catalog:
             mask = np.zeros((len(pred), len(names)), dtype=bool)
             sig = np.zeros((len(pred), len(names)))
             absolute = np.zeros(len(pred), dtype=bool)
-            for i, (_, moved, _p, _h, signature) in enumerate(pred):
+            for i, (_, moved, _p, _h, signature, _int) in enumerate(pred):
                 for s in moved:
                     if s in names:
                         mask[i, names.index(s)] = True
@@ -73,7 +74,8 @@ class Catalog:
                         mask[i, names.index(s)] = True
                 if not sig[i].any():            # direction unknown: every moved sensor, either way
                     sig[i], absolute[i] = mask[i], True
-            models[model_id] = ModelInfo(model_id, names, [m[0] for m in pred], mask, sig, absolute,
+            intermittent = np.array([bool(m[5]) for m in pred], dtype=bool)
+            models[model_id] = ModelInfo(model_id, names, [m[0] for m in pred], mask, sig, absolute, intermittent,
                                          {m[0]: float(m[3]) for m in mm}, [m[0] for m in mm])
         device_asset, asset_model = {}, {}
         for device_id, asset_id, model_id in conn.execute(

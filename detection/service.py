@@ -43,14 +43,15 @@ UTC = timezone.utc
 @dataclass(frozen=True)
 class ServiceConfig:
     """tau_h: memory of the failure-mode evidence; rate_full: share of recent readings attributed
-    to a mode that means risk 1; min_mode_score: matched-filter score an anomaly needs to be
+    to a mode that means risk 1 (``rate_full_intermittent`` for modes that show as spikes); min_mode_score: matched-filter score an anomaly needs to be
     attributed; history_days: history used to fit the condition normalisers; episode_gap:
     unflagged readings that end an anomaly episode; settle_h: after a repair, readings are
     neither scored nor learned for this long (the machine is warming up to its new normal), and
     none while it is down after a failure."""
 
-    tau_h: float = 12.0
+    tau_h: float = 24.0
     rate_full: float = 0.5
+    rate_full_intermittent: float = 0.15
     min_mode_score: float = 3.0
     risk_threshold: float = 0.9
     history_days: float = 7.0
@@ -80,6 +81,7 @@ class ModelState:
         self.ordered = np.zeros((0, m), dtype=bool)
         self.calm = np.zeros(0, dtype=np.int64)      # unflagged readings since the last flag
         self.weights, self.absolute = mode_weights(info.signature, info.absolute)
+        self.rate_full = np.where(info.intermittent, config.rate_full_intermittent, config.rate_full)
         self.buffer: list[tuple] = []     # rows held until the normaliser is fitted
         self.taus = np.asarray(config.lag_taus_s, dtype=np.float64)
         self.ema = np.zeros((0, len(info.condition_sensors), len(self.taus)))
@@ -336,7 +338,7 @@ class DetectionService:
                 continue
             ev = evidence_update(idx, ts, res.z, res.flag, st.weights, st.absolute, st.rate, st.last_t,
                                  cfg.tau_h * 3600.0, cfg.min_mode_score)
-            risk = np.minimum(ev / cfg.rate_full, 1.0)
+            risk = np.minimum(ev / st.rate_full, 1.0)
             self._episodes(st, idx, res, ts, devs, anomalies)
             hot_rows, hot_modes = np.nonzero(risk >= cfg.risk_threshold)
             for k, m in zip(hot_rows, hot_modes):      # first crossing per device and mode opens
