@@ -8,8 +8,11 @@ import secrets
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 
 from prognos.world import World
+from service_api.app import create_app
+from service_api.auth import create_token
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +35,17 @@ def db(settings):
 @pytest.fixture
 def uid() -> str:
     return secrets.token_hex(4)
+
+
+@pytest.fixture(scope="module")
+def client(settings):
+    """The service API in-process, against the session's database."""
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def viewer(settings):
+    """Authorization header of a viewer token."""
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        return {"Authorization": f"Bearer {create_token(conn, 'viewer', 'viewer')}"}

@@ -7,18 +7,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 
 from prognos import config
 from service_api import cli
-from service_api.app import create_app
 from service_api.auth import authenticate, create_token, hash_token
-
-
-@pytest.fixture(scope="module")
-def client(settings):
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def bearer(token: str) -> dict:

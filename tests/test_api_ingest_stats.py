@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from service_api.app import create_app
 from service_api.auth import create_token
-
-
-@pytest.fixture(scope="module")
-def client(settings):
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def test_ingest_stats_totals(client, db, uid):

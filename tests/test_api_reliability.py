@@ -6,25 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from fastapi.testclient import TestClient
 
 from service_api import seed
-from service_api.app import create_app
-from service_api.auth import create_token
-
-
-@pytest.fixture(scope="module")
-def client(settings):
-    with TestClient(create_app(settings)) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def viewer(settings):
-    import psycopg
-
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
-        return {"Authorization": f"Bearer {create_token(conn, 'reliability', 'viewer')}"}
 
 
 def h(base: datetime, hours: float) -> datetime:
