@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"""
 Prognos demo is running ({args.assets} assets; logs in {demo_dir / 'logs'}).
   Planner page:  {url}/            (paste the token below)
-  API docs:      {url}/docs
+  OpenAPI:       {url}/api/v1/openapi.json
   Planner token: {token}
                  (also in {token_file})
   Look at:       GET {url}/api/v1/service-orders  (predictive orders by priority)
