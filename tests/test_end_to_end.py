@@ -22,20 +22,21 @@ from simulator.register import register_fleet
 from simulator.runner import LiveRunner, RunOptions
 
 LIVE_H = 90          # simulated hours per live run; readings every 10 simulated minutes
+MAX_WATCH_H = 200    # the slow leak (150 h to failure) must be flagged well within this
 
 
 @pytest.fixture(scope="module")
 def platform(world, tmp_path_factory):
     s = world.settings
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-    live_start = now - timedelta(hours=3 * LIVE_H)
+    live_start = now - timedelta(hours=MAX_WATCH_H + LIVE_H + 30)
     start = live_start - timedelta(days=10)
     fleet = Fleet(FleetSpec(n_assets=6, seed=31, start=start, models=["PMP-200"], id_prefix="e2e",
                             hazard_scale=0.0, pre_existing=False, sensor_faults=False))
     creds = register_fleet(s, fleet)
     backfill(s, fleet, start, live_start, step_s=600.0, progress=False)
     drill = fleet.assets[2].asset_id
-    fleet.inject(drill, "seal_leak", at=live_start, rate=1.0 / 100.0)
+    fleet.inject(drill, "seal_leak", at=live_start, rate=1.0 / 150.0)
     sup = Supervisor(tmp_path_factory.mktemp("e2e-logs"), world.env())
     sup.start("ingest", "ingest")
     sup.start("detect", "detect", "--poll", "0.5", "--no-model")
@@ -80,8 +81,15 @@ def _caught_up(world, p, timeout: float = 120.0) -> None:
 
 
 def test_degrading_pump_gets_one_predictive_order_and_healthy_pumps_none(world, platform):
-    _run(world, platform, LIVE_H, execute_orders=False)
-    _caught_up(world, platform)
+    watched = 0
+    while watched < MAX_WATCH_H:               # 10 simulated hours at a time until an order appears
+        _run(world, platform, 10, execute_orders=False)
+        _caught_up(world, platform)
+        watched += 10
+        with psycopg.connect(world.settings.dsn) as conn:
+            if conn.execute("SELECT 1 FROM service_orders WHERE asset_id LIKE 'e2e-%%' AND kind = 'predictive'").fetchone():
+                break
+    assert not [e for e in platform["fleet"].ground_truth.events if e["event"] == "failure"]
     r = platform["client"].get("/api/v1/service-orders", params={"kind": "predictive"}, headers=platform["auth"])
     assert r.status_code == 200, r.text
     mine = [o for o in r.json()["items"] if o["asset_id"].startswith("e2e-")]
