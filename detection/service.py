@@ -213,12 +213,15 @@ class DetectionService:
         """Fit each model's condition normaliser on the history before the first pending batch."""
         first = self.conn.execute("SELECT min(min_time) FROM ingest_batches WHERE batch_id > %s",
                                   (self.reader.position,)).fetchone()[0] or datetime.now(UTC)
-        newest = self.conn.execute("SELECT max(time) FROM telemetry WHERE time < %s", (first,)).fetchone()[0]
-        if newest is None:
-            return                  # no history: each model's first rows fit it (see _process)
         for model_id, info in self.catalog.models.items():
             if not info.condition_sensors:
                 continue
+            newest = self.conn.execute(
+                """SELECT max(t.time) FROM telemetry t JOIN devices d USING (device_id)
+                   JOIN assets a USING (asset_id) WHERE a.model_id = %s AND t.time < %s""",
+                (model_id, first)).fetchone()[0]
+            if newest is None:
+                continue            # no history: the model's first rows fit it (see _process)
             rows = self.conn.execute(
                 """SELECT t.device_id, t.time, t.vals FROM telemetry t JOIN devices d USING (device_id)
                    JOIN assets a USING (asset_id)

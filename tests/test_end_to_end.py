@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from prognos.supervisor import Supervisor, tail
+from prognos.world import World
 from service_api.app import create_app
 from service_api.auth import create_token
 from simulator.backfill import backfill
@@ -26,7 +27,15 @@ MAX_WATCH_H = 200    # the slow leak (150 h to failure) must be flagged well wit
 
 
 @pytest.fixture(scope="module")
-def platform(world, tmp_path_factory):
+def e2e_world():
+    """A world of its own: nothing other tests left in the session database interferes."""
+    with World() as w:
+        yield w
+
+
+@pytest.fixture(scope="module")
+def platform(e2e_world, tmp_path_factory):
+    world = e2e_world
     s = world.settings
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     live_start = now - timedelta(hours=MAX_WATCH_H + LIVE_H + 30)
@@ -80,7 +89,8 @@ def _caught_up(world, p, timeout: float = 120.0) -> None:
         f"{c.name}: {tail(c.logfile, 5)}" for c in p["sup"].children))
 
 
-def test_degrading_pump_gets_one_predictive_order_and_healthy_pumps_none(world, platform):
+def test_degrading_pump_gets_one_predictive_order_and_healthy_pumps_none(e2e_world, platform):
+    world = e2e_world
     watched = 0
     while watched < MAX_WATCH_H:               # 10 simulated hours at a time until an order appears
         _run(world, platform, 10, execute_orders=False)
@@ -106,7 +116,8 @@ def test_degrading_pump_gets_one_predictive_order_and_healthy_pumps_none(world, 
     assert platform["live_start"] < opened < platform["fleet"].clock
 
 
-def test_repair_completes_the_order_and_uptime_and_mttr_agree(world, platform):
+def test_repair_completes_the_order_and_uptime_and_mttr_agree(e2e_world, platform):
+    world = e2e_world
     _run(world, platform, LIVE_H, execute_orders=True)       # a technician acts on the order
     _caught_up(world, platform)
     c, auth, drill = platform["client"], platform["auth"], platform["drill"]
