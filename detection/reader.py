@@ -23,6 +23,7 @@ class Batch:
     times: np.ndarray           # datetime64[us][n]
     vals: list                  # list of per-row float lists (model order, None = missing)
     last_batch_id: int
+    committed_at: object = None  # when the oldest batch of this read was committed (latency)
 
 
 @dataclass
@@ -34,17 +35,19 @@ class OutboxReader:
 
     def read(self, conn: psycopg.Connection) -> Batch | None:
         rows = conn.execute(
-            "SELECT batch_id, min_time, max_time FROM ingest_batches WHERE batch_id > %s ORDER BY batch_id LIMIT %s",
+            "SELECT batch_id, min_time, max_time, committed_at FROM ingest_batches WHERE batch_id > %s "
+            "ORDER BY batch_id LIMIT %s",
             (self.position, self.max_batches)).fetchall()
         take, expected, now = [], self.position + 1, time.monotonic()
-        lo = hi = None
-        for batch_id, t0, t1 in rows:
+        lo = hi = committed = None
+        for batch_id, t0, t1, c in rows:
             if batch_id != expected:
                 first_seen = self._gap_since.setdefault(expected, now)
                 if now - first_seen < self.gap_timeout_s:
                     break          # an earlier batch may still commit: wait for it
                 self._gap_since.pop(expected, None)
             take.append(batch_id)
+            committed = committed or c          # the oldest batch of this read: worst latency
             if t0 is not None:
                 lo, hi = min(lo or t0, t0), max(hi or t1, t1)
             expected = batch_id + 1
@@ -53,7 +56,7 @@ class OutboxReader:
         self.position = take[-1]
         self._gap_since = {k: v for k, v in self._gap_since.items() if k > self.position}
         if lo is None:                       # only empty batches
-            return Batch(np.array([], dtype=object), np.array([], dtype="datetime64[us]"), [], self.position)
+            return Batch(np.array([], dtype=object), np.array([], dtype="datetime64[us]"), [], self.position, committed)
         # The time bounds let TimescaleDB skip chunks; the keys then go through the
         # (device_id, time) index.
         with conn.cursor(binary=True) as cur:
@@ -64,7 +67,7 @@ class OutboxReader:
                 "WHERE t.time >= %s AND t.time <= %s ORDER BY t.time, t.device_id", (take, lo, hi)).fetchall()
         return Batch(np.array([r[0] for r in data], dtype=object),
                      np.array([r[1].replace(tzinfo=None) for r in data], dtype="datetime64[us]"),
-                     [r[2] for r in data], self.position)
+                     [r[2] for r in data], self.position, committed)
 
     @staticmethod
     def head(conn: psycopg.Connection) -> int:

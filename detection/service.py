@@ -303,6 +303,9 @@ class DetectionService:
                 self.checkpoint(commit=False)
         self.conn.commit()
         stats["seconds"] = round(time.monotonic() - t0, 3)
+        if batch is not None and batch.committed_at is not None:
+            # commit to assessed: from ingest's commit of the oldest batch read to this step's commit
+            stats["commit_to_assessed_s"] = round((datetime.now(UTC) - batch.committed_at).total_seconds(), 3)
         if stats["readings"] or stats["orders_opened"] or stats["repairs"] or stats["corrective"]:
             event(log, "step", position=self.reader.position, **stats)
         return stats
