@@ -42,12 +42,16 @@ UTC = timezone.utc
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """tau_h: memory of the failure-mode evidence; rate_full: share of recent readings attributed
-    to a mode that means risk 1 (``rate_full_intermittent`` for modes that show as spikes); min_mode_score: matched-filter score an anomaly needs to be
-    attributed; history_days: history used to fit the condition normalisers; episode_gap:
-    unflagged readings that end an anomaly episode; settle_h: after a repair, readings are
-    neither scored nor learned for this long (the machine is warming up to its new normal), and
-    none while it is down after a failure."""
+    """Parameters of the service (defaults as benchmarked by ``benchmarks.lead_time``).
+
+    tau_h: memory of the failure-mode evidence. rate_full: share of recent readings attributed
+    to a mode that means risk 1 (``rate_full_intermittent`` for modes that show as spikes).
+    risk_threshold: risk that opens a predictive order. min_mode_score: matched-filter score an
+    anomaly needs to be attributed to a mode. history_days, history_rows, min_fit_rows: history
+    used to fit the condition normalisers. lag_taus_s: time constants of the lagged conditions.
+    episode_gap: unflagged readings that end an anomaly episode. settle_h: after a repair,
+    readings are neither scored nor learned for this long (the machine settles into its new
+    normal), and none while the asset is down after a failure."""
 
     tau_h: float = 24.0
     rate_full: float = 0.5
