@@ -93,3 +93,23 @@ def test_restart_from_checkpoint_continues_exactly(settings, db):
     assert a.det.to_bytes() == b.det.to_bytes()
     straight.close()
     resumed.close()
+
+
+def test_without_history_the_first_rows_fit_the_normaliser_and_are_then_assessed(settings, db):
+    """A brand-new installed base: nothing to fit the condition normaliser on at start-up, so the
+    service holds the first rows, fits on them, and then assesses them (none is skipped)."""
+    fleet = make_fleet(db, "nohist", n_assets=3)
+    start = past_start(4)
+    svc = DetectionService(settings, name="nohist")
+    svc.start()
+    st_before = svc.models.get(fleet["model"])
+    assert st_before is None or st_before.norm is None
+    V = readings(3, start, 3 * 288, degrade={}, seed=9)     # 2,592 rows: enough to fit on
+    write(db, fleet["devices"], start, V, outbox=True)
+    svc.run(until_idle=True)
+    st = svc.models[fleet["model"]]
+    assert st.norm is not None and not st.buffer
+    assert int(st.det.cnt[:, 1, 0].min()) > 0          # every device's readings reached the detectors
+    health = db.execute("SELECT count(*) FROM asset_health WHERE asset_id = ANY(%s)", (fleet["assets"],)).fetchone()[0]
+    assert health == 3 * 2                              # two predictable modes per asset
+    svc.close()
