@@ -197,3 +197,24 @@ def test_recent_window_matches_training_hours(trained, db, settings):
     assert empty.shape == (24, 3) and np.isnan(empty).all()
     pred = load_latest(model_dir, model)
     assert 0 <= pred.predict(recent_window(db, device, at, pred.window_h, 3)).p_fail <= 1
+
+
+def test_detection_service_times_orders_with_the_trained_model(trained, settings):
+    """The online service's order proposal carries the trained model's predicted failure time:
+    sooner for an asset 60 h before its failure than for a healthy one."""
+    from detection.service import DetectionService
+
+    model, truth, model_dir, _ = trained
+    failing = next(a for a, f in truth.items() if f and f[0] > 300)
+    healthy = next(a for a, f in truth.items() if not f)
+    at = START + timedelta(hours=truth[failing][0] - 60)
+    svc = DetectionService(settings, predictor_loader=lambda m: load_latest(model_dir, m), name="timing")
+    try:
+        svc._refresh_catalog(force=True)
+        soon = svc._proposal(failing, model, "bearing_wear", 0.95, at, "predictive")
+        later = svc._proposal(healthy, model, "bearing_wear", 0.95, at, "predictive")
+    finally:
+        svc.close()
+    assert soon.predicted_failure_at is not None and later.predicted_failure_at is not None
+    assert at < soon.predicted_failure_at < later.predicted_failure_at
+    assert soon.respond_by <= soon.predicted_failure_at
