@@ -92,16 +92,22 @@ def new_repairs(conn: psycopg.Connection, after_id: int) -> list[tuple]:
         (after_id,)).fetchall()
 
 
-def complete_repaired(conn: psycopg.Connection, repair_id: int, asset_id: str, mode: str,
-                      finished_at: datetime, first_time_fix: bool) -> list[int]:
-    """Complete the live order of the asset and mode that the repair fixed (opened before it)."""
-    done = [r[0] for r in conn.execute(
+def complete_repaired(conn, repair_id: int, asset_id: str, mode: str, finished_at: datetime,
+                      first_time_fix: bool, actor: str = "detection") -> list[int]:
+    """Complete the live order of the asset and mode that the repair fixed (opened before it),
+    link the repair to it and give the repair the order's kind. The one place orders are closed
+    by a repair: ingest calls it for a device's repair_finished event, detection for repairs
+    recorded otherwise (backfill, imports); whichever comes second finds nothing left to do.
+    ``conn`` is a psycopg connection or cursor inside the caller's transaction."""
+    done = conn.execute(
         """UPDATE service_orders SET status = 'completed', closed_at = %s, first_time_fix = %s
            WHERE asset_id = %s AND mode = %s AND status IN ('open', 'scheduled', 'in_progress')
-             AND opened_at <= %s RETURNING order_id""",
-        (finished_at, first_time_fix, asset_id, mode, finished_at)).fetchall()]
-    for order_id in done:
-        conn.execute("INSERT INTO service_order_history (order_id, status, actor, note) VALUES (%s, 'completed', 'detection', %s)",
-                     (order_id, f"repair {repair_id} finished"))
-        conn.execute("UPDATE repairs SET order_id = %s WHERE id = %s AND order_id IS NULL", (order_id, repair_id))
-    return done
+             AND opened_at <= %s RETURNING order_id, kind""",
+        (finished_at, first_time_fix, asset_id, mode, finished_at)).fetchall()
+    for order_id, kind in done:
+        conn.execute("INSERT INTO service_order_history (order_id, at, status, actor, note) "
+                     "VALUES (%s, %s, 'completed', %s, %s)",
+                     (order_id, finished_at, actor, f"repair {repair_id} finished"))
+        conn.execute("UPDATE repairs SET order_id = %s, kind = %s WHERE id = %s AND order_id IS NULL",
+                     (order_id, kind, repair_id))
+    return [d[0] for d in done]

@@ -6,7 +6,7 @@ redelivered event changes nothing.
 - ``repair_started`` is recorded; ``repair_finished`` writes the repair (started at the latest
   ``repair_started`` of the same mode, else at the open downtime's start, else at the finish),
   closes the asset's open downtime, and completes a live service order of the asset and mode
-  (status 'completed', closed_at, a history row), linking it to the repair.
+  through :func:`detection.orders.complete_repaired` (the one place repairs close orders).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import psycopg
 from psycopg.types.json import Jsonb
 
+from detection.orders import complete_repaired
 from ingest.parse import StateEvent
 
 
@@ -71,21 +72,11 @@ def _finish_repair(cur, asset_id: str, ev: StateEvent) -> None:
         "UPDATE downtime SET ended_at = %s WHERE asset_id = %s AND ended_at IS NULL AND started_at <= %s",
         (t, asset_id, t))
     cur.execute(
-        "UPDATE service_orders SET status = 'completed', closed_at = %s, "
-        "  first_time_fix = coalesce(first_time_fix, true) "
-        "WHERE asset_id = %s AND mode = %s AND status IN ('open', 'scheduled', 'in_progress') "
-        "RETURNING order_id, kind",
-        (t, asset_id, ev.mode))
-    order = cur.fetchone()
-    order_id, kind = order if order else (None, "corrective")
-    if order_id is not None:
-        cur.execute(
-            "INSERT INTO service_order_history (order_id, at, status, actor, note) "
-            "VALUES (%s, %s, 'completed', 'ingest', %s)",
-            (order_id, t, f"repair_finished reported by device {ev.device_id}"))
-    cur.execute(
-        "INSERT INTO repairs (asset_id, mode, order_id, kind, started_at, finished_at, detail) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (asset_id, started_at) DO NOTHING",
-        (asset_id, ev.mode, order_id, kind, started, t,
+        "INSERT INTO repairs (asset_id, mode, kind, started_at, finished_at, detail) "
+        "VALUES (%s, %s, 'corrective', %s, %s, %s) ON CONFLICT (asset_id, started_at) DO NOTHING RETURNING id",
+        (asset_id, ev.mode, started, t,
          Jsonb({"device_id": ev.device_id, "downtime_started_at": down_since.isoformat()
                 if down_since else None, **_detail(ev)})))
+    row = cur.fetchone()
+    if row is not None and ev.mode is not None:
+        complete_repaired(cur, row[0], asset_id, ev.mode, t, True, actor="ingest")
