@@ -30,3 +30,18 @@ def check_params(est) -> None:
         raise ValueError(f"row_fraction must be in (0, 1], got {est.row_fraction}")
     if not (0.0 < float(est.max_features) <= 1.0):
         raise ValueError(f"max_features must be in (0, 1], got {est.max_features}")
+
+
+def member_params(est, n_rows: int, seed: int) -> dict:
+    """Keyword arguments of one gradient-boosting member of ``est`` (a RULRegressor or a
+    HorizonClassifier) trained on ``n_rows`` rows with its own ``seed``."""
+    return dict(
+        max_iter=est.max_iter,
+        learning_rate=est.learning_rate,
+        max_leaf_nodes=est.max_leaf_nodes,
+        min_samples_leaf=min(est.min_samples_leaf, max(1, n_rows // 4)),
+        l2_regularization=est.l2_regularization,
+        max_features=est.max_features,
+        early_stopping=False,
+        random_state=seed,
+    )

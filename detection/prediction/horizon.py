@@ -25,7 +25,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from detection.prediction._ensemble import bootstrap_rows, check_params, member_seeds
+from detection.prediction._ensemble import bootstrap_rows, check_params, member_params, member_seeds
 
 
 class HorizonClassifier(ClassifierMixin, BaseEstimator):
@@ -100,16 +100,7 @@ class HorizonClassifier(ClassifierMixin, BaseEstimator):
             missing = np.setdiff1d(np.arange(len(self.classes_)), codes[rows])
             if missing.size:
                 rows = np.union1d(rows, np.flatnonzero(np.isin(codes, missing)))
-            member = HistGradientBoostingClassifier(
-                max_iter=self.max_iter,
-                learning_rate=self.learning_rate,
-                max_leaf_nodes=self.max_leaf_nodes,
-                min_samples_leaf=min(self.min_samples_leaf, max(1, len(rows) // 4)),
-                l2_regularization=self.l2_regularization,
-                max_features=self.max_features,
-                early_stopping=False,
-                random_state=seed,
-            )
+            member = HistGradientBoostingClassifier(**member_params(self, len(rows), seed))
             member.fit(X[rows], codes[rows], sample_weight=None if weight is None else weight[rows])
             self.estimators_.append(member)
         self.n_iter_ = max(m.n_iter_ for m in self.estimators_)

@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from detection.prediction._ensemble import bootstrap_rows, check_params, member_seeds
+from detection.prediction._ensemble import bootstrap_rows, check_params, member_params, member_seeds
 
 
 class RULRegressor(RegressorMixin, BaseEstimator):
@@ -79,16 +79,7 @@ class RULRegressor(RegressorMixin, BaseEstimator):
         self.estimators_ = []
         for seed in member_seeds(self.random_state, int(self.n_members)):
             rows = bootstrap_rows(X.shape[0], seed, float(self.row_fraction))
-            member = HistGradientBoostingRegressor(
-                max_iter=self.max_iter,
-                learning_rate=self.learning_rate,
-                max_leaf_nodes=self.max_leaf_nodes,
-                min_samples_leaf=min(self.min_samples_leaf, max(1, len(rows) // 4)),
-                l2_regularization=self.l2_regularization,
-                max_features=self.max_features,
-                early_stopping=False,
-                random_state=seed,
-            )
+            member = HistGradientBoostingRegressor(**member_params(self, len(rows), seed))
             w = None if sample_weight is None else sample_weight[rows]
             member.fit(X[rows], target[rows], sample_weight=w)
             self.estimators_.append(member)
