@@ -10,6 +10,8 @@ the socket: the broker then holds the messages (backpressure instead of unbounde
 [1, 2]
 >>> b.take(10, timeout=0.01)
 []
+>>> b.put_many([3, 4, 5]); len(b)
+3
 """
 
 from __future__ import annotations
@@ -39,6 +41,20 @@ class BoundedBuffer:
                 self.blocked_s += time.monotonic() - t0
             self._items.append(item)
             if len(self._items) == 1:
+                self._not_empty.notify()
+
+    def put_many(self, items: list) -> None:
+        """Append ``items`` together, once the buffer has room (it may then exceed ``maxsize``
+        by at most ``len(items)``: one read chunk)."""
+        with self._lock:
+            if len(self._items) >= self.maxsize:
+                t0 = time.monotonic()
+                while len(self._items) >= self.maxsize:
+                    self._not_full.wait()
+                self.blocked_s += time.monotonic() - t0
+            was_empty = not self._items
+            self._items.extend(items)
+            if was_empty:
                 self._not_empty.notify()
 
     def take(self, n: int, timeout: float | None = None) -> list:

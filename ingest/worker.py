@@ -2,9 +2,12 @@
 
 Threads:
 
-- paho's network loop: ``on_message`` only appends ``(message, connection generation, receive
-  time)`` to a :class:`~ingest.buffer.BoundedBuffer`; when it is full the loop blocks and the
-  broker keeps the messages (backpressure). No database work happens there.
+- paho's network loop (:class:`~ingest.mqtt_client.BufferedReadClient`): decodes each read
+  chunk's PUBLISH packets in one go and appends ``(message, connection generation, receive
+  time)`` for all of them to a :class:`~ingest.buffer.BoundedBuffer` (``on_deliveries``; the
+  rare packet paho decodes itself comes through ``on_message``); when the buffer is full the
+  loop blocks and the broker keeps the messages (backpressure). No database work happens
+  there.
 - the collector (the caller of :meth:`IngestWorker.run`): takes what is buffered, closing a
   batch when it reaches ``batch_size`` messages, when ``flush_ms`` has passed since its first
   message, or as soon as the stream pauses; parses and validates every message and hands the
@@ -51,8 +54,6 @@ log = logging.getLogger("prognos.ingest")
 
 #: Errors that mean "the database is unreachable": hold the batch and retry.
 _TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError)
-_PUBACK_CMD = 0x40
-_PUBACK_HEAD = b"\x40\x02"                 # PUBACK, remaining length 2 (reason: success)
 
 
 @dataclass
@@ -128,7 +129,8 @@ class IngestWorker:
         c.max_queued_messages_set(0)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
-        c.on_message = self._on_message
+        c.on_message = self._on_message               # what the fast path leaves to paho
+        c.on_deliveries = self._on_deliveries
         c.on_subscribe = self._on_subscribe
         return c
 
@@ -158,6 +160,10 @@ class IngestWorker:
 
     def _on_message(self, client, userdata, msg):
         self.buffer.put((msg, self._generation, time.time()))
+
+    def _on_deliveries(self, deliveries: list) -> None:
+        gen, now = self._generation, time.time()
+        self.buffer.put_many([(d, gen, now) for d in deliveries])
 
     def _connect_mqtt(self) -> None:
         props = Properties(PacketTypes.CONNECT)
@@ -339,22 +345,11 @@ class IngestWorker:
                 time.sleep(self.opt.retry.delay(3))
 
     def _ack(self, items: list) -> None:
-        """PUBACK the batch's messages of the current connection, in arrival order.
-
-        paho's ``ack()`` queues one 4-byte packet and wakes its network thread per message
-        (two syscalls each); at thousands of messages per batch we queue the batch's PUBACKs
-        as one write through the same queue, so they stay ordered with paho's own packets."""
+        """PUBACK the batch's messages of the current connection, in arrival order."""
         client, gen = self._client, self._generation
         mids = [msg.mid for msg, g, _ in items if g == gen and msg.qos == 1]
-        if not mids:
-            return
-        queue = getattr(client, "_packet_queue", None)
-        if queue is None or len(mids) < 8:
-            for mid in mids:
-                client.ack(mid, 1)
-            return
-        data = b"".join([_PUBACK_HEAD + mid.to_bytes(2, "big") for mid in mids])
-        queue(_PUBACK_CMD, data, 0, 0)
+        if mids:
+            client.ack_many(mids)
 
     # -- housekeeping ------------------------------------------------------------------
     def _housekeeping(self) -> None:
