@@ -1,6 +1,7 @@
 """Ingest benchmark: publisher processes drive a device fleet's stream through Mosquitto into
-``prognos ingest`` and TimescaleDB; in the same run a bare paho subscriber that only counts
-receives the same stream (the ceiling a Python MQTT client can reach here).
+``prognos ingest`` and TimescaleDB; in the same run two subscribers that only count receive
+the same stream: stock paho (the bare subscriber: what a Python MQTT client receives at all)
+and paho with ingest's own read path (``ingest.mqtt_client.BufferedReadClient``).
 
     python -m benchmarks.ingest [--quick] --json results/ingest.json
 
@@ -9,12 +10,13 @@ from a fleet of 10,000 devices (each its own MQTT connection, QoS 1):
 
 1. capacity: the publishers send a fixed number of messages while the receiver is away, so
    the broker queues them for its persistent session (QoS 1); then the receiver connects and
-   drains them: first the bare subscriber (rate = messages / (last received - connect)), then
-   ingest (rate = messages / (last commit - worker start)). Publishers and receiver do not
-   compete for the 2 cores, so the ratio compares the receivers themselves;
-2. latency: the publishers pace the fleet at ``--paced-rate`` messages/s (default ~1 Hz per
-   device) with each message's newest reading stamped at its publish time; p50/p99 of commit
-   time (``ingest_batches.committed_at``) minus that stamp, per device and batch.
+   drains them: first the two counting subscribers (rate = messages / (last received -
+   connect)), then ingest (rate = messages / (last commit - worker start)). Publishers and
+   receiver do not compete for the 2 cores, so the ratio compares the receivers themselves;
+2. latency: the publishers pace the fleet at ``--paced-rate`` messages/s (default: half the
+   drain rate ingest just reached for the shape) with each message's newest reading stamped
+   at its publish time; p50/p99 of commit time (``ingest_batches.committed_at``) minus that
+   stamp, per device and batch.
 
 Then every published reading is counted in the table: ``lost`` and ``duplicates_stored``.
 """
@@ -103,7 +105,13 @@ def _role_bare(a) -> int:
     subscribed = []
 
     def client() -> mqtt.Client:
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5)
+        if a.client == "fast":                 # ingest's own read path, counting only
+            from ingest.mqtt_client import BufferedReadClient
+            c = BufferedReadClient(CallbackAPIVersion.VERSION2, client_id="bench-fast",
+                                   protocol=mqtt.MQTTv5)
+            c.on_deliveries = on_deliveries
+        else:                                  # stock paho
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5)
         c.username_pw_set(s.mqtt_ingest_user, s.mqtt_ingest_password)
         c.on_connect = lambda cl, *x: cl.subscribe(f"{s.mqtt_topic_prefix}/devices/+/telemetry", qos=1)
         c.on_subscribe = lambda *x: subscribed.append(1)
@@ -111,6 +119,10 @@ def _role_bare(a) -> int:
 
     def on_message(cl, u, m):
         state["n"] += 1
+        state["last"] = time.time()
+
+    def on_deliveries(ds):
+        state["n"] += len(ds)
         state["last"] = time.time()
 
     props = Properties(PacketTypes.CONNECT)
@@ -214,6 +226,19 @@ def _publish(env, devices: int, procs: int, **kw) -> list[dict]:
     return reports
 
 
+def _drain_reference(env, a, client: str, n_msgs: int, per_device: int, batch: int, t0: float):
+    """Queue the stream for a counting-only subscriber (``client``: stock paho or ingest's read
+    path), let it drain, return its report and the publishers'."""
+    bare = _spawn(env, "--role", "bare", "--client", client, "--expect", str(n_msgs))
+    _readline_json(bare)
+    reps = _publish(env, a.devices, a.publishers, mode="blast", messages=per_device, batch=batch, t0=t0)
+    bare.stdin.write("go\n")
+    bare.stdin.flush()
+    res = _readline_json(bare)
+    bare.wait(30)
+    return res, reps
+
+
 def _rss_mb(pid: int) -> float:
     """Peak resident memory (VmHWM) of a process and its children, the largest one."""
     pids = [pid]
@@ -266,21 +291,17 @@ def run(a) -> dict:
         for name, batch in shapes:
             n_msgs = blast_msgs[name] * a.devices
             shape = out["shapes"][name] = {"readings_per_message": batch, "messages": n_msgs}
-            # 1. the bare subscriber drains the stream queued for it
-            bare = _spawn(env, "--role", "bare", "--expect", str(n_msgs))
-            _readline_json(bare)
-            reps = _publish(env, a.devices, a.publishers, mode="blast", messages=blast_msgs[name],
-                            batch=batch, t0=t0)
-            bare.stdin.write("go\n")
-            bare.stdin.flush()
-            res = _readline_json(bare)
-            bare.wait(30)
-            shape["bare_subscriber_msgs_per_s"] = round(res["received"] / max(1e-9, res["last"] - res["t_connect"]))
-            shape["bare_received"] = res["received"]
+            # 1. the bare subscribers drain the stream queued for them: stock paho, and
+            #    ingest's own read path (BufferedReadClient), both counting only
+            for client, key in (("stock", "bare_subscriber_msgs_per_s"), ("fast", "fast_client_msgs_per_s")):
+                res, reps = _drain_reference(env, a, client, n_msgs, blast_msgs[name], batch, t0)
+                shape[key] = round(res["received"] / max(1e-9, res["last"] - res["t_connect"]))
+                shape[key.replace("msgs_per_s", "received")] = res["received"]
+                t0 += 86400
             shape["publish_msgs_per_s"] = round(sum(r["sent"] for r in reps) / (
                 max(r["t_end"] for r in reps) - min(r["t_start"] for r in reps)))
             # 2. ingest drains the same stream queued for its persistent session
-            t0 += 5 * 86400
+            t0 += 86400
             ing = start_ingest()
             ing.terminate()
             ing.wait(60)
@@ -301,10 +322,10 @@ def run(a) -> dict:
                 "extract(epoch FROM max(committed_at))::float8 FROM ingest_batches WHERE batch_id > %s",
                 (max_batch,)).fetchone()
             rate = n_msgs / max(1e-9, t_last - t_first)
-            # 3. latency at a paced live load
+            # 3. latency at a paced live load: half the capacity just measured (or as asked)
             stored_now, _ = _stored(db)
             max_batch = db.execute("SELECT coalesce(max(batch_id), 0) FROM ingest_batches").fetchone()[0]
-            paced_rate = a.paced_rate if batch == 1 else a.paced_rate / 2
+            paced_rate = a.paced_rate if a.paced_rate is not None else rate / 2
             reps_p = _publish(env, a.devices, a.publishers, mode="paced", rate=paced_rate / a.publishers,
                               seconds=a.paced_seconds, batch=batch, t0=t0)
             paced_msgs = sum(r["sent"] for r in reps_p)
@@ -325,21 +346,25 @@ def run(a) -> dict:
                 "msgs_per_s": round(rate), "values_per_s": round(rate * batch * len(SENSORS)),
                 "readings_per_s": round(rate * batch),
                 "ratio_to_bare": round(rate / shape["bare_subscriber_msgs_per_s"], 3),
+                "ratio_to_fast_client": round(rate / shape["fast_client_msgs_per_s"], 3),
                 "p50_latency_s": round(float(np.percentile(lat, 50)), 3) if lat else None,
                 "p99_latency_s": round(float(np.percentile(lat, 99)), 3) if lat else None,
                 "paced_offered_msgs_per_s": round(paced_rate), "paced_messages": paced_msgs,
+                "paced_sent_msgs_per_s": round(paced_msgs / max(1e-9, max(r["t_end"] for r in reps_p)
+                                                                 - min(r["t_start"] for r in reps_p))),
                 "published_readings": published, "stored": stored_all - before,
                 "lost": published - (stored_all - before),
                 "duplicates_stored": stored_all - distinct_all,
                 "peak_rss_mb": rss})
             print(f"{name}: {shape}", file=sys.stderr)
-            t0 += 5 * 86400
+            t0 += 86400
         stats = db.execute("SELECT sum(received), sum(duplicates), sum(dead_lettered) FROM ingest_stats").fetchone()
         out["ingest_stats"] = {"received": stats[0], "duplicates": stats[1], "dead_lettered": stats[2]}
         db.close()
     s1, s2 = out["shapes"]["single"], out["shapes"]["batched"]
     out.update({k: s1[k] for k in ("msgs_per_s", "values_per_s", "p50_latency_s", "p99_latency_s",
-                                   "bare_subscriber_msgs_per_s", "ratio_to_bare")})
+                                   "bare_subscriber_msgs_per_s", "ratio_to_bare",
+                                   "fast_client_msgs_per_s", "ratio_to_fast_client")})
     out["batched_values_per_s"] = s2["values_per_s"]
     out["published"] = s1["published_readings"] + s2["published_readings"]
     out["stored"] = s1["stored"] + s2["stored"]
@@ -359,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=5000)
     p.add_argument("--flush-ms", type=float, default=250.0)
     p.add_argument("--paced-rate", type=float, default=None,
-                   help="offered messages/s in the latency run (default: devices, ~1 Hz each)")
+                   help="offered messages/s in the latency run (default: half the drain rate "
+                        "measured for that shape)")
     p.add_argument("--paced-seconds", type=float, default=None)
     # child roles
     p.add_argument("--role", choices=["publisher", "bare"], help=argparse_suppress())
@@ -371,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=1000.0, help=argparse_suppress())
     p.add_argument("--seconds", type=float, default=5.0, help=argparse_suppress())
     p.add_argument("--expect", type=int, default=0, help=argparse_suppress())
+    p.add_argument("--client", choices=["stock", "fast"], default="stock", help=argparse_suppress())
     a = p.parse_args(argv)
     if a.role == "publisher":
         return _role_publisher(a)
@@ -378,8 +405,6 @@ def main(argv: list[str] | None = None) -> int:
         return _role_bare(a)
     if a.messages is None:
         a.messages = 3 if a.quick else 6
-    if a.paced_rate is None:
-        a.paced_rate = float(a.devices)
     if a.paced_seconds is None:
         a.paced_seconds = 5.0 if a.quick else 15.0
     figures = run(a)
