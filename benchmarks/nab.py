@@ -2,10 +2,12 @@
 
     python -m benchmarks.nab [--quick] --json PATH [--data ../shared/datasets/nab] [--results DIR]
 
-Runs, in the same process, the production ``FleetDetector`` (one parameter set for the corpus,
-``detection.nab.detectors.NAB_CONFIG``) and NAB's windowed-Gaussian baseline, scores both with
-``detection.nab.scoring`` (three profiles, corpus-wide threshold per profile, normalised against
-the null and perfect detectors) and writes NAB-format result CSVs
+Runs, in the same process, our entry ``prognos`` (``ContextNovelty`` with its time-of-day
+channel, ``detection.nab.detectors.DAILY_PARAMS``), the previous entry ``prognosContext``
+(``ContextNovelty`` without it, ``CONTEXT_PARAMS``), the production ``FleetDetector``
+(``FLEET_CONFIG``) and NAB's windowed-Gaussian baseline, one parameter set each for the whole
+corpus; scores them with ``detection.nab.scoring`` (three profiles, corpus-wide threshold per
+profile, normalised against the null and perfect detectors) and writes NAB-format result CSVs
 (``<results>/<detector>/<category>/<detector>_<name>.csv``) so anyone can rescore the run.
 ``--quick`` uses every 4th series (15 series), still scored with their own windows.
 """
@@ -23,7 +25,8 @@ import numpy as np
 from tqdm import tqdm
 
 from detection.nab.corpus import DEFAULT_ROOT, load_corpus, load_profiles
-from detection.nab.detectors import CONTEXT_PARAMS, FLEET_CONFIG, REFRACTORY_OF_PROBATION, context_scores, fleet_scores, windowed_gaussian
+from detection.nab.detectors import (CONTEXT_PARAMS, DAILY_PARAMS, FLEET_CONFIG, REFRACTORY_OF_PROBATION,
+                                     context_scores, fleet_scores, windowed_gaussian)
 from detection.nab.scoring import label_rows, score_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,13 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     results_dir = args.results or args.json.resolve().parent / "nab_results"
 
     detectors = {
-        "prognos": lambda s: context_scores(s.values, s.probation),
+        "prognos": lambda s: context_scores(s.values, s.probation, s.timestamps, DAILY_PARAMS),
+        "prognosContext": lambda s: context_scores(s.values, s.probation),
         "prognosFleetZ": lambda s: fleet_scores(s.values, s.timestamps, s.probation),
         "windowedGaussian": lambda s: windowed_gaussian(s.values),
     }
     out = {"series": len(series), "rows": int(sum(len(s.values) for s in series)), "quick": args.quick,
-           "config": {"prognos": {"detector": "ContextNovelty", **CONTEXT_PARAMS, "warmup": "probationary period",
+           "config": {"prognos": {"detector": "ContextNovelty", **DAILY_PARAMS, "warmup": "probationary period",
                                   "refractory": f"{REFRACTORY_OF_PROBATION} x probationary period"},
+                      "prognosContext": {"detector": "ContextNovelty", **CONTEXT_PARAMS,
+                                         "warmup": "probationary period",
+                                         "refractory": f"{REFRACTORY_OF_PROBATION} x probationary period"},
                       "prognosFleetZ": FLEET_CONFIG.__dict__ | {"warmup": "probationary period"}},
            "detectors": {}}
     for name, fn in detectors.items():

@@ -7,6 +7,11 @@ per tiling; ``tiles`` tilings are offset by ``1 / tiles`` of a level, and a cont
 novel only if it is novel in every tiling, so noise that straddles one level boundary does not
 raise alarms. Memory is a fixed grid: ``tiles x G x G`` booleans, ``G = n_bins + 2 pad + 1``.
 
+A second, optional channel remembers (phase slot, level) pairs, the phase being e.g. the hour
+of the day: a level never seen at this time of day is novel even if it is routine at another
+(a missing daily peak, a night-time value during the day). Its levels are the same, clamped
+``phase_pad`` levels beyond the range; its grid is ``tiles x slots x (n_bins + 2 phase_pad + 1)``.
+
 >>> import numpy as np
 >>> seen = new_grid(4, 2, 8)
 >>> prev = np.full(2, -1, dtype=np.int64)
@@ -67,41 +72,74 @@ def step(seen, prev, x: float, lo: float, span: float, n_bins: int, pad: int) ->
     return novel
 
 
-# counters: [cooldown, ring position, contexts scored, novel contexts]
-COOL, POS, N_SEEN, N_NOVEL = 0, 1, 2, 3
-
-
-def new_counters(window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Alarm state: ``counters`` (cooldown, ring position, contexts scored, novel contexts) and
-    the ring of the last ``window`` surprise weights."""
-    return np.zeros(4), np.zeros(window)
+def new_phase_grid(n_bins: int, tiles: int, phase_pad: int, slots: int) -> np.ndarray:
+    """(phase slot, level) occupancy per tiling; ``slots = 0``: no phase channel."""
+    return np.zeros((tiles, slots, n_bins + 2 * phase_pad + 1 if slots else 0), dtype=np.bool_)
 
 
 @njit(**SERIAL)
-def novelty_scores(values, seen, prev, lo: float, span: float, n_bins: int, pad: int, refractory: int,
-                   min_surprise: float, prior_n: float, counters, ring) -> np.ndarray:
+def phase_step(pseen, phase: int, x: float, lo: float, span: float, n_bins: int, phase_pad: int) -> bool:
+    """Learn the pair (``phase``, level of ``x``); True if it is novel in every tiling."""
+    tiles = pseen.shape[0]
+    novel = True
+    for t in range(tiles):
+        b = level(x, lo, span, n_bins, t / tiles, phase_pad)
+        if pseen[t, phase, b]:
+            novel = False
+        pseen[t, phase, b] = True
+    return novel
+
+
+# counters: [cooldown, ring position, contexts scored, novel contexts, phase pairs scored, novel pairs]
+COOL, POS, N_SEEN, N_NOVEL, N_PSEEN, N_PNOVEL = 0, 1, 2, 3, 4, 5
+
+
+def new_counters(window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Alarm state: ``counters`` (cooldown, ring position, contexts scored, novel contexts, phase
+    pairs scored, novel phase pairs) and the ring of the last ``window`` surprise weights."""
+    return np.zeros(6), np.zeros(window)
+
+
+@njit(inline="always", **SERIAL)
+def surprise(counters, k_seen: int, k_novel: int, novel: bool, prior_n: float) -> float:
+    """Count one scored context; a novel one weighs ``-log10`` of the running novelty share."""
+    counters[k_seen] += 1.0
+    if not novel:
+        return 0.0
+    counters[k_novel] += 1.0
+    rate = (counters[k_novel] + 1.0) / (counters[k_seen] + prior_n)
+    w = -math.log10(rate) if rate < 1.0 else 0.0
+    return w + 1e-3                           # a novelty always counts a little
+
+
+@njit(**SERIAL)
+def novelty_scores(values, phases, seen, prev, pseen, lo: float, span: float, n_bins: int, pad: int,
+                   phase_pad: int, refractory: int, min_surprise: float, prior_n: float, phase_weight: float,
+                   counters, ring) -> np.ndarray:
     """Learn every value and score it by the surprise of recent novel contexts.
 
     A novel context weighs ``-log10(rate)``, ``rate = (novel + 1) / (scored + prior_n)`` the
     running share of novel contexts: novelty is news in a series that rarely produces it and
-    routine in one that often does. The weights of the last ``window = len(ring)`` contexts are
+    routine in one that often does. A novel (phase, level) pair (``0 <= phases[i] < slots`` and
+    a non-empty ``pseen``, see ``new_phase_grid``; other phases: no pair) adds ``phase_weight`` times its own surprise,
+    from its own running share. The weights of the last ``window = len(ring)`` values are
     summed; when the sum ``s`` reaches ``min_surprise`` (decades) the value scores
     ``s / (s + min_surprise)``, else 0. After an alarm, ``refractory`` values score 0.
     ``counters``/``ring`` carry the state between calls (see ``new_counters``).
     """
     out = np.zeros(values.shape[0])
     window = ring.shape[0]
+    use_phase = pseen.shape[1] > 0
     for i in range(values.shape[0]):
         x = values[i]
         nov = step(seen, prev, x, lo, span, n_bins, pad)
         w = 0.0
         if not math.isnan(x):
-            counters[N_SEEN] += 1.0
-            if nov:
-                counters[N_NOVEL] += 1.0
-                rate = (counters[N_NOVEL] + 1.0) / (counters[N_SEEN] + prior_n)
-                w = -math.log10(rate) if rate < 1.0 else 0.0
-                w += 1e-3                     # a novelty always counts a little
+            w = surprise(counters, N_SEEN, N_NOVEL, nov, prior_n)
+            ph = phases[i]
+            if use_phase and 0 <= ph < pseen.shape[1]:
+                pnov = phase_step(pseen, ph, x, lo, span, n_bins, phase_pad)
+                w += phase_weight * surprise(counters, N_PSEEN, N_PNOVEL, pnov, prior_n)
         pos = int(counters[POS])
         ring[pos] = w
         counters[POS] = (pos + 1) % window

@@ -157,14 +157,22 @@ def _round(rows, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, z_out, fused_
 
 
 def context_novelty(values, lo: float, span: float, n_bins: int, tiles: int, pad: int, refractory: int,
-                    window: int = 1, min_surprise: float = 0.0, prior_n: float = 10.0) -> np.ndarray:
+                    window: int = 1, min_surprise: float = 0.0, prior_n: float = 10.0, phases=None,
+                    slots: int = 0, phase_pad: int = 0, phase_weight: float = 0.0) -> np.ndarray:
     """Reference for :func:`detection.kernels.context.novelty_scores` with Python sets (one per
-    tiling) instead of occupancy grids; starts with no previous value and no countdown."""
+    tiling) instead of occupancy grids; starts with no previous value and no countdown.
+    ``phases`` (one slot per value; outside ``0 .. slots - 1``: none) feeds the phase channel."""
     seen = [set() for _ in range(tiles)]
+    pseen = [set() for _ in range(tiles)]
     prev: list[int | None] = [None] * tiles
     ring = [0.0] * window
     pos = 0
-    n_seen = n_novel = 0
+    n_seen = n_novel = p_seen = p_novel = 0
+
+    def weight(novel_count, seen_count):
+        rate = (novel_count + 1.0) / (seen_count + prior_n)
+        return (-math.log10(rate) if rate < 1.0 else 0.0) + 1e-3
+
     out = np.zeros(len(values))
     cool = 0
     for i, x in enumerate(np.asarray(values, dtype=np.float64)):
@@ -184,8 +192,18 @@ def context_novelty(values, lo: float, span: float, n_bins: int, tiles: int, pad
             n_seen += 1
             if all(flags):
                 n_novel += 1
-                rate = (n_novel + 1.0) / (n_seen + prior_n)
-                w = (-math.log10(rate) if rate < 1.0 else 0.0) + 1e-3
+                w = weight(n_novel, n_seen)
+            ph = -1 if phases is None else int(phases[i])
+            if 0 <= ph < slots:
+                pflags = []
+                for t in range(tiles):
+                    b = int(np.clip(np.floor((x - lo) / span * n_bins + t / tiles), -phase_pad, n_bins + phase_pad))
+                    pflags.append((ph, b) not in pseen[t])
+                    pseen[t].add((ph, b))
+                p_seen += 1
+                if all(pflags):
+                    p_novel += 1
+                    w += phase_weight * weight(p_novel, p_seen)
         ring[pos] = w
         pos = (pos + 1) % window
         total = 0.0

@@ -3,7 +3,9 @@
 All see each series once, in time order, with no look-ahead, and return one score in [0, 1]
 per row; their warm-up is the series' probationary period, as NAB's own detectors do.
 
-- ``context_scores``: :class:`detection.anomaly.context.ContextNovelty` (the NAB entry),
+- ``context_scores``: :class:`detection.anomaly.context.ContextNovelty`; with the rows'
+  timestamps and ``DAILY_PARAMS`` (its time-of-day channel on) it is the NAB entry, without
+  them and with ``CONTEXT_PARAMS`` the previous entry,
 - ``fleet_scores``: the production ``FleetDetector`` (EWMA/MAD/CUSUM fused z-scores, one device,
   one sensor), scored alongside for comparison,
 - ``windowed_gaussian``: NAB's baseline, re-implemented from its published description.
@@ -16,6 +18,10 @@ per row; their warm-up is the series' probationary period, as NAB's own detector
 True
 >>> cs = context_scores(x, 300)
 >>> bool(cs[2000:2002].max() > 0)
+True
+>>> t = np.datetime64("2024-01-01T00:00") + np.arange(len(x)) * np.timedelta64(5, "m")
+>>> ds = context_scores(x, 300, t, DAILY_PARAMS)
+>>> bool(ds[2000:2002].max() > 0)
 True
 """
 
@@ -31,6 +37,9 @@ from detection.fleet import FleetConfig, FleetDetector
 
 # One parameter set for the whole corpus (chosen on the corpus score, never per series).
 CONTEXT_PARAMS = {"n_bins": 12, "tiles": 2, "pad": 48, "window": 30, "min_surprise": 3.5, "prior_n": 10.0}
+# ... plus the (hour of the day, level) channel: the NAB entry.
+DAILY_PARAMS = CONTEXT_PARAMS | {"min_surprise": 4.0, "phase_slots": 24, "phase_period": 86400.0, "phase_pad": 4,
+                                 "phase_weight": 0.7}
 REFRACTORY_OF_PROBATION = 0.2          # quiet period after an alarm, as a share of the warm-up
 FLEET_CONFIG = FleetConfig(
     alpha=0.01, robust_lr=0.01, cusum_k=0.5, clip=6.0, learn_clip=4.0, warmup=50, threshold=0.02,
@@ -38,11 +47,13 @@ FLEET_CONFIG = FleetConfig(
 )
 
 
-def context_scores(values: np.ndarray, probation: int) -> np.ndarray:
-    """Confirmed novel-context alarms from a fresh :class:`ContextNovelty` warmed on the probation."""
+def context_scores(values: np.ndarray, probation: int, timestamps: np.ndarray | None = None,
+                   params: dict = CONTEXT_PARAMS) -> np.ndarray:
+    """Confirmed novel-context alarms from a fresh :class:`ContextNovelty` warmed on the probation
+    (``timestamps`` feed its time-of-day channel when ``params`` turn it on)."""
     det = ContextNovelty(warmup=max(int(probation), 2), refractory=int(REFRACTORY_OF_PROBATION * probation),
-                         **CONTEXT_PARAMS)
-    return det.score_many(values)
+                         **params)
+    return det.score_many(values, timestamps)
 
 
 def fleet_scores(values: np.ndarray, timestamps: np.ndarray, probation: int,
