@@ -14,7 +14,8 @@ from a fleet of 10,000 devices (each its own MQTT connection, QoS 1):
    connect)), then ingest (rate = messages / (last commit - worker start)). Publishers and
    receiver do not compete for the 2 cores, so the ratio compares the receivers themselves;
 2. latency: the publishers pace the fleet at ``--paced-rate`` messages/s (default: half the
-   drain rate ingest just reached for the shape) with each message's newest reading stamped
+   drain rate ingest just reached for the shape), a steady stream with the devices out of
+   phase, with each message's newest reading stamped
    at its publish time; p50/p99 of commit time (``ingest_batches.committed_at``) minus that
    stamp, per device and batch.
 
@@ -69,17 +70,19 @@ def _role_publisher(a) -> int:
                 pub.publish_readings(d, [(t_last - a.batch + 1 + r, vals) for r in range(a.batch)])
                 sent += 1
     else:
-        per_round = len(ids)
-        interval = per_round / a.rate
-        rounds = max(1, int(a.seconds / interval))
-        for k in range(rounds):
-            r0 = time.monotonic()
-            for j, d in enumerate(ids):
+        # a steady stream, as from a fleet whose devices report out of phase: the devices take
+        # turns, one message every 1/rate s (sent in 2 ms slices), each device once per round
+        total = max(1, int(a.seconds * a.rate))
+        began = time.monotonic()
+        while sent < total:
+            due = min(total, int((time.monotonic() - began) * a.rate) + 1)
+            while sent < due:
+                j = sent % len(ids)
                 now = round(time.time(), 3)
                 vals = dict(zip(SENSORS, base[j].tolist()))
-                pub.publish_readings(d, [(now - (a.batch - 1 - r) * 0.05, vals) for r in range(a.batch)])
+                pub.publish_readings(ids[j], [(now - (a.batch - 1 - r) * 0.05, vals) for r in range(a.batch)])
                 sent += 1
-            time.sleep(max(0.0, interval - (time.monotonic() - r0)))
+            time.sleep(0.002)
     ok = pub.flush(600)
     t_end = time.time()
     stats = pub.stats()
