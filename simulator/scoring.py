@@ -204,15 +204,33 @@ def fixed_threshold_baseline(blocks: Iterable[dict], device_to_asset: Mapping | 
     it opens an order for the mode the sensor stands for, at most one per asset and mode
     within ``rearm_h`` hours.
     """
+    return fixed_threshold_baselines(blocks, device_to_asset, (1.0,), persist=persist,
+                                     rearm_h=rearm_h, running_rpm=running_rpm)[1.0]
+
+
+def fixed_threshold_baselines(blocks: Iterable[dict], device_to_asset: Mapping | Callable | None
+                              = None, scales: Iterable[float] = (1.0,), persist: int = 3,
+                              rearm_h: float = 336.0, running_rpm: float = 100.0
+                              ) -> dict[float, list[Order]]:
+    """:func:`fixed_threshold_baseline` for several alarm settings in one pass over ``blocks``.
+
+    ``scale`` moves every alarm level relative to the sensor's nominal value:
+    ``nominal + scale * (level - nominal)``; 1.0 is the nameplate level, below 1 alarms
+    earlier (tighter), above 1 later. Sweeping it traces the baseline's recall against its
+    precision, so it can be compared with another method at equal precision.
+    """
     if device_to_asset is None:
         mapping: Callable = lambda d: d  # noqa: E731
     elif callable(device_to_asset):
         mapping = device_to_asset
     else:
         mapping = device_to_asset.__getitem__
+    scales = tuple(float(x) for x in scales)
+    if not scales or min(scales) <= 0:
+        raise ValueError("scales must be positive")
     state: dict[str, dict] = {}
-    last: dict[tuple[str, str], datetime] = {}
-    orders: list[Order] = []
+    last: dict[tuple[float, str, str], datetime] = {}
+    orders: dict[float, list[Order]] = {x: [] for x in scales}
     rearm = np.timedelta64(int(rearm_h * 3600), "s")
     for block in blocks:
         for mid, (times, device_ids, values) in block.items():
@@ -221,34 +239,51 @@ def fixed_threshold_baseline(blocks: Iterable[dict], device_to_asset: Mapping | 
             st = state.get(mid)
             if st is None or st["ids"] != list(device_ids):
                 sensors = list(amap)
+                spec = [pm.sensors[pm.sensor_index(x)] for x in sensors]
+                nominal = np.array([x.nominal for x in spec])
+                hi = np.array([np.inf if x.alarm_hi is None else x.alarm_hi for x in spec])
+                lo = np.array([-np.inf if x.alarm_lo is None else x.alarm_lo for x in spec])
                 st = state[mid] = {
                     "ids": list(device_ids), "sensors": sensors,
-                    "idx": np.array([pm.sensor_index(s) for s in sensors]),
-                    "hi": np.array([pm.sensors[pm.sensor_index(s)].alarm_hi or np.inf
-                                    for s in sensors]),
-                    "lo": np.array([pm.sensors[pm.sensor_index(s)].alarm_lo or -np.inf
-                                    for s in sensors]),
-                    "count": np.zeros((len(device_ids), len(sensors)), np.int32),
+                    "idx": np.array([pm.sensor_index(x) for x in sensors]),
+                    "hi": {x: nominal + x * (hi - nominal) for x in scales},
+                    "lo": {x: nominal + x * (lo - nominal) for x in scales},
+                    "count": {x: np.zeros((len(device_ids), len(sensors)), np.int32) for x in scales},
                     "assets": [mapping(d) for d in device_ids],
                 }
             v = values[:, :, st["idx"]]
             running = values[:, :, pm.sensor_index("speed_rpm")] > running_rpm
-            with np.errstate(invalid="ignore"):
-                beyond = ((v > st["hi"]) | (v < st["lo"])) & running[:, :, None]
-            cnt = st["count"]
-            for j in range(len(times)):
-                cnt = np.where(beyond[j], cnt + 1, 0)
-                fire = np.argwhere(cnt == persist)
-                for i, s in fire:
-                    a, m = st["assets"][i], amap[st["sensors"][s]]
-                    t = times[j]
-                    prev = last.get((a, m))
-                    if prev is not None and t - prev < rearm:
-                        continue
-                    last[(a, m)] = t
-                    orders.append((a, m, _to_datetime(t)))
-            st["count"] = cnt
+            for x in scales:
+                with np.errstate(invalid="ignore"):
+                    beyond = ((v > st["hi"][x]) | (v < st["lo"][x])) & running[:, :, None]
+                cnt = st["count"][x]
+                for j in range(len(times)):
+                    cnt = np.where(beyond[j], cnt + 1, 0)
+                    fire = np.argwhere(cnt == persist)
+                    for i, k in fire:
+                        a, m = st["assets"][i], amap[st["sensors"][k]]
+                        t = times[j]
+                        prev = last.get((x, a, m))
+                        if prev is not None and t - prev < rearm:
+                            continue
+                        last[(x, a, m)] = t
+                        orders[x].append((a, m, _to_datetime(t)))
+                st["count"][x] = cnt
     return orders
+
+
+def recall_at_precision(points: Iterable[Mapping], precision: float) -> Mapping | None:
+    """Of scored operating points (``score_orders`` results, e.g. one per baseline setting),
+    the one with the highest ``recall_24h`` whose ``precision`` is at least ``precision``
+    (None if none reaches it): a method's recall "at equal precision".
+
+    >>> pts = [{"recall_24h": 0.6, "precision": 0.7}, {"recall_24h": 0.4, "precision": 0.9},
+    ...        {"recall_24h": 0.3, "precision": 0.95}]
+    >>> recall_at_precision(pts, 0.88)["recall_24h"], recall_at_precision(pts, 0.99)
+    (0.4, None)
+    """
+    ok = [pt for pt in points if pt.get("precision") is not None and pt["precision"] >= precision]
+    return max(ok, key=lambda pt: (pt["recall_24h"], pt["precision"]), default=None)
 
 
 def _to_datetime(t) -> datetime:

@@ -8,7 +8,8 @@ import pytest
 
 from simulator.fleet import Fleet, FleetSpec
 from simulator.ground_truth import GroundTruth
-from simulator.scoring import alarm_modes, fixed_threshold_baseline, score_orders
+from simulator.scoring import (alarm_modes, fixed_threshold_baseline, fixed_threshold_baselines,
+                               score_orders)
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -89,6 +90,21 @@ def test_fixed_threshold_baseline_catches_some_failures_late():
     # a nameplate threshold catches some predictable failures a day ahead, far from all
     assert 0.1 < s["recall_24h"] < 0.8
     assert s["precision"] > 0.3
+
+
+def test_baseline_settings_in_one_pass_match_single_runs_and_trade_recall_for_precision():
+    spec = FleetSpec(n_assets=60, seed=22, start=T0, hazard_scale=4)
+    fleet = Fleet(spec)
+    d2a = {a.device_id: a.asset_id for a in fleet.assets}
+    many = fixed_threshold_baselines((fleet.step(None, 96, 900.0) for _ in range(30)), d2a,
+                                     scales=(0.6, 1.0, 1.4))
+    twin = Fleet(spec)
+    assert many[1.0] == fixed_threshold_baseline((twin.step(None, 96, 900.0) for _ in range(30)), d2a)
+    tight, nameplate, loose = (score_orders(many[x], fleet.ground_truth) for x in (0.6, 1.0, 1.4))
+    assert len(many[0.6]) >= len(many[1.0]) >= len(many[1.4])
+    assert tight["recall_24h"] >= nameplate["recall_24h"] >= loose["recall_24h"]
+    with pytest.raises(ValueError):
+        fixed_threshold_baselines([], d2a, scales=(0.0,))
 
 
 def test_an_order_still_open_catches_the_failure_however_early_but_not_one_from_before_the_last_fix():
