@@ -13,7 +13,7 @@ import pytest
 
 from prognos.services import timescaledb
 from simulator.publisher import FleetPublisher
-from tests.test_ingest_support import (IngestThread, count_rows, make_fleet, start_ingest_process,
+from tests.test_ingest_support import (SENSORS, IngestThread, count_rows, make_fleet, start_ingest_process,
                                        stop_process, wait_for)
 
 pytestmark = pytest.mark.timeout(240)
@@ -174,3 +174,58 @@ def test_two_workers_share_the_stream_exactly_once(settings, db, uid):
     finally:
         stop_process(proc)
     assert proc.returncode == 0
+
+
+def _rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_memory_stays_bounded_while_the_database_is_held_up(world, settings, db, uid):
+    """The table is locked (the database "falls behind" for as long as the test likes) while
+    devices publish 60,000 messages (~50 MB; ingest's bounds hold about half): ingest stops
+    reading at its bounds and the broker keeps
+    the rest, so the process stays far below 300 MB; once the lock goes, everything is stored
+    exactly once."""
+    import psycopg
+
+    creds, probe = _fleet(db, settings, uid)
+    per_device, batch = 3000, 10                   # 20 x 3000 messages of 10 readings x 8 values
+    proc = start_ingest_process(settings, "--rollup-every-s", "3600")
+    lock = psycopg.connect(settings.dsn)
+    try:
+        _wait_subscribed(settings, db, probe)
+        time.sleep(1.0)                            # the probe's batch is committed
+        rss_before = _rss_mb(proc.pid)
+        lock.execute("LOCK TABLE telemetry IN SHARE MODE")
+        t0 = time.time() - 86400
+        big = {name: lo + 0.123456789 * (hi - lo) for name, _unit, lo, hi in SENSORS}
+        sent = 0
+        peak = rss_before
+        with FleetPublisher(settings, creds, batch=batch, max_pending=200_000) as pub:
+            for i in range(per_device):
+                for device in creds:
+                    pub.publish_readings(device, [(t0 + i * batch + r, big) for r in range(batch)])
+                    sent += 1
+                peak = max(peak, _rss_mb(proc.pid))
+            assert pub.flush(120), pub.stats()     # the broker has all of it
+            for _ in range(20):                    # ingest holds what its bounds allow, no more
+                time.sleep(0.25)
+                peak = max(peak, _rss_mb(proc.pid))
+        assert proc.poll() is None
+        assert count_rows(db, creds) == 0
+        assert peak < 300, f"ingest grew to {peak:.0f} MB (from {rss_before:.0f} MB)"
+        lock.rollback()                            # the database catches up
+        total = sent * batch
+        wait_for(lambda: count_rows(db, creds) >= total, timeout=120, every=0.5,
+                 what=f"{total} readings stored")
+        time.sleep(0.5)
+        assert count_rows(db, creds) == total
+        distinct = db.execute("SELECT count(DISTINCT (device_id, time)) FROM telemetry "
+                              "WHERE device_id = ANY(%s)", (list(creds),)).fetchone()[0]
+        assert distinct == total
+    finally:
+        lock.close()
+        stop_process(proc)
