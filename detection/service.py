@@ -1,8 +1,10 @@
 """The online detection service (``prognos detect``).
 
 Each step reads newly committed telemetry through ingest's outbox (exactly once), and per
-product model: removes what the operating regime explains (condition normaliser), updates the
-streaming detectors (:class:`detection.fleet.FleetDetector`), attributes anomalies to failure
+product model: removes what the operating regime explains (condition normaliser), averages
+devices that report faster than the detectors' unit of time over buckets of that unit
+(``detection.kernels.resample``; a device reporting every 10 minutes passes through), updates
+the streaming detectors (:class:`detection.fleet.FleetDetector`), attributes anomalies to failure
 modes (evidence kernel), records anomaly episodes and asset health, and opens or refreshes one
 predictive service order per asset and failure mode when the evidence for that mode reaches
 the risk threshold. Failures recorded in ``downtime`` open corrective orders; repairs complete
@@ -27,6 +29,7 @@ from detection.catalog import Catalog, ModelInfo
 from detection.fleet import FleetConfig, FleetDetector
 from detection.kernels.evidence import evidence_update, mode_weights
 from detection.kernels.lagged import lagged_ema
+from detection.kernels.resample import bucket_means, new_state
 from detection.mttr import MttrEstimator
 from detection.prediction.history import recent_window
 from detection.orders import OrderProposal, complete_repaired, new_repairs, open_or_update, priority, respond_by
@@ -48,10 +51,12 @@ class ServiceConfig:
     to a mode that means risk 1 (``rate_full_intermittent`` for modes that show as spikes).
     risk_threshold: risk that opens a predictive order. min_mode_score: matched-filter score an
     anomaly needs to be attributed to a mode. history_days, history_rows, min_fit_rows: history
-    used to fit the condition normalisers. lag_taus_s: time constants of the lagged conditions.
+    used to fit the condition normalisers (at most ``history_rows`` rows, every k-th reading of
+    each device so that they span ``history_days``). lag_taus_s: time constants of the lagged conditions.
     episode_gap: unflagged readings that end an anomaly episode. settle_h: after a repair,
     readings are neither scored nor learned for this long (the machine settles into its new
-    normal), and none while the asset is down after a failure."""
+    normal), and none while the asset is down after a failure. ``detector.interval_s`` is the
+    detectors' unit of time and the bucket of the means taken of faster devices."""
 
     tau_h: float = 24.0
     rate_full: float = 0.5
@@ -68,6 +73,10 @@ class ServiceConfig:
     catalog_every_s: float = 30.0
     detector: FleetConfig = field(default_factory=lambda: FleetConfig(warmup=144, alpha=0.005, robust_lr=0.005,
                                                                       interval_s=600.0))
+
+
+#: Weight of a new gap in a device's typical gap between readings (bucket means).
+BUCKET_GAP_ALPHA = 0.2
 
 
 class ModelState:
@@ -91,6 +100,8 @@ class ModelState:
         self.ema = np.zeros((0, len(info.condition_sensors), len(self.taus)))
         self.ema_t = np.zeros(0)
         self.quiet_until = np.zeros(0)         # epoch seconds; rows before are not assessed
+        self.bucket_s = float(config.detector.interval_s)
+        self.buckets = new_state(0, len(info.sensors))   # bucket means for fast devices
 
     @property
     def needs_normalizer(self) -> bool:
@@ -128,13 +139,23 @@ class ModelState:
             self.ema = np.concatenate([self.ema, np.full((grow,) + self.ema.shape[1:], np.nan)])
             self.ema_t = np.concatenate([self.ema_t, np.full(grow, np.nan)])
             self.quiet_until = np.concatenate([self.quiet_until, np.full(grow, -np.inf)])
+            self.buckets = tuple(np.concatenate([a, b]) for a, b in
+                                 zip(self.buckets, new_state(grow, len(self.info.sensors))))
             self.det.ensure_devices(n)
         return np.fromiter((self.index[d] for d in device_ids), dtype=np.int64, count=len(device_ids))
+
+    def bucket(self, idx: np.ndarray, X: np.ndarray, ts: np.ndarray) -> tuple:
+        """The rows as the detectors take them: per device, means over buckets of the
+        detectors' unit of time (unchanged for devices reporting that often or less)."""
+        return bucket_means(idx, ts, np.ascontiguousarray(X, dtype=np.float64), self.bucket_s,
+                            BUCKET_GAP_ALPHA, *self.buckets)
 
     def reset(self, device_id: str, quiet_until: float = -np.inf) -> None:
         i = self.index.get(device_id)
         if i is None:
             return
+        cur, has, sums, counts = self.buckets[:4]
+        has[i], sums[i], counts[i] = False, 0.0, 0.0        # a pending bucket of the old state
         self.quiet_until[i] = quiet_until
         self.det.reset_devices([i])
         self.rate[i] = 0.0
@@ -147,6 +168,7 @@ class ModelState:
         buf = io.BytesIO()
         np.savez(buf, rate=self.rate, last_t=self.last_t, ordered=self.ordered, calm=self.calm,
                  ema=self.ema, ema_t=self.ema_t, quiet_until=self.quiet_until,
+                 **{f"bucket_{k}": a for k, a in enumerate(self.buckets)},
                  norm=self.norm.coef_ if self.norm is not None else np.zeros((0, 0)),
                  on=self.norm.on_ if self.norm is not None else np.zeros(0))
         return {"devices": self.devices, "det": self.det.to_bytes().hex(), "arrays": buf.getvalue().hex(),
@@ -160,6 +182,10 @@ class ModelState:
         with np.load(io.BytesIO(bytes.fromhex(d["arrays"]))) as f:
             self.rate, self.last_t, self.ordered, self.calm = f["rate"], f["last_t"], f["ordered"], f["calm"]
             self.ema, self.ema_t, self.quiet_until = f["ema"], f["ema_t"], f["quiet_until"]
+            if "bucket_0" in f.files:
+                self.buckets = tuple(f[f"bucket_{k}"] for k in range(len(self.buckets)))
+            else:                          # a checkpoint from before bucket means
+                self.buckets = new_state(len(self.devices), len(self.info.sensors))
             if d["condition"] is not None:
                 self.norm = ConditionNormalizer(d["condition"])
                 self.norm.coef_, self.norm.n_sensors_, self.norm.on_ = f["norm"], len(self.info.sensors), f["on"]
@@ -226,13 +252,24 @@ class DetectionService:
                 (model_id, first)).fetchone()[0]
             if newest is None:
                 continue            # no history: the model's first rows fit it (see _process)
-            rows = self.conn.execute(
-                """SELECT t.device_id, t.time, t.vals FROM telemetry t JOIN devices d USING (device_id)
+            since = newest - timedelta(days=self.config.history_days)
+            n = self.conn.execute(
+                """SELECT count(*) FROM telemetry t JOIN devices d USING (device_id)
                    JOIN assets a USING (asset_id)
-                   WHERE a.model_id = %s AND t.time < %s AND t.time >= %s
-                   ORDER BY t.time DESC LIMIT %s""",
-                (model_id, first, newest - timedelta(days=self.config.history_days),
-                 self.config.history_rows)).fetchall()
+                   WHERE a.model_id = %s AND t.time < %s AND t.time >= %s""",
+                (model_id, first, since)).fetchone()[0]
+            # every k-th reading of each device, so that the fit spans the whole history (daily
+            # and weekly cycles) however often the devices report
+            every = max(1, -(-n // self.config.history_rows))
+            rows = self.conn.execute(
+                """SELECT device_id, time, vals FROM (
+                       SELECT t.device_id, t.time, t.vals,
+                              row_number() OVER (PARTITION BY t.device_id ORDER BY t.time DESC) AS k
+                       FROM telemetry t JOIN devices d USING (device_id) JOIN assets a USING (asset_id)
+                       WHERE a.model_id = %s AND t.time < %s AND t.time >= %s) h
+                   WHERE (k - 1) %% %s = 0
+                   ORDER BY time DESC LIMIT %s""",
+                (model_id, first, since, every, self.config.history_rows)).fetchall()
             if len(rows) >= self.config.min_fit_rows:
                 rows.reverse()                                 # oldest first
                 X = self._matrix([r[2] for r in rows], len(info.sensors))
@@ -343,6 +380,10 @@ class DetectionService:
             if st.info.modes:
                 X[:, st.info.condition_sensors] = np.nan   # regime inputs, not health signals
             X[ts < st.quiet_until[idx]] = np.nan           # down, or settling after a repair
+            idx, ts, X = st.bucket(idx, X, ts)
+            if not len(idx):
+                continue
+            devs = np.asarray(st.devices, dtype=object)[idx]
             res = st.det.update_rows(idx, X, ts)
             if not st.info.modes:
                 continue
