@@ -32,13 +32,17 @@ class BoundedBuffer:
         self._not_full = threading.Condition(self._lock)
         self.blocked_s = 0.0                      # time producers spent waiting (backpressure)
 
+    def _wait_for_room(self) -> None:
+        """With the lock held: wait until the buffer is below ``maxsize``."""
+        if len(self._items) >= self.maxsize:
+            t0 = time.monotonic()
+            while len(self._items) >= self.maxsize:
+                self._not_full.wait()
+            self.blocked_s += time.monotonic() - t0
+
     def put(self, item) -> None:
         with self._lock:
-            if len(self._items) >= self.maxsize:
-                t0 = time.monotonic()
-                while len(self._items) >= self.maxsize:
-                    self._not_full.wait()
-                self.blocked_s += time.monotonic() - t0
+            self._wait_for_room()
             self._items.append(item)
             if len(self._items) == 1:
                 self._not_empty.notify()
@@ -47,11 +51,7 @@ class BoundedBuffer:
         """Append ``items`` together, once the buffer has room (it may then exceed ``maxsize``
         by at most ``len(items)``: one read chunk)."""
         with self._lock:
-            if len(self._items) >= self.maxsize:
-                t0 = time.monotonic()
-                while len(self._items) >= self.maxsize:
-                    self._not_full.wait()
-                self.blocked_s += time.monotonic() - t0
+            self._wait_for_room()
             was_empty = not self._items
             self._items.extend(items)
             if was_empty:
