@@ -154,7 +154,7 @@ class ModelState:
         i = self.index.get(device_id)
         if i is None:
             return
-        cur, has, sums, counts = self.buckets[:4]
+        _, has, sums, counts = self.buckets[:4]
         has[i], sums[i], counts[i] = False, 0.0, 0.0        # a pending bucket of the old state
         self.quiet_until[i] = quiet_until
         self.det.reset_devices([i])

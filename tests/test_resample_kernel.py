@@ -61,3 +61,28 @@ def test_a_missing_last_reading_hands_the_bucket_on_with_the_next_one():
     X = np.arange(5.0)[:, None]
     dev, tt, M = bucket_means(np.zeros(5, np.int64), t, X, 600.0, 0.5, *new_state(1, 1))
     assert tt.tolist() == [0.0, 180.0] and M[:, 0].tolist() == [0.0, 2.0]
+
+
+def test_the_service_buckets_fast_devices_and_checkpoints_a_pending_bucket():
+    from detection.catalog import ModelInfo
+    from detection.service import ModelState, ServiceConfig
+
+    info = ModelInfo("M", ["load", "temp"], ["fouling"], np.array([[False, True]]),
+                     np.array([[0.0, 1.0]]), np.array([False]), np.array([False]), {"fouling": 8.0})
+    st = ModelState(info, ServiceConfig())
+    idx = st.rows_for(["fast"] * 15 + ["slow"] * 2)
+    t = np.concatenate([1.7e9 - (1.7e9 % 600) + 60.0 * np.arange(15), [1.7e9, 1.7e9 + 600.0]])
+    X = np.ones((17, 2))
+    out_idx, out_t, _ = st.bucket(idx, X, t)
+    # fast: its first reading, then the bucket of minutes 1-9; slow: both readings as they are
+    assert sorted(out_idx.tolist()) == [0, 0, 1, 1]
+    assert st.buckets[1][0]                                # minutes 10-14 pending
+    restored = ModelState(info, ServiceConfig())
+    restored.load_dict(st.to_dict())
+    a = st.bucket(st.rows_for(["fast"]), np.ones((1, 2)), np.array([t[14] + 600.0]))
+    b = restored.bucket(restored.rows_for(["fast"]), np.ones((1, 2)), np.array([t[14] + 600.0]))
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert len(a[0]) == 1 and a[1][0] == t[14]             # the pending bucket left, as restored
+    st.reset("fast")
+    assert not st.buckets[1][0]
