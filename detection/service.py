@@ -1,8 +1,8 @@
 """The online detection service (``prognos detect``).
 
 Each step reads newly committed telemetry through ingest's outbox (exactly once), and per
-product model: removes what the operating regime explains (condition normaliser), averages
-devices that report faster than the detectors' unit of time over buckets of that unit
+product model: removes what the operating regime explains (condition normaliser), decimates
+devices that report faster than the detectors' unit of time to one reading per unit
 (``detection.kernels.resample``; a device reporting every 10 minutes passes through), updates
 the streaming detectors (:class:`detection.fleet.FleetDetector`), attributes anomalies to failure
 modes (evidence kernel), records anomaly episodes and asset health, and opens or refreshes one
@@ -29,7 +29,7 @@ from detection.catalog import Catalog, ModelInfo
 from detection.fleet import FleetConfig, FleetDetector
 from detection.kernels.evidence import evidence_update, mode_weights
 from detection.kernels.lagged import lagged_ema
-from detection.kernels.resample import bucket_means, new_state
+from detection.kernels.resample import bucket_samples, new_state
 from detection.mttr import MttrEstimator
 from detection.prediction.history import recent_window
 from detection.orders import OrderProposal, complete_repaired, new_repairs, open_or_update, priority, respond_by
@@ -56,7 +56,7 @@ class ServiceConfig:
     episode_gap: unflagged readings that end an anomaly episode. settle_h: after a repair,
     readings are neither scored nor learned for this long (the machine settles into its new
     normal), and none while the asset is down after a failure. ``detector.interval_s`` is the
-    detectors' unit of time and the bucket of the means taken of faster devices."""
+    detectors' unit of time: faster devices are decimated to one reading per unit."""
 
     tau_h: float = 24.0
     rate_full: float = 0.5
@@ -75,7 +75,7 @@ class ServiceConfig:
                                                                       interval_s=600.0))
 
 
-#: Weight of a new gap in a device's typical gap between readings (bucket means).
+#: Weight of a new gap in a device's typical gap between readings (bucket samples).
 BUCKET_GAP_ALPHA = 0.2
 
 
@@ -101,7 +101,7 @@ class ModelState:
         self.ema_t = np.zeros(0)
         self.quiet_until = np.zeros(0)         # epoch seconds; rows before are not assessed
         self.bucket_s = float(config.detector.interval_s)
-        self.buckets = new_state(0, len(info.sensors))   # bucket means for fast devices
+        self.buckets = new_state(0, len(info.sensors))   # decimation of fast devices
 
     @property
     def needs_normalizer(self) -> bool:
@@ -145,17 +145,17 @@ class ModelState:
         return np.fromiter((self.index[d] for d in device_ids), dtype=np.int64, count=len(device_ids))
 
     def bucket(self, idx: np.ndarray, X: np.ndarray, ts: np.ndarray) -> tuple:
-        """The rows as the detectors take them: per device, means over buckets of the
+        """The rows as the detectors take them: per device, one reading per bucket of the
         detectors' unit of time (unchanged for devices reporting that often or less)."""
-        return bucket_means(idx, ts, np.ascontiguousarray(X, dtype=np.float64), self.bucket_s,
+        return bucket_samples(idx, ts, np.ascontiguousarray(X, dtype=np.float64), self.bucket_s,
                             BUCKET_GAP_ALPHA, *self.buckets)
 
     def reset(self, device_id: str, quiet_until: float = -np.inf) -> None:
         i = self.index.get(device_id)
         if i is None:
             return
-        _, has, sums, counts = self.buckets[:4]
-        has[i], sums[i], counts[i] = False, 0.0, 0.0        # a pending bucket of the old state
+        _, has, vals = self.buckets[:3]
+        has[i], vals[i] = False, np.nan                  # a pending bucket of the old state
         self.quiet_until[i] = quiet_until
         self.det.reset_devices([i])
         self.rate[i] = 0.0
@@ -182,9 +182,9 @@ class ModelState:
         with np.load(io.BytesIO(bytes.fromhex(d["arrays"]))) as f:
             self.rate, self.last_t, self.ordered, self.calm = f["rate"], f["last_t"], f["ordered"], f["calm"]
             self.ema, self.ema_t, self.quiet_until = f["ema"], f["ema_t"], f["quiet_until"]
-            if "bucket_0" in f.files:
+            if "bucket_0" in f.files and f"bucket_{len(self.buckets)}" not in f.files:
                 self.buckets = tuple(f[f"bucket_{k}"] for k in range(len(self.buckets)))
-            else:                          # a checkpoint from before bucket means
+            else:                          # a checkpoint from before bucket samples
                 self.buckets = new_state(len(self.devices), len(self.info.sensors))
             if d["condition"] is not None:
                 self.norm = ConditionNormalizer(d["condition"])

@@ -1,12 +1,12 @@
-"""Bucket means (``detection.kernels.resample``): the Numba kernel agrees with its reference,
-passes slow devices through untouched, and averages fast ones over the detectors' unit."""
+"""Bucket samples (``detection.kernels.resample``): the Numba kernel agrees with its reference,
+passes slow devices through untouched, and decimates fast ones to one reading per unit."""
 
 from __future__ import annotations
 
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from detection.kernels.resample import bucket_means, bucket_means_reference, new_state
+from detection.kernels.resample import bucket_samples, bucket_samples_reference, new_state
 
 
 @settings(max_examples=200, deadline=None)
@@ -25,8 +25,8 @@ def test_kernel_matches_reference(seed, n, n_dev, n_s, nan_frac, step, shuffle):
     X[rng.random((n, n_s)) < nan_frac] = np.nan
     s1, s2 = new_state(n_dev, n_s), new_state(n_dev, n_s)
     for lo, hi in ((0, n // 2), (n // 2, n)):           # two calls: state carries over
-        a = bucket_means(dev[lo:hi], t[lo:hi], X[lo:hi], 600.0, 0.2, *s1)
-        b = bucket_means_reference(dev[lo:hi], t[lo:hi], X[lo:hi], 600.0, 0.2, *s2)
+        a = bucket_samples(dev[lo:hi], t[lo:hi], X[lo:hi], 600.0, 0.2, *s1)
+        b = bucket_samples_reference(dev[lo:hi], t[lo:hi], X[lo:hi], 600.0, 0.2, *s2)
         for x, y in zip(a, b):
             np.testing.assert_array_equal(x, y)
     for x, y in zip(s1, s2):
@@ -38,29 +38,31 @@ def test_a_device_reporting_once_per_interval_passes_through_untouched():
     t = 1.7e9 + 37.0 + 600.0 * np.arange(200) + rng.uniform(-5, 5, 200)   # jittered, off the grid
     X = rng.normal(size=(200, 3))
     X[rng.random((200, 3)) < 0.1] = np.nan
-    dev, tt, M = bucket_means(np.zeros(200, np.int64), t, X, 600.0, 0.2, *new_state(1, 3))
+    dev, tt, M = bucket_samples(np.zeros(200, np.int64), t, X, 600.0, 0.2, *new_state(1, 3))
     np.testing.assert_array_equal(dev, 0)
     np.testing.assert_array_equal(tt, t)
     np.testing.assert_array_equal(M, X)
 
 
-def test_a_fast_device_is_averaged_per_interval_and_each_bucket_leaves_on_its_last_reading():
+def test_a_fast_device_is_decimated_per_interval_and_each_bucket_leaves_on_its_last_reading():
     t = 1.7e9 - (1.7e9 % 600) + np.arange(0.0, 3600.0, 1.0)     # 1 Hz for an hour, on the grid
     X = np.stack([np.sin(t), np.full_like(t, 2.0)], axis=1)
-    dev, tt, M = bucket_means(np.zeros(len(t), np.int64), t, X, 600.0, 0.2, *new_state(1, 2))
+    X[599, 0] = np.nan                                          # the last value of a bucket missing
+    dev, tt, M = bucket_samples(np.zeros(len(t), np.int64), t, X, 600.0, 0.2, *new_state(1, 2))
     # the first reading alone (no cadence known yet), then one row per 10 minutes
     assert len(tt) == 7
-    np.testing.assert_array_equal(tt[1:], t[0] + 600.0 * np.arange(1, 7) - 1.0)
-    np.testing.assert_allclose(M[2:, 0], [np.sin(t[(t >= t[0] + 600 * k) & (t < t[0] + 600 * (k + 1))]).mean()
-                                          for k in range(1, 6)])
+    last = 600 * np.arange(1, 7) - 1
+    np.testing.assert_array_equal(tt[1:], t[last])
+    np.testing.assert_array_equal(M[2:, 0], X[last[1:], 0])
+    assert M[1, 0] == X[598, 0]                                 # the newest value present
     np.testing.assert_array_equal(M[:, 1], 2.0)
 
 
 def test_a_missing_last_reading_hands_the_bucket_on_with_the_next_one():
     t = np.array([0.0, 60.0, 120.0, 180.0, 660.0])            # the bucket [0, 600) stops early
     X = np.arange(5.0)[:, None]
-    dev, tt, M = bucket_means(np.zeros(5, np.int64), t, X, 600.0, 0.5, *new_state(1, 1))
-    assert tt.tolist() == [0.0, 180.0] and M[:, 0].tolist() == [0.0, 2.0]
+    dev, tt, M = bucket_samples(np.zeros(5, np.int64), t, X, 600.0, 0.5, *new_state(1, 1))
+    assert tt.tolist() == [0.0, 180.0] and M[:, 0].tolist() == [0.0, 3.0]
 
 
 def test_the_service_buckets_fast_devices_and_checkpoints_a_pending_bucket():
