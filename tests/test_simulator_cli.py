@@ -72,7 +72,9 @@ def test_run_continues_after_existing_telemetry(world_env, db, uid, tmp_path, ca
     capsys.readouterr()
     last = db.execute("SELECT max(time) FROM telemetry WHERE device_id LIKE %s",
                       (f"cr{uid}-%",)).fetchone()[0]
-    assert main(["run", *args, "--rate-hz", "0.01", "--acceleration", "100000", "--duration", "2",
+    # one reading a second: the run is capped at real time, and the backfill may have ended only
+    # seconds ago (at 0.01 Hz it could make no step at all within its 2 s)
+    assert main(["run", *args, "--rate-hz", "1", "--acceleration", "100000", "--duration", "2",
                  "--ground-truth", str(tmp_path / "b.jsonl")]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["readings"] > 0
@@ -92,7 +94,9 @@ def test_run_after_someone_elses_telemetry_starts_after_it(world_env, db, uid, t
     world_env.state_dir.joinpath("simulator", "history.json").unlink()   # no record of it
     last = db.execute("SELECT max(time) FROM telemetry WHERE device_id LIKE %s",
                       (f"cs{uid}-%",)).fetchone()[0]
-    assert main(["run", *args, "--rate-hz", "0.01", "--acceleration", "100000", "--duration", "2",
+    # one reading a second: the run is capped at real time, and the backfill may have ended only
+    # seconds ago (at 0.01 Hz it could make no step at all within its 2 s)
+    assert main(["run", *args, "--rate-hz", "1", "--acceleration", "100000", "--duration", "2",
                  "--ground-truth", str(tmp_path / "b.jsonl")]) == 0
     gt = GroundTruth.read_jsonl(tmp_path / "b.jsonl")
     assert gt.events[0]["t"] > last.strftime("%Y-%m-%dT%H:%M:%S")   # started after it
