@@ -111,25 +111,24 @@ def load_history(conn: psycopg.Connection, model_id: str, since: datetime | None
     return ModelHistory(model_id, sensors, predictable, out, moved)
 
 
+#: per source: hour of a row, the mean of sensor i (a format with {}), table, grouping
+_HOURLY = {
+    "telemetry": ("time_bucket('1 hour', time)", "avg(vals[{}])::float8", "telemetry", "time", " GROUP BY b"),
+    "rollup": ("bucket", "avg_vals[{}]::float8", "telemetry_1h", "bucket", ""),
+}
+
+
 def _hourly_query(n_sensors: int, source: str, since: bool, until: bool) -> sql.Composed:
     """Hourly means per sensor of one device (``%(device)s``), between ``%(since)s``
-    (inclusive) and ``%(until)s`` (exclusive) when given: rows ``(epoch seconds, mean...)``."""
-    col = "time" if source == "telemetry" else "bucket"
-    bounds = sql.SQL(f" AND {col} >= %(since)s" if since else "") + sql.SQL(
-        f" AND {col} < %(until)s" if until else "")
-    if source == "telemetry":
-        means = sql.SQL(", ").join(
-            sql.SQL("avg(vals[{}])::float8").format(sql.Literal(i + 1)) for i in range(n_sensors))
-        return sql.SQL(
-            "SELECT extract(epoch FROM time_bucket('1 hour', time))::float8 AS b, {means} "
-            "FROM telemetry WHERE device_id = %(device)s{bounds} GROUP BY b ORDER BY b"
-        ).format(means=means, bounds=bounds)
-    means = sql.SQL(", ").join(
-        sql.SQL("avg_vals[{}]::float8").format(sql.Literal(i + 1)) for i in range(n_sensors))
+    (inclusive) and ``%(until)s`` (exclusive) when given: rows ``(epoch seconds, mean...)``.
+    ``telemetry`` averages the raw readings, ``rollup`` reads ingest's ``telemetry_1h``."""
+    hour, mean, table, col, group = _HOURLY[source]
+    bounds = (f" AND {col} >= %(since)s" if since else "") + (f" AND {col} < %(until)s" if until else "")
+    means = sql.SQL(", ").join(sql.SQL(mean.format(i + 1)) for i in range(n_sensors))
     return sql.SQL(
-        "SELECT extract(epoch FROM bucket)::float8 AS b, {means} "
-        "FROM telemetry_1h WHERE device_id = %(device)s{bounds} ORDER BY b"
-    ).format(means=means, bounds=bounds)
+        f"SELECT extract(epoch FROM {hour})::float8 AS b, {{means}} "
+        f"FROM {table} WHERE device_id = %(device)s{bounds}{group} ORDER BY b"
+    ).format(means=means)
 
 
 def _dense(rows, n_sensors: int, first_h: float | None = None, n_hours: int | None = None):
