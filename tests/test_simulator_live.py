@@ -43,6 +43,17 @@ class _Sink:
         self.c.disconnect()
 
 
+def _run_watched(settings, fleet, creds, opts: RunOptions) -> tuple[dict, _Sink]:
+    """Run the fleet live with ``opts`` while a sink records everything published."""
+    sink = _Sink(settings)
+    try:
+        out = LiveRunner(settings, fleet, opts, credentials=creds).run()
+        time.sleep(0.5)                          # the last messages reach the sink
+    finally:
+        sink.close()
+    return out, sink
+
+
 def _fleet(uid, n=6, hours=3):
     start = (datetime.now(timezone.utc) - timedelta(hours=hours)).replace(second=0, microsecond=0)
     return Fleet(FleetSpec(n_assets=n, seed=4, start=start, id_prefix=f"L{uid}",
@@ -54,13 +65,8 @@ def test_live_run_publishes_contract_valid_readings_and_state_events(settings, u
     creds = register_fleet(settings, fleet)
     aid = fleet.assets[0].asset_id
     fleet.inject(aid, "sudden", at=fleet.start + timedelta(minutes=30))
-    sink = _Sink(settings)
-    try:
-        opts = RunOptions(acceleration=20000, rate_hz=1 / 60, batch=10, duration_s=2)
-        out = LiveRunner(settings, fleet, opts, credentials=creds).run()
-        time.sleep(0.5)
-    finally:
-        sink.close()
+    opts = RunOptions(acceleration=20000, rate_hz=1 / 60, batch=10, duration_s=2)
+    out, sink = _run_watched(settings, fleet, creds, opts)
     assert out["readings"] == 6 * 180                      # 3 h at one reading per minute
     tele_schema, state_schema = load_schema("telemetry"), load_schema("state")
     now = datetime.now(timezone.utc)
@@ -89,15 +95,10 @@ def test_live_run_publishes_contract_valid_readings_and_state_events(settings, u
 def test_misbehaving_devices(settings, uid):
     fleet = _fleet(uid, n=3)
     creds = register_fleet(settings, fleet)
-    sink = _Sink(settings)
-    try:
-        opts = RunOptions(acceleration=3000, rate_hz=1 / 60, batch=5, duration_s=2.5,
-                          misbehave=["malformed", "duplicate", "clock_skew", "wrong_credentials",
-                                     "burst"], misbehave_devices=1, misbehave_every_s=0.5)
-        out = LiveRunner(settings, fleet, opts, credentials=creds).run()
-        time.sleep(0.5)
-    finally:
-        sink.close()
+    opts = RunOptions(acceleration=3000, rate_hz=1 / 60, batch=5, duration_s=2.5,
+                      misbehave=["malformed", "duplicate", "clock_skew", "wrong_credentials",
+                                 "burst"], misbehave_devices=1, misbehave_every_s=0.5)
+    out, sink = _run_watched(settings, fleet, creds, opts)
     mis = out["misbehaviour"]
     assert mis["wrong_credentials_refused"] >= 2 and "wrong_credentials_ACCEPTED" not in mis
     assert mis["duplicate"] >= 1 and mis["malformed:not_json"] >= 1
@@ -127,14 +128,9 @@ def test_technician_executes_predictive_orders(settings, db, uid):
         "INSERT INTO service_orders (asset_id, mode, kind, priority, sla_tier, opened_at) "
         "VALUES (%s, 'fouling', 'predictive', 2, 'platinum', now()) RETURNING order_id",
         (a.asset_id,)).fetchone()[0]
-    sink = _Sink(settings)
-    try:
-        opts = RunOptions(acceleration=50000, rate_hz=1 / 300, batch=5, duration_s=2.5,
-                          execute_orders=True, order_poll_s=0.2)
-        out = LiveRunner(settings, fleet, opts, credentials=creds).run()
-        time.sleep(0.5)
-    finally:
-        sink.close()
+    opts = RunOptions(acceleration=50000, rate_hz=1 / 300, batch=5, duration_s=2.5,
+                      execute_orders=True, order_poll_s=0.2)
+    out, sink = _run_watched(settings, fleet, creds, opts)
     assert out["orders_executed"] == 1
     mt = [e for e in fleet.ground_truth.of(a.asset_id)
           if e["event"] == "maintenance" and e.get("order_id") == oid]
@@ -150,16 +146,10 @@ def test_technician_executes_predictive_orders(settings, db, uid):
 def test_reconnect_storm_devices_come_back(settings, uid):
     fleet = _fleet(uid, n=3)
     creds = register_fleet(settings, fleet)
-    sink = _Sink(settings)
-    try:
-        opts = RunOptions(acceleration=5000, rate_hz=1 / 60, batch=5, duration_s=2,
-                          misbehave=["reconnect_storm"], misbehave_devices=2,
-                          misbehave_every_s=0.5)
-        runner = LiveRunner(settings, fleet, opts, credentials=creds)
-        out = runner.run()
-        time.sleep(0.5)
-    finally:
-        sink.close()
+    opts = RunOptions(acceleration=5000, rate_hz=1 / 60, batch=5, duration_s=2,
+                      misbehave=["reconnect_storm"], misbehave_devices=2,
+                      misbehave_every_s=0.5)
+    out, sink = _run_watched(settings, fleet, creds, opts)
     assert out["misbehaviour"]["reconnect_storm"] >= 4
     offline = [t for t, p in sink.msgs if t.endswith("/state") and b'"offline"' in p]
     assert len(offline) >= 2                      # Last Wills of the dropped connections
