@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 SIGNATURE = b"PGCOPY\n\xff\r\n\0" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 FLOAT4_OID = 700
-_PG_EPOCH_US = 946_684_800_000_000           # 2000-01-01T00:00:00Z in Unix microseconds
+PG_EPOCH_US = 946_684_800_000_000            # 2000-01-01T00:00:00Z in Unix microseconds
 
 _row_head = struct.Struct("!hiqi").pack      # 3 fields, len 8, timestamp, len(device_id)
 _int4 = struct.Struct("!i").pack
@@ -37,7 +37,7 @@ _dense: dict[int, struct.Struct] = {}
 def to_pg_micros(unix_seconds: float) -> int:
     """Microseconds since 2000-01-01 UTC (PostgreSQL's timestamptz), from Unix seconds,
     rounded to the millisecond the contract carries."""
-    return round(unix_seconds * 1000.0) * 1000 - _PG_EPOCH_US
+    return round(unix_seconds * 1000.0) * 1000 - PG_EPOCH_US
 
 
 def _array(vals: Sequence[float | None]) -> bytes:
@@ -55,16 +55,15 @@ def _array(vals: Sequence[float | None]) -> bytes:
     return st.pack(1, 0, FLOAT4_OID, n, 1, *args)
 
 
+def encode_row(micros: int, device_id: bytes, vals: Sequence[float | None]) -> bytes:
+    """One row ``(pg_micros, device_id as bytes, vals)`` of the COPY stream (None = NULL)."""
+    arr = _array(vals)
+    return b"".join((_row_head(3, 8, micros, len(device_id)), device_id, _int4(len(arr)), arr))
+
+
 def encode_rows(rows: Iterable[tuple[int, str, Sequence[float | None]]]) -> bytes:
     """The binary COPY stream for rows ``(pg_micros, device_id, vals)``."""
     parts = [SIGNATURE]
-    append = parts.append
-    for micros, device_id, vals in rows:
-        dev = device_id.encode()
-        arr = _array(vals)
-        append(_row_head(3, 8, micros, len(dev)))
-        append(dev)
-        append(_int4(len(arr)))
-        append(arr)
-    append(TRAILER)
+    parts.extend([encode_row(micros, device_id.encode(), vals) for micros, device_id, vals in rows])
+    parts.append(TRAILER)
     return b"".join(parts)

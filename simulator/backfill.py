@@ -19,9 +19,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 from tqdm import tqdm
 
+from ingest.copy_binary import SIGNATURE, TRAILER
 from prognos.config import Settings
 from prognos.logs import event
-from simulator.copy_binary import SIGNATURE, TRAILER, encode_rows
+from simulator.copy_binary import encode_rows
 from simulator.fleet import Fleet
 from simulator.ground_truth import parse_time
 from simulator.runner import SENSOR_OPEN_CODE, reported

@@ -2,8 +2,10 @@
 float4[])``: a whole simulated block becomes one NumPy structured array, with no Python work
 per row (rows with missing values, a few in a thousand, are encoded one by one).
 
-The bytes are exactly what psycopg's ``copy.set_types(["timestamptz", "text", "float4[]"])``
-+ ``write_row`` produce for the same rows (``tests/test_simulator_db.py`` checks both paths
+The constants, the stream's signature and trailer, and the rows with missing values are
+ingest's (:mod:`ingest.copy_binary`, which encodes the rows ingest parses). The bytes are
+exactly what psycopg's ``copy.set_types(["timestamptz", "text", "float4[]"])`` + ``write_row``
+produce for the same rows (``tests/test_simulator_db.py`` checks both paths
 store identical rows); rows come out grouped by device-id length, order is irrelevant to COPY.
 
 >>> import numpy as np
@@ -15,14 +17,9 @@ store identical rows); rows come out grouped by device-id length, order is irrel
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 
-SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
-TRAILER = b"\xff\xff"
-PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 - 1970-01-01 in microseconds
-FLOAT4_OID = 700
+from ingest.copy_binary import FLOAT4_OID, PG_EPOCH_US, encode_row
 
 
 def _row_dtype(id_len: int, n_vals: int) -> np.dtype:
@@ -31,19 +28,6 @@ def _row_dtype(id_len: int, n_vals: int) -> np.dtype:
         ("al", ">i4"), ("hdr", ">i4", (5,)),
         ("ev", [("l", ">i4"), ("v", ">f4")], (n_vals,)),
     ])
-
-
-def _row_with_nulls(t_pg: int, dev: bytes, vals: np.ndarray) -> bytes:
-    parts = [struct.pack(">hiqi", 3, 8, t_pg, len(dev)), dev]
-    body = bytearray(struct.pack(">iiiii", 1, 1, FLOAT4_OID, len(vals), 1))
-    for v in vals.tolist():
-        if v != v:
-            body += b"\xff\xff\xff\xff"
-        else:
-            body += struct.pack(">if", 4, v)
-    parts.append(struct.pack(">i", len(body)))
-    parts.append(bytes(body))
-    return b"".join(parts)
 
 
 def encode_rows(times_us: np.ndarray, device_ids: list[str], values: np.ndarray) -> bytes:
@@ -77,5 +61,6 @@ def encode_rows(times_us: np.ndarray, device_ids: list[str], values: np.ndarray)
             arr["ev"]["v"] = values[tj, gi[dj]]
             out.append(arr.tobytes())
         for i, j in zip(*np.nonzero(~ok.T)):
-            out.append(_row_with_nulls(int(t_pg[j]), ids[gi[i]], values[j, gi[i]]))
+            vals = values[j, gi[i]].tolist()
+            out.append(encode_row(int(t_pg[j]), ids[gi[i]], [None if v != v else v for v in vals]))
     return b"".join(out)

@@ -8,7 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.copy_binary import PG_EPOCH_US, encode_rows
+from ingest.copy_binary import PG_EPOCH_US
+from simulator.copy_binary import encode_rows
 
 
 def reference_rows(times_us, device_ids, values) -> set[bytes]:
