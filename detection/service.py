@@ -252,24 +252,19 @@ class DetectionService:
                 (model_id, first)).fetchone()[0]
             if newest is None:
                 continue            # no history: the model's first rows fit it (see _process)
-            since = newest - timedelta(days=self.config.history_days)
-            n = self.conn.execute(
-                """SELECT count(*) FROM telemetry t JOIN devices d USING (device_id)
-                   JOIN assets a USING (asset_id)
-                   WHERE a.model_id = %s AND t.time < %s AND t.time >= %s""",
-                (model_id, first, since)).fetchone()[0]
             # every k-th reading of each device, so that the fit spans the whole history (daily
             # and weekly cycles) however often the devices report
-            every = max(1, -(-n // self.config.history_rows))
             rows = self.conn.execute(
                 """SELECT device_id, time, vals FROM (
                        SELECT t.device_id, t.time, t.vals,
-                              row_number() OVER (PARTITION BY t.device_id ORDER BY t.time DESC) AS k
+                              row_number() OVER (PARTITION BY t.device_id ORDER BY t.time DESC) AS k,
+                              count(*) OVER () AS n
                        FROM telemetry t JOIN devices d USING (device_id) JOIN assets a USING (asset_id)
-                       WHERE a.model_id = %s AND t.time < %s AND t.time >= %s) h
-                   WHERE (k - 1) %% %s = 0
-                   ORDER BY time DESC LIMIT %s""",
-                (model_id, first, since, every, self.config.history_rows)).fetchall()
+                       WHERE a.model_id = %(model)s AND t.time < %(first)s AND t.time >= %(since)s) h
+                   WHERE (k - 1) %% greatest(1, ceil(n::float8 / %(rows)s))::int = 0
+                   ORDER BY time DESC LIMIT %(rows)s""",
+                {"model": model_id, "first": first, "rows": self.config.history_rows,
+                 "since": newest - timedelta(days=self.config.history_days)}).fetchall()
             if len(rows) >= self.config.min_fit_rows:
                 rows.reverse()                                 # oldest first
                 X = self._matrix([r[2] for r in rows], len(info.sensors))

@@ -113,3 +113,31 @@ def test_without_history_the_first_rows_fit_the_normaliser_and_are_then_assessed
     health = db.execute("SELECT count(*) FROM asset_health WHERE asset_id = ANY(%s)", (fleet["assets"],)).fetchone()[0]
     assert health == 3 * 2                              # two predictable modes per asset
     svc.close()
+
+
+def test_the_normaliser_history_spans_the_history_days_when_rows_are_capped(settings, db, monkeypatch):
+    """More history than ``history_rows``: every k-th reading of each device, over the whole
+    span (not just the newest rows)."""
+    from detection.service import ModelState, ServiceConfig
+
+    fleet = make_fleet(db, "span", n_assets=3)
+    start = past_start(3)
+    V = readings(3, start, 2 * 288, degrade={}, seed=4)     # 2 days, 1,728 rows
+    write(db, fleet["devices"], start, V, outbox=False)
+    seen = {}
+    real = ModelState.fit_normalizer
+
+    def spy(self, devices, X, ts, *, keep_state):
+        if self.info.model_id == fleet["model"]:
+            seen.update(devices=list(devices), ts=ts.copy())
+        return real(self, devices, X, ts, keep_state=keep_state)
+
+    monkeypatch.setattr(ModelState, "fit_normalizer", spy)
+    svc = DetectionService(settings, ServiceConfig(history_rows=600, min_fit_rows=300), name="span")
+    svc.start()
+    svc.close()
+    ts, step = seen["ts"], STEP.total_seconds()
+    assert 300 <= len(ts) <= 600
+    assert ts.min() - start.timestamp() < 3 * step          # reaches back to the first day
+    assert (np.diff(ts) >= 0).all()                          # oldest first
+    assert set(seen["devices"]) == set(fleet["devices"])
