@@ -86,7 +86,8 @@ class BufferedReadClient(mqtt.Client):
         append = out.append
         while off + 2 <= end:
             cmd = buf[off]
-            if cmd & 0xF0 != 0x30 or cmd & 0x06 == 0x06 or cmd & 0x06 == 0x04:
+            qos = (cmd >> 1) & 3
+            if cmd & 0xF0 != 0x30 or qos > 1:
                 break                                  # not PUBLISH, or QoS 2 / invalid QoS
             p, rl, mult = off + 1, 0, 1
             while p < end and p - off <= 4:
@@ -103,7 +104,6 @@ class BufferedReadClient(mqtt.Client):
                 break                                  # cut by the chunk's end (or malformed)
             tlen = (buf[p] << 8) | buf[p + 1]
             q = p + 2 + tlen
-            qos = (cmd >> 1) & 3
             if qos:
                 mid = (buf[q] << 8) | buf[q + 1]
                 q += 2
