@@ -51,18 +51,11 @@ def _args(argv):
 def _reset(conn: psycopg.Connection) -> None:
     """Forget the previous demo fleet: its telemetry, orders, events and detector state."""
     like = f"{PREFIX}-%"
-    conn.execute("DELETE FROM telemetry WHERE device_id LIKE %s", (like,))
+    for table in ("telemetry", "telemetry_1m", "telemetry_1h", "device_events"):
+        conn.execute(f"DELETE FROM {table} WHERE device_id LIKE %s", (like,))
     conn.execute("DELETE FROM ingest_batches")
     conn.execute("DELETE FROM detector_checkpoints")
-    for table in ("device_events",):
-        conn.execute(f"DELETE FROM {table} WHERE device_id LIKE %s", (like,))
     conn.execute("DELETE FROM assets WHERE asset_id LIKE %s", (like,))   # cascades to orders, repairs, ...
-    for table in ("rollup_1m", "rollup_1h"):
-        try:
-            with conn.transaction():
-                conn.execute(f"DELETE FROM {table} WHERE device_id LIKE %s", (like,))
-        except psycopg.Error:
-            pass
 
 
 def _status(settings: Settings, stop: threading.Event, started: float, drill: str) -> None:
