@@ -205,9 +205,7 @@ def train(history: ModelHistory, cfg: TrainConfig, progress=None) -> tuple[Asset
         "window_h": cfg.window_h,
         "horizon_h": cfg.horizon_h,
         "features": names,
-        "regime": None if normalizer is None else {
-            "condition": [history.sensors[i] for i in normalizer.condition],
-            "edges": normalizer.edges_.tolist()},
+        "regime": None if normalizer is None else normalizer.describe(history.sensors),
         "config": {k: v for k, v in asdict(cfg).items() if k != "spec"} | {"spec": cfg.spec.to_dict()},
         "modes": [str(c) for c in clf.classes_ if c != NO_FAILURE],
         "metrics_holdout": metrics,
