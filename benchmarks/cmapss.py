@@ -164,8 +164,8 @@ def run_subset(data_dir: Path, name: str, seeds: list[int], quick: bool = False,
     base = {"rmse": [], "phm08": [], "fit_s": []}
     for seed in seeds:
         t = time.perf_counter()
-        model = RULRegressor(cap=CAP, n_members=2 if quick else 3,
-                             max_iter=max_iter or (150 if quick else 300), random_state=seed).fit(Xtr, y)
+        model = RULRegressor(cap=CAP, n_members=2, max_iter=max_iter or (150 if quick else 200),
+                             random_state=seed).fit(Xtr, y)
         pred = model.predict(Xte)
         ours["fit_s"].append(time.perf_counter() - t)
         ours["rmse"].append(rmse(pred, true))

@@ -42,6 +42,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 from detection.features.regime import regime_stats, regime_zscore
 
@@ -53,7 +54,8 @@ class RegimeNormalizer:
 
     Parameters: ``condition`` (column indices of the condition sensors), ``n_regimes`` (int,
     or ``"auto"`` with ``method="clusters"``), ``method`` (``"bands"`` or ``"clusters"``),
-    ``max_regimes`` and ``explained`` (the ``"auto"`` rule), ``random_state`` (k-means).
+    ``max_regimes`` and ``explained`` (the ``"auto"`` rule), ``random_state`` (k-means),
+    ``max_fit_rows`` (the clusters are fitted on a sample of at most this many rows).
     Learned: ``n_regimes_``; ``edges_`` (bands) or ``centers_``/``scale_`` (clusters);
     ``means_``/``stds_`` (per regime and monitored sensor). ``transform`` gives the z-scores,
     ``augment`` appends them to the raw columns. A row with a missing condition value has an
@@ -61,13 +63,15 @@ class RegimeNormalizer:
     """
 
     def __init__(self, condition: Sequence[int], n_regimes: int | str = 4, method: str = "bands",
-                 max_regimes: int = 10, explained: float = 0.999, random_state: int = 0):
+                 max_regimes: int = 10, explained: float = 0.999, random_state: int = 0,
+                 max_fit_rows: int = 20000):
         self.condition = list(condition)
         self.n_regimes = n_regimes
         self.method = method
         self.max_regimes = max_regimes
         self.explained = explained
         self.random_state = random_state
+        self.max_fit_rows = max_fit_rows
 
     def _monitored(self, k: int) -> list[int]:
         return [j for j in range(k) if j not in self.condition]
@@ -105,12 +109,15 @@ class RegimeNormalizer:
         spread = C.std(axis=0)
         self.scale_ = np.where(spread > 0, spread, 1.0)
         S = (C - self.offset_) / self.scale_
+        if len(S) > self.max_fit_rows:  # regimes are few and dense: a sample finds them
+            S = S[np.random.default_rng(self.random_state).choice(len(S), self.max_fit_rows, replace=False)]
         total = float(((S - S.mean(axis=0)) ** 2).sum())
         candidates = range(1, self.max_regimes + 1) if self.n_regimes == "auto" else [int(self.n_regimes)]
         self.explained_ = 0.0
         for k in candidates:
             k = min(k, len(np.unique(S, axis=0)))
-            km = KMeans(k, n_init=4, random_state=self.random_state).fit(S)
+            with threadpool_limits(limits=1, user_api="openmp"):  # spinning threads on a busy host
+                km = KMeans(k, n_init=4, random_state=self.random_state).fit(S)
             self.centers_, self.explained_ = km.cluster_centers_, 1.0 - km.inertia_ / max(total, 1e-300)
             if self.n_regimes != "auto" or self.explained_ >= self.explained:
                 return
