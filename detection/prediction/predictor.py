@@ -86,13 +86,24 @@ class AssetPredictor:
         n_sensors], oldest first), each from that row and the ones before it only, as the
         service would have predicted at the end of that row (window features look back at
         most ``window_h`` rows; exponentially weighted means start at the first row)."""
-        w = np.asarray(values, dtype=np.float64)
-        if w.ndim != 2 or w.shape[1] != len(self.sensors) or w.shape[0] < 1:
-            raise ValueError(f"values must be float[n_rows >= 1, {len(self.sensors)}], got shape {w.shape}")
-        if self.normalizer is not None:
-            w = self.normalizer.augment(w)
-        f = window_features(w, self.spec)
-        return self.rul_model.predict(f), np.clip(self.horizon_model.p_fail(f), 0.0, 1.0)
+        return self.predict_histories([values])[0]
+
+    def predict_histories(self, histories: Sequence) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``predict_history`` for many assets at once (one model call for all their rows)."""
+        feats = []
+        for values in histories:
+            w = np.asarray(values, dtype=np.float64)
+            if w.ndim != 2 or w.shape[1] != len(self.sensors) or w.shape[0] < 1:
+                raise ValueError(f"values must be float[n_rows >= 1, {len(self.sensors)}], got shape {w.shape}")
+            if self.normalizer is not None:
+                w = self.normalizer.augment(w)
+            feats.append(window_features(w, self.spec))
+        if not feats:
+            return []
+        f = np.vstack(feats)
+        rul, p = self.rul_model.predict(f), np.clip(self.horizon_model.p_fail(f), 0.0, 1.0)
+        cut = np.cumsum([len(x) for x in feats])[:-1]
+        return list(zip(np.split(rul, cut), np.split(p, cut)))
 
     def predict_many(self, windows: Sequence) -> list[Prediction]:
         """``predict`` for many assets' windows at once (one model call for the fleet)."""
