@@ -7,9 +7,10 @@ token is shown once, when it is created.
 Roles, each including the rights of those before it where it makes sense:
 
 - ``viewer`` reads everything;
-- ``planner`` also schedules, assigns, re-prioritises and cancels service orders, and opens
-  preventive/corrective ones;
-- ``technician`` also starts and completes orders (recording the repair and first-time fix);
+- ``planner`` also triages (approves or rejects proposed orders), schedules, assigns,
+  re-prioritises, holds and cancels service orders, and opens preventive/corrective ones;
+- ``technician`` also starts, holds (waiting for parts or the customer) and completes orders
+  (recording the repair and first-time fix);
 - ``admin`` can do all of the above and manages tokens.
 
 >>> token = new_token()
@@ -39,10 +40,11 @@ TOKEN_PREFIX = "prg_"
 # Which role may do what. "read" is every GET under /api/v1.
 RIGHTS: dict[str, frozenset[str]] = {
     "viewer": frozenset({"read"}),
-    "planner": frozenset({"read", "schedule", "assign", "cancel", "create_order"}),
-    "technician": frozenset({"read", "start", "complete"}),
+    "planner": frozenset({"read", "triage", "schedule", "assign", "hold", "cancel", "create_order"}),
+    "technician": frozenset({"read", "start", "hold", "complete"}),
     "admin": frozenset(
-        {"read", "schedule", "assign", "cancel", "create_order", "start", "complete", "tokens"}
+        {"read", "triage", "schedule", "assign", "hold", "cancel", "create_order", "start", "complete",
+         "tokens"}
     ),
 }
 

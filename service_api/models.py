@@ -11,9 +11,12 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from orders.state import DECISION_REASONS, HOLD_REASONS, STATUSES
+
 T = TypeVar("T")
 
-OrderStatus = Literal["open", "scheduled", "in_progress", "completed", "cancelled"]
+OrderStatus = Literal[STATUSES]
+OrderReason = Literal[DECISION_REASONS + HOLD_REASONS]
 OrderKind = Literal["predictive", "preventive", "corrective"]
 Role = Literal["viewer", "planner", "technician", "admin"]
 
@@ -45,6 +48,9 @@ class ServiceOrderPublic(BaseModel):
     opened_at: datetime
     closed_at: datetime | None
     first_time_fix: bool | None
+    reason: str | None = Field(None, description="reason code of the last status change")
+    status_at: datetime | None = Field(None, description="when the current status began")
+    fleet_incident_id: int | None = None
     scheduled_for: datetime | None = None
     assignee: str | None = None
     model_id: str
@@ -55,9 +61,50 @@ class ServiceOrderPublic(BaseModel):
 
 class OrderHistoryPublic(BaseModel):
     at: datetime
-    status: str
-    actor: str
+    from_status: str | None = Field(description="NULL: the order was opened")
+    to_status: str
+    actor: str = Field(description="'role:name' of a person, 'detection', 'triage' or 'device:<id>'")
+    reason: str | None
     note: str
+
+
+class OrderStatusPublic(BaseModel):
+    status: str
+    live: bool
+    description: str
+
+
+class OrderReasonPublic(BaseModel):
+    reason: str
+    description: str
+
+
+class OrderTransitionPublic(BaseModel):
+    from_status: str
+    to_status: str
+    right: str
+
+
+class OrderVocabulary(BaseModel):
+    statuses: list[OrderStatusPublic]
+    transitions: list[OrderTransitionPublic]
+    reasons: list[OrderReasonPublic]
+    decision_reasons: list[str]
+    hold_reasons: list[str]
+
+
+class OrderDecision(BaseModel):
+    """A planner's approval (or the end of a hold): when (default now) and an optional note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: datetime | None = None
+    note: str = Field("", max_length=2000, pattern=_PRINTABLE)
+
+
+class OrderRejection(OrderDecision):
+    reason: Literal[DECISION_REASONS] = Field(
+        description="false_alarm: no fault, detection re-baselines that asset and mode")
 
 
 class RepairPublic(BaseModel):
@@ -69,7 +116,7 @@ class RepairPublic(BaseModel):
     started_at: datetime
     finished_at: datetime
     duration_h: float
-    first_time_fix: bool
+    first_time_fix: bool | None = Field(description="the technician's word; NULL: not reported")
 
 
 class ServiceOrderDetail(ServiceOrderPublic):
@@ -83,7 +130,9 @@ class ServiceOrderUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal["scheduled", "in_progress", "completed", "cancelled"] | None = None
+    status: Literal[STATUSES[1:]] | None = None
+    reason: OrderReason | None = Field(
+        None, description="rejected/cancelled: a decision reason; on_hold: waiting_customer or waiting_parts")
     scheduled_for: datetime | None = None
     assignee: str | None = Field(None, min_length=1, max_length=100, pattern=_PRINTABLE)
     priority: int | None = Field(None, ge=1, le=5)

@@ -21,7 +21,6 @@ from psycopg.rows import dict_row
 from service_api.deps import CurrentUser, DbConn
 from service_api.models import MttrReport
 from service_api.params import IdQuery, TimeQuery, resolve_window
-from service_api.workflow import LIVE
 
 router = APIRouter(prefix="/mttr", tags=["reliability"])
 
@@ -53,7 +52,7 @@ SELECT o.order_id, o.asset_id, a.model_id, o.mode, o.status, o.priority, o.predi
 FROM service_orders o
 JOIN assets a ON a.asset_id = o.asset_id
 LEFT JOIN failure_modes fm ON fm.model_id = a.model_id AND fm.mode = o.mode
-WHERE o.status IN {LIVE!r}
+WHERE o.status IN (SELECT status FROM order_statuses WHERE live)
   AND (%(model)s::text IS NULL OR a.model_id = %(model)s)
   AND (%(mode)s::text IS NULL OR o.mode = %(mode)s)
 ORDER BY o.priority, o.respond_by NULLS LAST, o.order_id

@@ -39,13 +39,13 @@ WITH o AS (
            o.opened_at + t.restore_h * interval '1 hour' AS s_target,
            COALESCE(
                (SELECT min(h.at) FROM service_order_history h
-                WHERE h.order_id = o.order_id AND h.status = 'in_progress'),
+                WHERE h.order_id = o.order_id AND h.to_status = 'in_progress'),
                CASE WHEN o.status = 'completed' THEN o.closed_at END) AS responded_at,
            CASE WHEN o.status = 'completed' THEN o.closed_at END AS restored_at
     FROM service_orders o
     JOIN assets a ON a.asset_id = o.asset_id
     JOIN sla_tiers t ON t.tier = o.sla_tier
-    WHERE o.status <> 'cancelled' AND o.opened_at >= %(from)s AND o.opened_at < %(to)s
+    WHERE o.status NOT IN ('cancelled', 'rejected') AND o.opened_at >= %(from)s AND o.opened_at < %(to)s
       AND (%(tier)s::text IS NULL OR o.sla_tier = %(tier)s)
       AND (%(customer)s::text IS NULL OR a.customer_id = %(customer)s)
 ),
@@ -78,7 +78,7 @@ SELECT o.order_id, o.asset_id, a.customer_id, o.sla_tier, o.status, o.priority,
 FROM service_orders o
 JOIN assets a ON a.asset_id = o.asset_id
 JOIN sla_tiers t ON t.tier = o.sla_tier
-WHERE o.status IN ('open', 'scheduled')
+WHERE o.status IN ('proposed', 'approved', 'scheduled')
   AND COALESCE(o.respond_by, o.opened_at + t.response_h * interval '1 hour')
       <= %(at)s + %(horizon)s * interval '1 hour'
   AND (%(tier)s::text IS NULL OR o.sla_tier = %(tier)s)
