@@ -47,11 +47,7 @@ from psycopg import errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-try:
-    from orders.events import emit
-except ImportError:                     # until the api stream's orders.events lands on main
-    def emit(conn, type: str, order_id: int, payload: dict) -> None:
-        return None
+from orders.events import emit
 
 STATUSES = ("proposed", "approved", "scheduled", "in_progress", "on_hold", "completed", "rejected",
             "cancelled")

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from orders import state
-from service_api import seed
+from tests import seed
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
 PERSON = "planner:test"
@@ -139,6 +139,11 @@ def test_hold_resumes_to_where_it_came_from(conn, fleet):
         state.transition(conn, oid, "approved", actor=PERSON, at=T0 + timedelta(hours=2))
     row = state.transition(conn, oid, "scheduled", actor=PERSON, at=T0 + timedelta(hours=2))
     assert row["status"] == "scheduled" and row["held_from"] is None and row["reason"] == "resumed"
+    # one event per status change, in the same transaction (planning changes emit none)
+    evs = conn.execute("SELECT type, payload->>'reason' FROM order_events WHERE order_id = %s ORDER BY id",
+                       (oid,)).fetchall()
+    assert evs == [("order.approved", "opened"), ("order.scheduled", "planner"),
+                   ("order.on_hold", "waiting_parts"), ("order.resumed", "resumed")]
 
 
 def _proposal(asset, kind="predictive", at=T0, risk=0.95, priority=3, failure_in_h=48.0):

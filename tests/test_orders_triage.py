@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from orders import state, triage
-from service_api import seed
+from tests import seed
 
 T0 = datetime(2026, 4, 6, 9, 0, tzinfo=timezone.utc)
 
