@@ -1,12 +1,17 @@
 """The predictive distribution of an order's repair time (hours from the technician on site to
 the asset restored), as the SLA breach probability needs it: a survival function.
 
-Source: the MTTR model (``detection.mttr``, owned by the ``mttr`` stream: ``quantiles`` of a
-model fitted on completed repairs) when it provides ``predicted_quantiles(conn, asset_id, mode,
-qs, **context)``; until then, and for modes it does not know, an honest wide prior from the
-service manual: a lognormal with median = the failure mode's nominal ``mttr_h`` and
-``PRIOR_SIGMA`` = 0.75 (a 90 % interval of ×/÷ 3.4 around the nominal time). The prior is not
-fitted to anything; it is deliberately wide.
+Sources, first that applies:
+
+1. the MTTR model (``detection.mttr``, owned by the ``mttr`` stream: ``quantiles`` of a model
+   fitted on completed repairs) when it provides ``predicted_quantiles(conn, asset_id, mode,
+   qs, **context)``;
+2. ``empirical``: the quantiles of the platform's own completed repairs of the same product
+   model and failure mode finished before the time asked about, when there are at least
+   ``MIN_HISTORY`` (30) of them;
+3. ``nominal``: an honest wide prior from the service manual: a lognormal with median = the
+   failure mode's nominal ``mttr_h`` and ``PRIOR_SIGMA`` = 0.75 (a 90 % interval of ×/÷ 3.4
+   around the nominal time). The prior is not fitted to anything; it is deliberately wide.
 
 >>> rt = RepairTime.lognormal(median_h=4.0, sigma=0.75)
 >>> round(rt.sf(4.0), 2), rt.sf(0.0), rt.sf(1e6) < 1e-6
@@ -23,6 +28,7 @@ import numpy as np
 from scipy import stats
 
 PRIOR_SIGMA = 0.75
+MIN_HISTORY = 30
 #: The grid of probabilities a distribution is held on.
 QS = np.round(np.linspace(0.01, 0.99, 99), 2)
 
@@ -39,6 +45,10 @@ class RepairTime:
     @classmethod
     def lognormal(cls, median_h: float, sigma: float = PRIOR_SIGMA, source: str = "nominal") -> RepairTime:
         return cls(QS, median_h * np.exp(sigma * stats.norm.ppf(QS)), source)
+
+    @classmethod
+    def from_history(cls, hours, source: str = "empirical") -> RepairTime:
+        return cls(QS, np.quantile(np.asarray(hours, dtype=float), QS), source)
 
     def quantile(self, q):
         return np.interp(q, self.qs, self.values)
@@ -60,8 +70,9 @@ class RepairTime:
         return float(self.quantile(0.5))
 
 
-def for_order(conn, asset_id: str, mode: str, **context) -> RepairTime:
-    """The repair-time distribution for an order of ``asset_id`` and ``mode``."""
+def for_order(conn, asset_id: str, mode: str, before=None, **context) -> RepairTime:
+    """The repair-time distribution for an order of ``asset_id`` and ``mode``, from what was
+    known ``before`` (default: everything recorded)."""
     try:
         from detection import mttr as model
         fn = getattr(model, "predicted_quantiles", None)
@@ -74,6 +85,14 @@ def for_order(conn, asset_id: str, mode: str, **context) -> RepairTime:
                 return RepairTime(QS, values, "model")
         except (LookupError, ValueError):
             pass
+    hours = [r[0] for r in conn.execute(
+        """SELECT extract(epoch FROM r.finished_at - r.started_at) / 3600.0
+           FROM repairs r JOIN assets a ON a.asset_id = r.asset_id
+           WHERE a.model_id = (SELECT model_id FROM assets WHERE asset_id = %(a)s) AND r.mode = %(m)s
+             AND (%(before)s::timestamptz IS NULL OR r.finished_at < %(before)s)
+           ORDER BY r.finished_at DESC LIMIT 2000""", {"a": asset_id, "m": mode, "before": before}).fetchall()]
+    if len(hours) >= MIN_HISTORY:
+        return RepairTime.from_history(hours)
     row = conn.execute(
         "SELECT fm.mttr_h FROM assets a JOIN failure_modes fm ON fm.model_id = a.model_id AND fm.mode = %s "
         "WHERE a.asset_id = %s", (mode, asset_id)).fetchone()

@@ -21,10 +21,12 @@ cancelled).
 P(R > deadline − arrival), R the repair time's predictive distribution
 (:mod:`orders.repair_time`), arrival = the planned visit (``scheduled_for``) or now + the
 expected wait (the median time from approval to a technician on site of the tier's orders in
-the last 90 days; the tier's response target while there are fewer than 5), plus
-``TRAVEL_H``. Work in progress: P(R > deadline − start | R > now − start). ``TRAVEL_H`` = 0.5 h
-is an assumption (the scheduler's travel estimates replace it when they exist). The arrival
-is taken as certain: the probability reflects only repair-time uncertainty.
+the last 90 days, travel included; the tier's response target while there are fewer than 5),
+but never sooner than now + ``TRAVEL_H``. Work in progress: P(R > deadline − start |
+R > now − start). ``TRAVEL_H`` = 0.5 h is an assumption (the scheduler's travel estimates
+replace it when they exist). The arrival is taken as certain: the probability reflects only
+repair-time uncertainty. Everything is computed as of a time ``now`` from the history up to
+then, so the same code answers "what did the clock say at t" (the benchmark uses this).
 
 >>> from datetime import datetime, timezone
 >>> cal = Calendar("business", "UTC", (1, 2, 3, 4, 5), 8.0, 18.0)
@@ -129,6 +131,12 @@ class OrderClocks:
     detail: dict = field(default_factory=dict)
 
 
+def status_at(order: dict, history: list, now: datetime) -> str:
+    """The order's status at ``now`` from its history (its current status without history)."""
+    past = [to for at, _, to in history if at <= now]
+    return past[-1] if past else order["status"]
+
+
 def _pauses(history: list[tuple[datetime, str | None, str]], until: datetime) -> list[tuple[datetime, datetime]]:
     """On-hold intervals from history rows (at, from_status, to_status), clipped to ``until``."""
     out, since = [], None
@@ -179,9 +187,10 @@ def _state(now: datetime, deadline: datetime | None, warn_at: datetime | None, s
 
 def clocks(order: dict, history: list[tuple[datetime, str | None, str]], tier: dict | None,
            cal: Calendar | None, now: datetime) -> OrderClocks:
-    """Both clocks of one order at ``now`` (pure: the order row, its history rows (at, from, to),
-    its tier row and calendar)."""
-    status = order["status"]
+    """Both clocks of one order as of ``now`` (pure: the order row, its history rows (at, from,
+    to), its tier row and calendar). Only history up to ``now`` counts: the status is the one
+    the order had then."""
+    status = status_at(order, history, now)
     out = OrderClocks(order["order_id"], status, order.get("sla_tier"), None, None)
     if tier is None or cal is None:
         return out
@@ -227,14 +236,16 @@ def breach_probability(now: datetime, deadline: datetime, rt: repair_time.Repair
                        work_started: datetime | None = None, visit_at: datetime | None = None,
                        expected_wait_h: float = 0.0, travel_h: float = TRAVEL_H) -> tuple[float, datetime]:
     """P(restore after ``deadline``) and the assumed arrival (pure)."""
-    if work_started is not None:
+    if work_started is not None:         # on site: what is left of the repair
         elapsed = max((now - work_started) / H, 0.0)
         budget = (deadline - work_started) / H
         s_el = rt.sf(elapsed)
         p = 1.0 if budget <= elapsed else (rt.sf(budget) / s_el if s_el > 0 else 1.0)
         return min(max(p, 0.0), 1.0), work_started
-    arrival = max(visit_at, now) if visit_at is not None else now + expected_wait_h * H
-    arrival = arrival + travel_h * H
+    if visit_at is not None:             # the planned visit, or as soon as a technician can get there
+        arrival = max(visit_at, now + travel_h * H)
+    else:                                # the tier's usual wait (it includes travel)
+        arrival = now + max(expected_wait_h, travel_h) * H
     return rt.sf((deadline - arrival) / H), arrival
 
 
@@ -295,13 +306,13 @@ def order_clocks(conn, where: str = "TRUE", params: dict | None = None, now: dat
     for o in orders:
         tier = tr.get(o["sla_tier"]) if o["sla_tier"] else None
         c = clocks(o, hist[o["order_id"]], tier, cals.get(tier["calendar"]) if tier else None, now)
-        live = o["status"] in ("proposed", "approved", "scheduled", "in_progress", "on_hold")
+        live = c.status in ("proposed", "approved", "scheduled", "in_progress", "on_hold")
         if with_probability and live and c.restore is not None and c.restore.deadline is not None:
-            rt = repair_time.for_order(conn, o["asset_id"], o["mode"])
+            rt = repair_time.for_order(conn, o["asset_id"], o["mode"], before=now)
             if o["sla_tier"] not in waits:
                 waits[o["sla_tier"]] = expected_wait_h(conn, o["sla_tier"], now)
-            visit = (o["detail"] or {}).get("scheduled_for") if o["status"] == "scheduled" else None
-            started = c.response.stopped_at if o["status"] == "in_progress" and c.response else None
+            visit = (o["detail"] or {}).get("scheduled_for") if c.status == "scheduled" else None
+            started = c.response.stopped_at if c.status == "in_progress" and c.response else None
             p, arrival = breach_probability(
                 now, c.restore.deadline, rt, work_started=started,
                 visit_at=datetime.fromisoformat(visit.replace("Z", "+00:00")) if visit else None,

@@ -108,9 +108,9 @@ def test_breach_probability_and_at_risk_order(conn, assets):
     state.transition(conn, late, "scheduled", actor=P, changes={"scheduled_for": FRI + 30 * H}, at=FRI + H)
     early = _open(conn, assets["platinum"], "platinum")
     state.transition(conn, early, "scheduled", actor=P, changes={"scheduled_for": FRI + 0.5 * H}, at=FRI + 0.2 * H)
-    risk = {c.order_id: c for c in sla.at_risk(conn, now=FRI + 0.3 * H, limit=1000)}
+    risk = {c.order_id: c for c in sla.at_risk(conn, now=FRI + 1.1 * H, limit=1000)}
     assert risk[late].breach_probability == 1.0 and risk[early].breach_probability < 0.5
-    order = [c.order_id for c in sla.at_risk(conn, now=FRI + 0.3 * H, limit=1000)]
+    order = [c.order_id for c in sla.at_risk(conn, now=FRI + 1.1 * H, limit=1000)]
     assert order.index(late) < order.index(early)
     assert risk[early].repair_median_h == pytest.approx(6.0) and risk[early].repair_source == "nominal"
 
