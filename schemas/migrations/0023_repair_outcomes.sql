@@ -18,3 +18,4 @@ LANGUAGE sql STABLE AS $$
                          AND n.started_at <= least(r.finished_at + interval '30 days', at)) AS repeated) x
     WHERE r.finished_at <= at
 $$;
+CREATE INDEX repairs_asset_mode_start_idx ON repairs (asset_id, mode, started_at);
