@@ -66,7 +66,7 @@ const ctx = { document, Node, console, Date, URLSearchParams, JSON, Math, Number
   localStorage: { getItem: (k) => store[k] ?? null, setItem: (k, v) => { store[k] = v; }, removeItem: (k) => { delete store[k]; } },
   fetch: (url, opts) => fetch(BASE + url, opts), prompt: () => "test", setInterval: () => 0 };
 vm.createContext(ctx);
-vm.runInContext(fs.readFileSync(process.env.SCRIPT, "utf8"), ctx);
+for (const f of process.env.SCRIPT.split(":")) vm.runInContext(fs.readFileSync(f, "utf8"), ctx);  // as index.html loads them
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function until(pred, ms = 20000) {  // poll the fake DOM until the page has rendered
   for (const end = Date.now() + ms; Date.now() < end; await sleep(25)) if (pred()) return;
@@ -83,6 +83,10 @@ async function until(pred, ms = 20000) {  // poll the fake DOM until the page ha
   out.slaRows = $("#sla tbody").all((e) => e.tag === "tr").length;
   out.uptimeRows = $("#uptime tbody").all((e) => e.tag === "tr").length;
   out.assetRows = $("#assets tbody").all((e) => e.tag === "tr").length;
+  await until(() => $("#o-risk tbody").children.length || $("#error").textContent);
+  out.riskRows = $("#o-risk tbody").all((e) => e.tag === "tr").length;
+  out.riskCells = out.riskRows ? $("#o-risk tbody").all((e) => e.tag === "td").length / out.riskRows : 0;
+  out.historyButton = !!rows[0].find((e) => e.tag === "button" && e.textContent === "History");
   // drill into the first asset of the queue
   rows[0].find((e) => e.tag === "a").click();
   await until(() => $("#a-res").textContent || $("#error").textContent);
@@ -149,7 +153,8 @@ def test_planner_page_script_renders_and_schedules(server, db, uid, tmp_path: Pa
     harness.write_text(HARNESS)
     proc = subprocess.run(
         [NODE, str(harness)], capture_output=True, text=True, timeout=60,
-        env={"BASE": server, "TOKEN": token, "SCRIPT": str(STATIC / "app.js"), "PATH": "/usr/bin:/bin"},
+        env={"BASE": server, "TOKEN": token, "SCRIPT": f"{STATIC / 'orders.js'}:{STATIC / 'app.js'}",
+             "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -162,5 +167,6 @@ def test_planner_page_script_renders_and_schedules(server, db, uid, tmp_path: Pa
     assert out["modes"] == len(seed.MODES)
     assert out["chartLine"] and "points" in out["chartPoints"]
     assert out["scheduleButton"] and out["dialogOpen"]
+    assert out["riskRows"] >= 1 and out["riskCells"] == 9 and out["historyButton"]     # orders.js
     row = db.execute("SELECT status, detail FROM service_orders WHERE order_id = %s", (order,)).fetchone()
     assert row[0] == "scheduled" and row[1]["assignee"] == "tech-js"

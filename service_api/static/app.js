@@ -71,6 +71,7 @@ function actionsFor(o) {
     const note = prompt(`Cancel order ${o.order_id}? Reason:`);
     if (note !== null) patchOrder(o, { status: "cancelled", reason: "other", note });
   }));
+  if (globalThis.ordersUI) out.push(...globalThis.ordersUI.actions(o));   // triage, hold, history: orders.js
   return out;
 }
 
@@ -283,7 +284,7 @@ async function refresh() {
     state.me = await api("/me");
     $("#whoami").textContent = `${state.me.name} · ${state.me.role}`;
     showError("");
-    await Promise.all([loadQueue(), loadStanding()]);
+    await Promise.all([loadQueue(), loadStanding(), globalThis.ordersUI ? globalThis.ordersUI.load() : null]);
   } catch (e) {
     showError(e.status === 401 ? "This token is not valid (unknown, expired or revoked)." : e.message);
   }
