@@ -6,7 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv services demo test bench services-down clean-state
 
+# The browser tests drive Debian's Chromium (Playwright is pinned to the release built for it).
+CHROMIUM := /usr/bin/chromium
+
 $(STAMP): pyproject.toml
+	test -x $(CHROMIUM) || { apt-get update -q && apt-get install -y -q chromium; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
