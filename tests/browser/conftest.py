@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from prognos.services.common import free_port
+from ops.services.common import free_port
 from service_api.app import create_app
 from tests.browser import data
 

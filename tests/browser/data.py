@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 
 from ingest.rollup import refresh_rollups
-from service_api import seed
+from tests import seed
 from service_api.auth import create_token
 
 MODEL = "BP-M"
