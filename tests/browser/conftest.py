@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from ops.services.common import free_port
-from service_api.app import create_app
 from tests.browser import data
+from tests.live import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -52,20 +48,8 @@ def page_data(settings):
 @pytest.fixture(scope="session")
 def live_api(settings, page_data):
     """Base URL of the API served by uvicorn in a thread of this process."""
-    app = create_app(settings.model_copy(update={"webhook_dispatch": False}))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    end = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > end or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
+    with serve(settings.model_copy(update={"webhook_dispatch": False})) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
