@@ -261,9 +261,10 @@ class PredictedMttr(BaseModel):
     mttr_lo_h: float | None = Field(None, description="lower end of its conformal interval")
     mttr_hi_h: float | None = Field(None, description="upper end (null: unbounded)")
     mttr_coverage: float | None = Field(None, description="nominal coverage of the interval")
-    mttr_basis: Literal["group", "pooled", "manual", "none"] | None = Field(
-        None, description="group: calibrated on this model and mode's repairs; pooled; "
-                          "manual: few repairs, centred on the nominal MTTR")
+    mttr_basis: Literal["group", "mode", "pooled", "manual", "none"] | None = Field(
+        None, description="group: calibrated on this model and mode's repairs; mode: on this "
+                          "failure mode's across models; pooled; manual: few repairs, centred "
+                          "on the nominal MTTR")
 
 
 class MttrReport(BaseModel):

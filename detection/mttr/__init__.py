@@ -76,7 +76,7 @@ def intervals(conn_or_cache: psycopg.Connection | MttrCache, rows: list[dict], *
     """For each row (features as in :mod:`detection.mttr.features`): ``{"median_h", "lo_h",
     "hi_h", "coverage", "basis"}``, hours rounded to the minute-ish (3 decimals), ``None`` where
     there is no prediction or the interval is unbounded; ``basis`` is the route
-    (``group`` / ``pooled`` / ``manual`` / ``none``, see :meth:`MttrModel.routes`)."""
+    (``group`` / ``mode`` / ``pooled`` / ``manual`` / ``none``, see :meth:`MttrModel.routes`)."""
     cache = conn_or_cache if isinstance(conn_or_cache, MttrCache) else MttrCache(conn_or_cache)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")

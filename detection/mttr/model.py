@@ -8,13 +8,16 @@ model, failure mode, kind, region, site, technician skill level, parts on hand, 
 day of week; the site is target-encoded, the nominal figure is a feature too).  Working in log
 ratios makes the error multiplicative, as repair times are.
 
-**Intervals.** Split conformal: a random ``calibration_share`` of the repairs is held out of
-the fit, and its residuals calibrate a conformal predictive system (crepes
+**Intervals.** Split conformal, normalised: a random ``calibration_share`` of the repairs is
+held out of the fit; a second tree model learns from the rest how large the error is for a
+repair like this (out-of-fold absolute residuals: a planned visit errs less than a breakdown
+that may wait for parts), and the held-out residuals, divided by it, calibrate a conformal predictive system (crepes
 ``ConformalPredictiveSystem``), which gives a whole predictive distribution per repair, so
 :meth:`MttrModel.quantiles` answers any quantile and :meth:`MttrModel.predict_interval` is the
 (alpha/2, 1 - alpha/2) pair.  Mondrian: each (model, mode) with at least ``min_bin``
 calibration repairs is calibrated on its own residuals, so its coverage holds per group;
-the others share one pooled calibration.  The point prediction is the predictive median.
+the others are calibrated per failure mode across product models when those have enough
+(a preventive service and a bearing replacement do not err alike), the rest pooled.  The point prediction is the predictive median.
 
 **Few repairs: the manual, honestly wide.**  A (model, mode) with fewer than ``min_repairs``
 completed repairs (or any, while the whole history has fewer than ``min_fit``) is predicted
@@ -60,12 +63,15 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, TargetEncoder
+from threadpoolctl import threadpool_limits
 
 from detection.mttr.features import CATEGORICAL, CONTEXT, NUMERIC, TARGET_ENCODED, frame, group_keys
 
 MIN_H = 1.0 / 60.0              # a repair recorded as 0 h counts as one minute (log scale)
 GRID = np.arange(5.0, 95.01, 2.5)  # percentiles describing a distribution inside a mixture
-ROUTES = ("group", "pooled", "manual", "none")
+ROUTES = ("group", "mode", "pooled", "manual", "none")
+POOLED = "*"
+SIGMA_FLOOR = 0.01               # log-ratio units: 1% of the repair time
 
 
 def _target_encoder(random_state: int) -> TargetEncoder:
@@ -119,9 +125,9 @@ class MttrModel:
     :meth:`predict`, :meth:`predict_interval`, :meth:`quantiles` (hours) on rows as in
     :mod:`detection.mttr.features`."""
 
-    def __init__(self, *, calibration_share: float = 0.3, min_bin: int = 30, min_repairs: int = 5,
+    def __init__(self, *, calibration_share: float = 0.3, min_bin: int = 100, min_repairs: int = 5,
                  min_fit: int = 70, fallback_sigma: float = 0.8, n_donors: int = 40,
-                 random_state: int = 0):
+                 random_state: int = 0, threads: int = 1):
         if not 0 < calibration_share < 1:
             raise ValueError("calibration_share must be in (0, 1)")
         if min_bin < 19:
@@ -133,11 +139,17 @@ class MttrModel:
         self.fallback_sigma = fallback_sigma
         self.n_donors = n_donors
         self.random_state = random_state
+        self.threads = threads
 
     # ---------------------------------------------------------------------------- fitting
     def fit(self, repairs, nominal: Mapping[tuple[str, str], float], *, censored: int = 0) -> "MttrModel":
         """``repairs``: completed repairs (rows with ``duration_h`` or started/finished
-        times); ``nominal``: the manual's MTTR in hours per (model_id, mode)."""
+        times); ``nominal``: the manual's MTTR in hours per (model_id, mode).  One OpenMP
+        thread (``threads``): the machine is shared with ingest and detection."""
+        with threadpool_limits(limits=self.threads, user_api="openmp"):
+            return self._fit(repairs, nominal, censored)
+
+    def _fit(self, repairs, nominal, censored: int) -> "MttrModel":
         self.nominal_ = {(str(k[0]), str(k[1])): float(v) for k, v in nominal.items()
                          if v is not None and float(v) > 0}
         f = frame(repairs, nominal=self.nominal_, with_target=True)
@@ -156,21 +168,21 @@ class MttrModel:
         full = f[list(CONTEXT)].dropna()
         self.donors_ = (full.iloc[rng.choice(len(full), min(self.n_donors, len(full)), replace=False)]
                         .reset_index(drop=True) if len(full) else None)
-        self.pipeline_ = self.cps_group_ = self.cps_pooled_ = None
-        self.bins_: set[str] = set()
+        self.pipeline_ = self.cps_ = self.cps_all_ = None
+        self.bin_of_: dict[str, str] = {}
         n_cal = int(round(self.calibration_share * len(f)))
         if len(f) >= self.min_fit:
             perm = rng.permutation(len(f))
             cal, tr = perm[:n_cal], perm[n_cal:]
             self.pipeline_ = _pipeline(self.random_state).fit(f.iloc[tr], r[tr])
+            self.difficulty_ = self._fit_difficulty(f.iloc[tr], r[tr])
             res = r[cal] - self.pipeline_.predict(f.iloc[cal])
-            g_cal = groups[cal]
-            counts = Counter(g_cal.tolist())
-            self.bins_ = {g for g, c in counts.items() if c >= self.min_bin}
-            own = np.isin(g_cal, list(self.bins_))
-            if own.any():
-                self.cps_group_ = ConformalPredictiveSystem().fit(res[own], bins=g_cal[own])
-            self.cps_pooled_ = ConformalPredictiveSystem().fit(res)
+            sig = self._sigmas(f.iloc[cal])
+            self.bin_of_ = self._taxonomy(groups[cal], groups)
+            b_cal = np.array([self.bin_of_[g] for g in groups[cal]], dtype=object)
+            self.cps_ = ConformalPredictiveSystem().fit(res, sigmas=sig, bins=b_cal)
+            self.cps_all_ = ConformalPredictiveSystem().fit(res, sigmas=sig)
+            self.bin_n_ = dict(Counter(b_cal.tolist()))
         else:
             n_cal = 0
         self.summary_ = {
@@ -185,12 +197,35 @@ class MttrModel:
         ln = f["log_nominal"].to_numpy()
         return np.where(np.isfinite(ln), ln, self.default_offset_)
 
+    def _fit_difficulty(self, f: pd.DataFrame, r: np.ndarray) -> Pipeline:
+        """A model of how far off the point model is for a repair: trees on log |residual|
+        out of fold (3 folds of the training part), so a preventive service and a repair
+        waiting for parts get intervals of their own width (normalised conformal)."""
+        oof = np.empty(len(f))
+        for a, b in KFold(3, shuffle=True, random_state=self.random_state).split(f):
+            oof[b] = _pipeline(self.random_state).fit(f.iloc[a], r[a]).predict(f.iloc[b])
+        return _pipeline(self.random_state).fit(f, np.log(np.maximum(np.abs(r - oof), SIGMA_FLOOR)))
+
+    def _sigmas(self, f: pd.DataFrame) -> np.ndarray:
+        return np.maximum(np.exp(self.difficulty_.predict(f)), SIGMA_FLOOR)
+
+    def _taxonomy(self, g_cal: np.ndarray, groups: np.ndarray) -> dict[str, str]:
+        """Mondrian category of each (model, mode): itself when it has ``min_bin`` calibration
+        repairs, else its failure mode across models (``*|mode``) when those left together
+        have, else the pooled rest (``*``)."""
+        counts = Counter(g_cal.tolist())
+        out = {g: g for g in set(groups.tolist()) if counts.get(g, 0) >= self.min_bin}
+        by_mode = Counter(g.partition("|")[2] for g in g_cal.tolist() if g not in out)
+        for g in set(groups.tolist()) - set(out):
+            mode = g.partition("|")[2]
+            out[g] = f"*|{mode}" if by_mode[mode] >= self.min_bin else POOLED
+        return out
+
     def _route_of(self, g: str) -> str:
         model_id, _, mode = g.partition("|")
-        if self.pipeline_ is not None and g in self.bins_:
-            return "group"
         if self.pipeline_ is not None and self.n_repairs_.get(g, 0) >= self.min_repairs:
-            return "pooled"
+            b = self.bin_of_.get(g, POOLED)
+            return "group" if b == g else ("mode" if b != POOLED else "pooled")
         return "manual" if (model_id, mode) in self.nominal_ else "none"
 
     def _check_fitted(self):
@@ -200,7 +235,8 @@ class MttrModel:
     # ---------------------------------------------------------------------------- predicting
     def routes(self, X) -> np.ndarray:
         """Which distribution answers each row: ``group`` (its own Mondrian calibration),
-        ``pooled``, ``manual`` (the nominal fallback) or ``none`` (no prediction)."""
+        ``mode`` (its failure mode's, across models), ``pooled``, ``manual`` (the nominal
+        fallback) or ``none`` (no prediction)."""
         self._check_fitted()
         return np.array([self._route_of(g) for g in group_keys(frame(X))], dtype=object)
 
@@ -208,6 +244,10 @@ class MttrModel:
         """Predictive quantiles in hours, shape ``(n_rows, len(qs))``; NaN where there is no
         prediction, 0 / inf where the calibration is too small for so extreme a quantile."""
         self._check_fitted()
+        with threadpool_limits(limits=self.threads, user_api="openmp"):
+            return self._quantiles(X, qs)
+
+    def _quantiles(self, X, qs) -> np.ndarray:
         q = _check_qs(qs)
         f = frame(X, nominal=self.nominal_)
         n = len(f)
@@ -219,14 +259,13 @@ class MttrModel:
         offset = self._offset(f)
         man = route == "manual"
         out[man] = offset[man, None] + self.sigma_ * norm.ppf(q)[None]
-        learned = np.nonzero((route == "group") | (route == "pooled"))[0]
+        learned = np.nonzero(np.isin(route, ["group", "mode", "pooled"]))[0]
         if len(learned):
-            out[learned] = offset[learned, None] + self._learned(f.iloc[learned], groups[learned],
-                                                                route[learned], q)
+            out[learned] = offset[learned, None] + self._learned(f.iloc[learned], groups[learned], q)
         with np.errstate(over="ignore"):
             return np.exp(out)
 
-    def _learned(self, f: pd.DataFrame, groups: np.ndarray, route: np.ndarray, q: np.ndarray) -> np.ndarray:
+    def _learned(self, f: pd.DataFrame, groups: np.ndarray, q: np.ndarray) -> np.ndarray:
         """log-ratio quantiles of rows answered by the fitted model (mixtures over missing context)."""
         n = len(f)
         f = f.reset_index(drop=True)
@@ -243,18 +282,19 @@ class MttrModel:
                 fill = need[owner] & missing[owner, j]
                 ef.loc[fill, c] = self.donors_[c].to_numpy()[k[fill]]
         r_hat = self.pipeline_.predict(ef)
-        P = np.unique(np.concatenate([GRID, q * 100.0])) if need.any() else q * 100.0
+        sig = self._sigmas(ef)
+        P = np.unique(np.concatenate([GRID, q * 100.0]) if need.any() else q * 100.0)  # sorted
         Q = np.empty((len(ef), len(P)))
-        eg, er = groups[owner], route[owner]
-        for which, cps in (("group", self.cps_group_), ("pooled", self.cps_pooled_)):
-            sel = er == which
-            if not sel.any():
-                continue
-            lo, hi = P[P < 50], P[P >= 50]
-            kw = {"bins": eg[sel]} if which == "group" else {}
-            res = cps.predict(r_hat[sel], lower_percentiles=lo if len(lo) else None,
-                              higher_percentiles=hi if len(hi) else None, **kw)
-            Q[sel] = np.asarray(res, float).reshape(int(sel.sum()), len(P))
+        eg = groups[owner]
+        # the pooled rest's own calibration when it has enough repairs, else every repair's
+        bins = np.array([self.bin_of_.get(g, POOLED) for g in eg], dtype=object)
+        own = (bins != POOLED) | (self.bin_n_.get(POOLED, 0) >= 19)
+        lo, hi = P[P < 50], P[P >= 50]
+        kw = {"lower_percentiles": lo if len(lo) else None, "higher_percentiles": hi if len(hi) else None}
+        for sel, cps, b in ((own, self.cps_, bins[own]), (~own, self.cps_all_, None)):
+            if sel.any():
+                res = cps.predict(r_hat[sel], sigmas=sig[sel], bins=b, **kw)
+                Q[sel] = np.asarray(res, float).reshape(int(sel.sum()), len(P))
         out = np.empty((n, len(q)))
         cols = np.searchsorted(P, q * 100.0)
         starts = np.cumsum(rep) - rep

@@ -11,7 +11,7 @@
 - ``model_mttr_h`` / ``mttr_lo_h`` / ``mttr_hi_h``: the repair-time model in force
   (:mod:`detection.mttr`) for the order now, its predictive median and conformal interval of
   coverage ``mttr_coverage`` (80%), and ``mttr_basis``: ``group`` (calibrated on this model
-  and mode's own repairs), ``pooled``, or ``manual`` (few repairs: centred on the nominal MTTR,
+  and mode's own repairs), ``mode`` (on the mode's across models), ``pooled``, or ``manual`` (few repairs: centred on the nominal MTTR,
   wide).
 """
 
