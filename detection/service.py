@@ -32,8 +32,9 @@ from detection.kernels.lagged import lagged_ema
 from detection.kernels.resample import bucket_samples, new_state
 from detection.mttr import MttrCache, predicted_mttr
 from detection.prediction.history import recent_window
-from detection.orders import OrderProposal, complete_repaired, new_repairs, open_or_update, priority, respond_by
+from detection.orders import priority, respond_by
 from detection.reader import OutboxReader
+from orders.state import OrderProposal, complete_repaired, new_repairs, open_or_update
 from detection.regime import ConditionNormalizer
 from prognos.config import Settings
 from prognos.logs import event
@@ -501,8 +502,8 @@ class DetectionService:
                     self._quiet(asset, np.inf)            # down until repaired
                 stats["corrective"] += 1
             else:
-                rid, asset, mode, ftf = payload
-                complete_repaired(self.conn, rid, asset, mode, _dt(ts), ftf)
+                rid, asset, mode, _ = payload
+                complete_repaired(self.conn, rid, asset, mode, _dt(ts))
                 self._reset_asset(asset, ts + self.config.settle_h * 3600.0)
                 stats["repairs"] += 1
         open_or_update(self.conn, corrective)

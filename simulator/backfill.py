@@ -87,7 +87,7 @@ def _record_events(cur, fleet: Fleet, events: list[dict]) -> None:
             detail = {k: e[k] for k in ("duration_h", "parts_delay_h", *OBSERVED) if k in e}
             cur.execute(
                 "INSERT INTO repairs (asset_id, mode, kind, started_at, finished_at, "
-                "first_time_fix, detail) VALUES (%s, %s, %s, %s, %s, true, %s) "
+                "detail) VALUES (%s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (asset_id, started_at) DO NOTHING",
                 (a, mode, e.get("kind", "corrective"), started, t, Jsonb(detail)))
         if ev in STATE_EVENT or (ev == "sensor_fault" and reported(e)):

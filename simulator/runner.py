@@ -288,7 +288,7 @@ class LiveRunner:
             with psycopg.connect(self.settings.dsn, autocommit=True) as conn:
                 rows = conn.execute(
                     "SELECT o.order_id, o.asset_id, o.mode, o.kind, coalesce(o.sla_tier, 'silver') "
-                    "FROM service_orders o WHERE o.status IN ('open', 'scheduled') "
+                    "FROM service_orders o WHERE o.status IN ('approved', 'scheduled') "
                     "AND o.kind IN ('predictive', 'preventive') AND o.asset_id = ANY(%s) "
                     "ORDER BY o.priority, o.order_id",
                     ([a.asset_id for a in self.fleet.assets],)).fetchall()

@@ -3,8 +3,8 @@
 - Actual MTTR of a group (model and failure mode, or model) over the window =
   Σ (finished_at − started_at) / n over the repairs that finished in [from, to), in hours:
   hands-on time from the start of work to the asset restored. With it: the median and 90th
-  percentile repair time and the first-time-fix rate (share of those repairs fixed on the first
-  visit).
+  percentile repair time and the first-time-fix rate (share of those repairs, judged now, that
+  fixed the fault on the first visit: ``orders/figures.py``).
 - Predicted MTTR of a live order = the order's ``predicted_mttr_h`` (from detection's model);
   ``expected_mttr_h`` falls back to the actual MTTR of its model and mode in the window, then to
   the failure mode's nominal ``mttr_h``.
@@ -27,7 +27,6 @@ from detection.mttr import intervals
 from service_api.deps import CurrentUser, DbConn
 from service_api.models import MttrReport
 from service_api.params import IdQuery, TimeQuery, resolve_window
-from service_api.workflow import LIVE
 
 router = APIRouter(prefix="/mttr", tags=["reliability"])
 
@@ -39,9 +38,10 @@ FROM (
            avg(x.h) AS mttr_h,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY x.h) AS median_h,
            percentile_cont(0.9) WITHIN GROUP (ORDER BY x.h) AS p90_h,
-           avg(r.first_time_fix::int) AS first_time_fix_rate
+           avg(ro.first_time_fix::int) AS first_time_fix_rate
     FROM repairs r
     JOIN assets a ON a.asset_id = r.asset_id
+    LEFT JOIN repair_outcomes(now()) ro ON ro.repair_id = r.id
     CROSS JOIN LATERAL (SELECT (extract(epoch FROM r.finished_at - r.started_at) / 3600.0)::float8 AS h) x
     WHERE r.finished_at >= %(from)s AND r.finished_at < %(to)s
       AND (%(model)s::text IS NULL OR a.model_id = %(model)s)
@@ -61,7 +61,7 @@ FROM service_orders o
 JOIN assets a ON a.asset_id = o.asset_id
 LEFT JOIN sites s ON s.site_id = a.site_id
 LEFT JOIN failure_modes fm ON fm.model_id = a.model_id AND fm.mode = o.mode
-WHERE o.status IN {LIVE!r}
+WHERE o.status IN (SELECT status FROM order_statuses WHERE live)
   AND (%(model)s::text IS NULL OR a.model_id = %(model)s)
   AND (%(mode)s::text IS NULL OR o.mode = %(mode)s)
   AND (%(customer)s::text IS NULL OR a.customer_id = %(customer)s)
