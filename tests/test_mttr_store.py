@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from detection.mttr import MttrCache, intervals, predicted_mttr, store
+from detection.mttr import MttrCache, intervals, predicted_mttr, predicted_quantiles, store
 from detection.mttr.history import load_repairs
 from simulator.backfill import _record_events
 from simulator.catalog import CATALOG
@@ -76,8 +76,12 @@ def test_stored_model_predicts_for_an_asset_and_refits_on_schedule(settings, fle
         assert p["basis"] == "manual" and p["median_h"] == pytest.approx(3.0, abs=0.01) and p["coverage"] == 0.9
         with pytest.raises(LookupError, match="no asset"):
             predicted_mttr(cache, "no-such-asset", "seal_leak")
-        with pytest.raises(TypeError, match="unknown context"):
+        with pytest.raises(ValueError, match="unknown repair context"):
             predicted_mttr(cache, assets[0], "seal_leak", technician="t1")
+        qs = np.round(np.linspace(0.01, 0.99, 99), 2)
+        dist = predicted_quantiles(cache, assets[0], "seal_leak", qs)
+        assert np.all(np.isfinite(dist)) and np.all(np.diff(dist) >= 0)
+        assert dist[49] == pytest.approx(median, abs=0.01)
         assert store.refresh(conn, max_age_s=0.0) > first              # due again: a new version
 
 
