@@ -30,12 +30,8 @@ def _repair(db, asset, mode, start, hours, **detail):
 
 @pytest.fixture
 def fleet_db(db, uid):
-    m, c = f"MT-{uid}", f"MTC-{uid}"
-    seed.add_model(db, m)
-    seed.add_customer(db, c, [f"{c}-S"])
-    assets = [f"MTA{i}-{uid}" for i in range(4)]
-    for a in assets:
-        seed.add_asset(db, a, m, c, f"{c}-S")
+    m, assets = f"MT-{uid}", [f"MTA{i}-{uid}" for i in range(4)]
+    seed.add_small_fleet(db, m, f"MTC-{uid}", assets)
     return m, assets
 
 
