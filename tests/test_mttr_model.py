@@ -111,3 +111,13 @@ def test_bad_arguments_are_refused(fitted):
         fitted.predict("A/x")
     with pytest.raises(RuntimeError, match="not fitted"):
         MttrModel().predict(row)
+
+
+def test_manual_figures_registered_after_the_fit_are_used(fitted):
+    import copy
+
+    m = copy.deepcopy(fitted)
+    before = m.predict([{"model_id": "A", "mode": "y", "skill_level": 2}])[0]
+    m.refresh_nominal({("C", "x"): 7.0, ("A", "y"): 100.0})
+    assert m.predict([{"model_id": "C", "mode": "x"}])[0] == pytest.approx(7.0)      # new model: manual
+    assert m.predict([{"model_id": "A", "mode": "y", "skill_level": 2}])[0] == before  # learned: as fitted

@@ -206,6 +206,15 @@ class MttrModel:
         }
         return self
 
+    def refresh_nominal(self, nominal: Mapping[tuple[str, str], float]) -> None:
+        """Take the manual's current figures for the (model, mode) the fitted model does not
+        answer from repairs (new product models, changed manual figures); the learned ones
+        keep the figure they were fitted against."""
+        for (model_id, mode), h in nominal.items():
+            key = (str(model_id), str(mode))
+            if h is not None and float(h) > 0 and self._route_of(f"{key[0]}|{key[1]}") in ("manual", "none"):
+                self.nominal_[key] = float(h)
+
     def _offset(self, f: pd.DataFrame) -> np.ndarray:
         ln = f["log_nominal"].to_numpy()
         return np.where(np.isfinite(ln), ln, self.default_offset_)
