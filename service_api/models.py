@@ -306,6 +306,14 @@ class PredictedMttr(BaseModel):
     actual_mttr_h: float | None = Field(description="historical mean for this model and mode")
     nominal_mttr_h: float | None
     expected_mttr_h: float | None = Field(description="predicted, else actual, else nominal")
+    model_mttr_h: float | None = Field(None, description="the repair-time model's median for this order now")
+    mttr_lo_h: float | None = Field(None, description="lower end of its conformal interval")
+    mttr_hi_h: float | None = Field(None, description="upper end (null: unbounded)")
+    mttr_coverage: float | None = Field(None, description="nominal coverage of the interval")
+    mttr_basis: Literal["group", "mode", "pooled", "manual", "none"] | None = Field(
+        None, description="group: calibrated on this model and mode's repairs; mode: on this "
+                          "failure mode's across models; pooled; manual: few repairs, centred "
+                          "on the nominal MTTR")
 
 
 class MttrReport(BaseModel):

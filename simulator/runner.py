@@ -27,6 +27,7 @@ from prognos.config import Settings
 from prognos.logs import event
 from simulator.catalog import CATALOG
 from simulator.fleet import TIER_RESPONSE_H, Fleet
+from simulator.technicians import OBSERVED
 
 log = logging.getLogger("prognos.simulator.runner")
 
@@ -271,6 +272,8 @@ class LiveRunner:
                     detail["kind"] = e["kind"]
                 if order_id:
                     detail["order_id"] = order_id
+                if name == "repair_finished":      # what the technician records
+                    detail.update({k: e[k] for k in OBSERVED if k in e})
             if detail:
                 msg["detail"] = detail
             # pending readings before the event go first (keeps each device's stream ordered)
