@@ -112,7 +112,9 @@ def test_breach_probability_and_at_risk_order(conn, assets):
     assert risk[late].breach_probability == 1.0 and risk[early].breach_probability < 0.5
     order = [c.order_id for c in sla.at_risk(conn, now=FRI + 1.1 * H, limit=1000)]
     assert order.index(late) < order.index(early)
-    assert risk[early].repair_median_h == pytest.approx(6.0) and risk[early].repair_source == "nominal"
+    # no repairs yet: the MTTR model answers from the manual (median = nominal 6 h), with an interval
+    assert risk[early].repair_median_h == pytest.approx(6.0, rel=0.05) and risk[early].repair_source == "model"
+    assert risk[early].repair_lo_h < 6.0 < risk[early].repair_hi_h
 
 
 def test_sweep_emits_warning_and_breach_once(conn, assets):
