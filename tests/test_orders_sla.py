@@ -67,6 +67,8 @@ def test_hold_pauses_and_completion_meets(conn, assets):
     state.transition(conn, oid, "scheduled", actor=P, changes={"scheduled_for": FRI + 2 * H}, at=FRI + H)
     state.transition(conn, oid, "in_progress", actor="technician:t", at=FRI + 2 * H)
     state.transition(conn, oid, "on_hold", actor="technician:t", reason="waiting_parts", at=FRI + 3 * H)
+    # as of an earlier time the order is what it was then
+    assert (_clock(conn, oid, FRI + 0.5 * H).status, _clock(conn, oid, FRI + 2.5 * H).status) == ("approved", "in_progress")
     c = _clock(conn, oid, FRI + 13 * H)
     assert c.restore.state == "paused" and c.restore.paused_h == 10.0
     assert c.restore.deadline == FRI + 34 * H and c.response.state == "met"
