@@ -100,26 +100,46 @@ def for_order(conn, asset_id: str, mode: str, *, kind: str = "corrective", start
               model=None) -> RepairTime:
     """The repair-time distribution for an order of ``asset_id`` and ``mode`` (``start``: the
     planned start of work, if known); ``model`` an MTTR model to use instead of the one in force."""
-    row = conn.execute(
-        """SELECT a.model_id, a.site_id, coalesce(s.region, ''), fm.mttr_h
-           FROM assets a LEFT JOIN sites s ON s.site_id = a.site_id
-           LEFT JOIN failure_modes fm ON fm.model_id = a.model_id AND fm.mode = %s
-           WHERE a.asset_id = %s""", (mode, asset_id)).fetchone()
-    if row is None:
-        raise LookupError(f"no asset {asset_id!r}")
-    features = {"model_id": row[0], "mode": mode, "kind": kind if kind in ("corrective", "predictive", "preventive")
-                else "corrective", "site_id": row[1], "region": row[2]}
-    if start is not None:
-        features["start"] = start
+    return for_orders(conn, [(asset_id, mode, kind, start)], model=model)[0]
+
+
+def for_orders(conn, orders: list[tuple[str, str, str, datetime | None]], *, model=None) -> list[RepairTime]:
+    """:func:`for_order` for many ``(asset_id, mode, kind, start)`` at once (one model call)."""
+    if not orders:
+        return []
+    assets = {r[0]: r[1:] for r in conn.execute(
+        """SELECT a.asset_id, a.model_id, a.site_id, coalesce(s.region, '')
+           FROM assets a LEFT JOIN sites s ON s.site_id = a.site_id WHERE a.asset_id = ANY(%s)""",
+        (sorted({o[0] for o in orders}),)).fetchall()}
+    missing = {o[0] for o in orders} - set(assets)
+    if missing:
+        raise LookupError(f"no asset {sorted(missing)[0]!r}")
+    nominal = {(m, mode): h for m, mode, h in conn.execute(
+        "SELECT model_id, mode, mttr_h FROM failure_modes WHERE model_id = ANY(%s)",
+        (sorted({a[0] for a in assets.values()}),)).fetchall()}
+    rows = []
+    for asset_id, mode, kind, start in orders:
+        model_id, site_id, region = assets[asset_id]
+        row = {"model_id": model_id, "mode": mode, "site_id": site_id, "region": region,
+               "kind": kind if kind in ("corrective", "predictive", "preventive") else "corrective"}
+        if start is not None:
+            row["start"] = start
+        rows.append(row)
+    out: list[RepairTime | None] = [None] * len(rows)
     # a product model newer than the cached MTTR model: look again once before the prior
     for m in ([model] if model is not None else [current_model(conn), current_model(conn, refresh=True)]):
+        todo = [k for k, rt in enumerate(out) if rt is None]
+        if not todo:
+            break
         try:
-            rt = RepairTime.from_quantiles(m.quantiles([features], QS)[0], "model")
+            Q = m.quantiles([rows[k] for k in todo], QS)
         except (LookupError, ValueError):
-            rt = None
-        if rt is not None:
-            return rt
-    return RepairTime.lognormal(float(row[3]) if row[3] else PRIOR_NOMINAL_H)
+            continue
+        for k, q in zip(todo, Q):
+            out[k] = RepairTime.from_quantiles(q, "model")
+    return [rt if rt is not None else
+            RepairTime.lognormal(float(nominal.get((r["model_id"], r["mode"])) or PRIOR_NOMINAL_H))
+            for rt, r in zip(out, rows)]
 
 
 #: The prior's median for a mode the manual gives no time for (a preventive service, say).
