@@ -5,8 +5,8 @@ Source: the MTTR model in force (:mod:`detection.mttr`: fitted on completed repa
 predictive system per model and mode with the service manual's wide fallback when repairs are
 few), asked for its quantiles at :data:`QS` for the order's asset (model, site, region), mode,
 kind and, when the visit is planned, its start. Extreme quantiles the model leaves open (0 or
-inf for small calibration sets) are filled from a lognormal through its 10 % and 90 %
-quantiles. Only when the model has no answer for the mode at all does the nominal prior
+inf for small calibration sets) are filled by a lognormal through the two nearest quantiles
+it gave, and beyond the grid the tails are lognormal through its two outermost quantiles. Only when the model has no answer for the mode at all does the nominal prior
 apply: a lognormal with median = the failure mode's nominal ``mttr_h`` and ``PRIOR_SIGMA`` =
 0.75 (a 90 % interval of ×/÷ 3.4), not fitted to anything, deliberately wide.
 
@@ -36,7 +36,7 @@ _Z90 = stats.norm.ppf(0.9)
 @dataclass(frozen=True)
 class RepairTime:
     """A distribution held as quantiles ``values`` at probabilities ``qs`` (increasing), with
-    lognormal tails through its 10 % and 90 % quantiles."""
+    lognormal tails beyond them."""
 
     qs: np.ndarray
     values: np.ndarray
@@ -49,28 +49,36 @@ class RepairTime:
     @classmethod
     def from_quantiles(cls, values, source: str) -> RepairTime | None:
         """From quantiles at :data:`QS`; None unless the 10 %, 50 % and 90 % ones are finite and
-        positive. Open extremes are filled from the lognormal tail."""
+        positive. Open extremes (0 or inf) are filled by a lognormal through the two nearest
+        quantiles given."""
         v = np.asarray(values, dtype=float)
         lo, med, hi = np.interp([0.1, 0.5, 0.9], QS, np.where(np.isfinite(v), v, np.nan))
         if not (np.isfinite([lo, med, hi]).all() and 0 < lo <= med <= hi):
             return None
-        mu, s = (np.log(lo) + np.log(hi)) / 2, max((np.log(hi) - np.log(lo)) / (2 * _Z90), 1e-6)
-        bad = ~np.isfinite(v) | (v <= 0)
-        v = np.where(bad, np.exp(mu + s * stats.norm.ppf(QS)), v)
+        ok = np.flatnonzero(np.isfinite(v) & (v > 0))
+        z = stats.norm.ppf(QS)
+        for a, b, side in ((ok[-2], ok[-1], QS > QS[ok[-1]]), (ok[0], ok[1], QS < QS[ok[0]])):
+            # open extremes: a lognormal through the two nearest quantiles the model gave
+            s = max((np.log(v[b]) - np.log(v[a])) / (z[b] - z[a]), 1e-6)
+            v = np.where(side, np.exp(np.log(v[b]) + s * (z - z[b])), v)
         return cls(QS, np.maximum.accumulate(v), source)
 
     def quantile(self, q):
         return np.interp(q, self.qs, self.values)
 
     def sf(self, h: float) -> float:
-        """P(repair time > h)."""
+        """P(repair time > h). Beyond the grid, a lognormal tail through the two outermost
+        grid quantiles on that side (1 % and 10 %, or 90 % and 99 %): the tail keeps the
+        distribution's own local shape."""
         if h <= 0:
             return 1.0
         v = np.maximum.accumulate(np.maximum(self.values, 1e-9))
-        if h < v[0] or h > v[-1]:        # tails: the lognormal through the 10th and 90th
-            lo, hi = np.log(np.interp([0.1, 0.9], self.qs, v))
-            mu, s = (lo + hi) / 2, max((hi - lo) / (2 * _Z90), 1e-6)
-            return float(stats.norm.sf((np.log(h) - mu) / s))
+        if h < v[0] or h > v[-1]:
+            qa, qb = (self.qs[0], 0.1) if h < v[0] else (0.9, self.qs[-1])
+            la, lb = np.log(np.interp([qa, qb], self.qs, v))
+            za, zb = stats.norm.ppf([qa, qb])
+            s = max((lb - la) / (zb - za), 1e-6)
+            return float(stats.norm.sf((np.log(h) - (la - s * za)) / s))
         return float(1.0 - np.interp(h, v, self.qs))
 
     @property
