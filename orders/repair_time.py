@@ -15,6 +15,9 @@ apply: a lognormal with median = the failure mode's nominal ``mttr_h`` and ``PRI
 (0.5, 1.0, True)
 >>> round(float(rt.quantile(0.5)), 3)
 4.0
+>>> v = rt.values.copy(); v[-3:], v[:2] = np.inf, 0.0      # extremes the model left open
+>>> bool(np.allclose(RepairTime.from_quantiles(v, "model").values, rt.values))
+True
 """
 
 from __future__ import annotations
