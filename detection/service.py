@@ -34,6 +34,7 @@ from detection.mttr import MttrCache, predicted_mttr
 from detection.prediction.history import recent_window
 from detection.orders import priority, respond_by
 from detection.reader import OutboxReader
+from orders.sla import sweep as sla_sweep
 from orders.state import OrderProposal, complete_repaired, new_repairs, open_or_update
 from detection.regime import ConditionNormalizer
 from prognos.config import Settings
@@ -75,6 +76,7 @@ class ServiceConfig:
     episode_gap: int = 12
     checkpoint_every_s: float = 30.0
     catalog_every_s: float = 30.0
+    sla_every_s: float = 60.0        # SLA warnings/breaches (orders.sla.sweep) on the stream's clock
     mttr_refit_s: float = 3600.0
     mttr_alpha: float = 0.2
     detector: FleetConfig = field(default_factory=lambda: FleetConfig(warmup=144, alpha=0.005, robust_lr=0.005,
@@ -222,7 +224,7 @@ class DetectionService:
         self.pending: list[tuple] = []
         self.downtime_position = 0
         self.stream_time = 0.0
-        self._catalog_at = self._checkpoint_at = 0.0
+        self._catalog_at = self._checkpoint_at = self._sla_at = 0.0
         self.catalog: Catalog | None = None
         self.mttr: MttrCache | None = None
         self.predictor_loader = predictor_loader
@@ -344,6 +346,9 @@ class DetectionService:
             self._write_anomalies(anomalies)
             self._write_health(health)
             stats["anomalies"] = len(anomalies)
+            if self.stream_time > 0 and time.monotonic() - self._sla_at > self.config.sla_every_s:
+                stats["sla_events"] = sum(sla_sweep(self.conn, _dt(self.stream_time)).values())
+                self._sla_at = time.monotonic()
             if time.monotonic() - self._checkpoint_at > self.config.checkpoint_every_s:
                 self.checkpoint(commit=False)
         self.conn.commit()

@@ -36,7 +36,7 @@ def seed_page_data(conn: psycopg.Connection) -> dict:
         seed.add_repair(conn, a, "bearing_wear", now - timedelta(days=5, hours=1),
                         now - timedelta(days=5))
 
-    def order(asset, mode, status="open", kind="predictive", priority=3, hours_ago=10.0, **kw):
+    def order(asset, mode, status="approved", kind="predictive", priority=3, hours_ago=10.0, **kw):
         opened = now - timedelta(hours=hours_ago)
         hist = kw.pop("history", [])
         return seed.add_order(conn, asset, mode, kind=kind, status=status, priority=priority,

@@ -79,7 +79,7 @@ def test_a_wrong_token_is_refused_with_a_message(page, browser_log):
 def test_queue_filters_and_pages(page, page_data):
     login(page, page_data["tokens"]["viewer"])
     # default: live predictive orders, most urgent first
-    assert set(column(page, 9)) <= {"open", "scheduled", "in progress"}
+    assert set(column(page, 9)) <= {"proposed", "approved", "scheduled", "in progress", "on hold"}
     prios = [int(p) for p in column(page, 1)]
     assert prios == sorted(prios)
     expect(page.locator("#queue tbody tr")).to_have_count(25)
