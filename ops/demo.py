@@ -126,7 +126,7 @@ def _status(settings: Settings, stop: threading.Event, started: float, drill: st
                 readings = conn.execute("SELECT coalesce(sum(cardinality(device_ids)), 0) FROM ingest_batches").fetchone()[0]
                 anomalies = conn.execute("SELECT count(*) FROM anomalies").fetchone()[0]
                 orders = conn.execute(
-                    "SELECT count(*) FILTER (WHERE kind = 'predictive' AND status IN ('open','scheduled','in_progress')), "
+                    "SELECT count(*) FILTER (WHERE kind = 'predictive' AND status IN (SELECT status FROM order_statuses WHERE live)), "
                     "count(*) FILTER (WHERE status = 'completed') FROM service_orders").fetchone()
                 if first is None:
                     first = conn.execute(
