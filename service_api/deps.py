@@ -41,7 +41,11 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-DbConn = Annotated[psycopg.Connection, Depends(get_conn)]
+# scope="function": the connection is committed and returned to the pool when the route
+# function returns, BEFORE the response is sent. With the default ("request") the commit came
+# after the response, so a client's next request could read the state before its own change
+# (found by the browser tests: the page re-read the queue and still saw the old status).
+DbConn = Annotated[psycopg.Connection, Depends(get_conn, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

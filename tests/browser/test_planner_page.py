@@ -19,6 +19,10 @@ def login(page: Page, token: str) -> None:
     page.click("#login button[type=submit]")
     expect(page.locator("#whoami")).not_to_be_empty()
     expect(page.locator("#q-count")).to_have_text(re.compile(r"^\d+ orders$"))
+    # the fleet standing loads alongside; once its cards are in, the layout no longer shifts
+    # (a click aimed while it shifts could land on another element)
+    expect(page.locator("#kpis .card")).to_have_count(5)
+    expect(page.locator("#assets tbody tr").first).to_be_visible()
 
 
 def row(page: Page, order_id: int):
@@ -44,8 +48,8 @@ def column_becomes(page: Page, index: int, allowed: set[str], timeout: float = 1
         page.wait_for_timeout(100)
 
 
-def status_of(settings, order_id: int) -> str:
-    with psycopg.connect(settings.dsn) as conn:
+def status_of(settings_page, order_id: int) -> str:
+    with psycopg.connect(settings_page.dsn) as conn:
         return conn.execute("SELECT status FROM service_orders WHERE order_id = %s",
                             (order_id,)).fetchone()[0]
 
@@ -111,7 +115,7 @@ def test_viewer_has_no_actions(page, page_data):
     expect(page.locator("#queue tbody button")).to_have_count(0)
 
 
-def test_planner_schedules_an_order(page, page_data, settings):
+def test_planner_schedules_an_order(page, page_data, settings_page):
     oid = page_data["orders"]["to_schedule"]
     login(page, page_data["tokens"]["planner"])
     r = row(page, oid)
@@ -128,29 +132,29 @@ def test_planner_schedules_an_order(page, page_data, settings):
     expect(r.locator("td:nth-child(10)")).to_have_text("scheduled")
     expect(r.locator("td:nth-child(11)")).to_contain_text("Kim (technician)")
     expect(r.locator("td:nth-child(2)")).to_have_text("2")
-    assert status_of(settings, oid) == "scheduled"
+    assert status_of(settings_page, oid) == "scheduled"
 
 
-def test_planner_cancels_an_order_with_a_reason(page, page_data, settings):
+def test_planner_cancels_an_order_with_a_reason(page, page_data, settings_page):
     oid = page_data["orders"]["to_cancel"]
     login(page, page_data["tokens"]["planner"])
     page.once("dialog", lambda d: d.accept("duplicate of a customer call"))
     row(page, oid).get_by_role("button", name="Cancel").click()
     expect(row(page, oid)).to_have_count(0)  # no longer live
-    assert status_of(settings, oid) == "cancelled"
-    with psycopg.connect(settings.dsn) as conn:
+    assert status_of(settings_page, oid) == "cancelled"
+    with psycopg.connect(settings_page.dsn) as conn:
         note = conn.execute("SELECT note FROM service_order_history WHERE order_id = %s "
                             "ORDER BY id DESC LIMIT 1", (oid,)).fetchone()[0]
     assert "duplicate of a customer call" in note
 
 
-def test_technician_starts_and_completes_orders(page, page_data, settings):
+def test_technician_starts_and_completes_orders(page, page_data, settings_page):
     start, complete = page_data["orders"]["to_start"], page_data["orders"]["to_complete"]
     login(page, page_data["tokens"]["technician"])
     expect(page.locator("#queue tbody button", has_text="Schedule")).to_have_count(0)
     row(page, start).get_by_role("button", name="Start").click()
     expect(row(page, start).locator("td:nth-child(10)")).to_have_text("in progress")
-    assert status_of(settings, start) == "in_progress"
+    assert status_of(settings_page, start) == "in_progress"
 
     row(page, complete).get_by_role("button", name="Complete").click()
     dlg = page.locator("#dlg")
@@ -159,8 +163,8 @@ def test_technician_starts_and_completes_orders(page, page_data, settings):
     dlg.locator("textarea").fill("seal replaced; second visit needed for the bearing")
     page.click("#dlg-ok")
     expect(row(page, complete)).to_have_count(0)
-    assert status_of(settings, complete) == "completed"
-    with psycopg.connect(settings.dsn) as conn:
+    assert status_of(settings_page, complete) == "completed"
+    with psycopg.connect(settings_page.dsn) as conn:
         ftf = conn.execute("SELECT first_time_fix FROM repairs WHERE order_id = %s",
                            (complete,)).fetchone()[0]
     assert ftf is False
