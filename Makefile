@@ -43,5 +43,6 @@ services-down:
 	test ! -x $(BIN)/prognos || $(BIN)/prognos services down
 
 # Stops the services and deletes every piece of local state (database, broker data, demo data).
-clean-state: services-down
+clean-state:
+	test ! -x $(BIN)/prognos || $(BIN)/prognos services purge
 	rm -rf .prognos
