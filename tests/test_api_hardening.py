@@ -156,7 +156,7 @@ def test_csv_exports(client, viewer, two_customers):
     rows = list(csv.DictReader(io.StringIO(r.text)))
     mine = {int(x["order_id"]): x for x in rows if x["asset_id"].startswith("H")}
     assert set(mine) == set(two_customers["orders"].values())
-    assert all(x["status"] == "open" and x["opened_at"].endswith("Z") for x in mine.values())
+    assert all(x["status"] == "approved" and x["opened_at"].endswith("Z") for x in mine.values())
 
     up = list(csv.DictReader(io.StringIO(
         client.get("/api/v1/export/uptime.csv", headers=viewer,
