@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service_api.app import create_app
-from service_api.auth import create_token, list_tokens
+from service_api.auth import authenticate, create_token, list_tokens
 from tests import seed
 
 NOW = datetime.now(timezone.utc)
@@ -168,3 +168,17 @@ def test_csv_exports(client, viewer, two_customers):
         client.get("/api/v1/export/sla.csv", headers=viewer).text)))
     assert {x["group"] for x in sla} == {"tier", "customer"}
     assert any(x["group"] == "customer" and x["key"] == "HB" for x in sla)
+
+
+def test_recording_a_tokens_use_never_blocks_another_request(settings, db, uid):
+    """Many requests with one token at once (a page loads four resources in parallel; a team
+    shares a token): while one request holds the token row to record its use, the others
+    authenticate without waiting for it."""
+    import psycopg
+
+    token = create_token(db, f"shared-{uid}", "viewer")
+    with psycopg.connect(settings.dsn) as holder, psycopg.connect(settings.dsn) as other:
+        assert authenticate(holder, token) is not None  # records the use; lock held, no commit
+        other.execute("SET statement_timeout = '2s'")
+        assert authenticate(other, token).name == f"shared-{uid}"
+        holder.rollback()
