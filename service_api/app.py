@@ -10,6 +10,7 @@ files, offline. The lifespan also runs the webhook dispatcher (``webhooks.dispat
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.pool = open_pool(settings)
+        # requests wait for a connection here (in the loop), not in worker threads: deps.db_slot
+        app.state.db_slots = asyncio.Semaphore(settings.db_pool_max)
         dispatcher = Dispatcher(settings).start() if settings.webhook_dispatch else None
         event(log, "api_started", pool_max=settings.db_pool_max,
               webhook_dispatch=settings.webhook_dispatch)

@@ -83,8 +83,12 @@ function respondCell(o) {
   return el("td", { class: cls, title: live ? `${hours.toFixed(1)} h left` : "" }, fmtTime(o.respond_by));
 }
 
+let queueSeq = 0;  // answers can arrive out of order when filters change quickly: the last asked wins
+
 async function loadQueue() {
+  const seq = ++queueSeq;
   const page = await api(`/service-orders?${queueQuery()}`);
+  if (seq !== queueSeq) return;
   fill($("#queue tbody"), page.items.map((o) => el("tr", {},
     el("td", {}, String(o.order_id)),
     el("td", {}, el("span", { class: `prio p${o.priority}` }, String(o.priority))),
