@@ -14,12 +14,15 @@ seconds; the benchmark scales the instances' Euclidean distances by 1000):
   vehicle must carry (skills, territory, a pin to one technician).
 - :class:`Vehicle`: start and end points, shift window, capacity, ``tags``. Each technician-day
   is one vehicle.
+- Alternatives: optional jobs with the same ``alternatives`` key form a PyVRP mutually
+  exclusive client group (at most one is visited), e.g. an on-time and a late version of a
+  visit with different windows and prizes.
 - Stability: ``Job.preferred_group`` and ``Job.change_penalty``: serving the job with a vehicle
   whose ``group`` differs costs the penalty (re-planning moves few orders between technicians).
 
 How the constraints map onto PyVRP, which has no skills field: every distinct tag is a load
-dimension; a job requiring tag *t* delivers one unit in that dimension, a vehicle carrying *t*
-has room for every job, one that does not has room for none. Load is a hard constraint in
+dimension; a job requiring tag *t* delivers ``TAG_UNIT`` in that dimension, a vehicle carrying
+*t* has room for every job, one that does not has room for none. Load is a hard constraint in
 PyVRP's final solution (excess is only tolerated, penalised, during the search), so a job can
 only end up on a vehicle carrying all its tags. The change penalty is per (job, group), which an
 arc cost can express exactly because each job has its own location and is entered once: each
@@ -44,6 +47,8 @@ import pyvrp
 from pyvrp.stop import MaxRuntime
 
 BIG = 1 << 40
+TAG_UNIT = 1000          # load units per tag: one violated tag outweighs any prize
+MAX_PENALTY = 1e6        # PyVRP's penalty bound, raised from 1e5 for the same reason
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Job:
     requires: frozenset[str] = frozenset()
     preferred_group: object = None
     change_penalty: int = 0
+    alternatives: object = None   # jobs sharing this key are alternatives: at most one is visited
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,8 @@ class Problem:
         for j in self.jobs:
             if not 0 <= j.point < n:
                 raise ValueError(f"job point {j.point} outside the {n} matrix points")
+            if j.alternatives is not None and j.required:
+                raise ValueError(f"job at point {j.point}: alternatives must be optional jobs")
             if j.tw_early > j.tw_late:
                 raise ValueError(f"job at point {j.point}: window [{j.tw_early}, {j.tw_late}] is empty")
         for v in self.vehicles:
@@ -148,19 +156,19 @@ def _build(p: Problem) -> tuple[pyvrp.ProblemData, list[int]]:
         cap = []
         if has_demand:
             cap.append(v.capacity if v.capacity is not None else BIG)
-        cap += [n_jobs if t in v.tags else 0 for t in tags]
+        cap += [TAG_UNIT * n_jobs if t in v.tags else 0 for t in tags]
         return cap
 
     def job_delivery(j: Job) -> list[int]:
         d = [j.demand] if has_demand else []
-        return d + [1 if t in j.requires else 0 for t in tags]
+        return d + [TAG_UNIT if t in j.requires else 0 for t in tags]
 
     # Routing profiles: one, unless some jobs prefer a vehicle group.
     preferred = [(k, j) for k, j in enumerate(p.jobs) if j.preferred_group is not None and j.change_penalty]
-    groups = sorted({v.group for v in p.vehicles}, key=repr) if preferred else [None]
-    profile_of_group = {g: i for i, g in enumerate(groups)}
+    vgroups = sorted({v.group for v in p.vehicles}, key=repr) if preferred else [None]
+    profile_of_group = {g: i for i, g in enumerate(vgroups)}
     dist_mats = []
-    for g in groups:
+    for g in vgroups:
         m = dist.copy()
         for k, j in preferred:
             if j.preferred_group != g:
@@ -168,13 +176,18 @@ def _build(p: Problem) -> tuple[pyvrp.ProblemData, list[int]]:
                 m[:, col] += j.change_penalty
                 m[col, col] = 0
         dist_mats.append(m)
-    dur_mats = [dur] * len(groups)
+    dur_mats = [dur] * len(vgroups)
 
+    alt_keys = sorted({j.alternatives for j in p.jobs if j.alternatives is not None}, key=repr)
+    alt_index = {key: g for g, key in enumerate(alt_keys)}
+    groups = [pyvrp.ClientGroup([k for k, j in enumerate(p.jobs) if j.alternatives == key], required=False)
+              for key in alt_keys]
     locations = [pyvrp.Location(x=0, y=0) for _ in points]
     depots = [pyvrp.Depot(location=i) for i in range(len(depot_points))]
     clients = [pyvrp.Client(location=len(depot_points) + k, delivery=job_delivery(j),
                             service_duration=int(j.service), tw_early=int(j.tw_early),
-                            tw_late=int(j.tw_late), prize=int(j.prize), required=j.required)
+                            tw_late=int(j.tw_late), prize=int(j.prize), required=j.required,
+                            group=alt_index.get(j.alternatives) if j.alternatives is not None else None)
                for k, j in enumerate(p.jobs)]
     vtypes = [pyvrp.VehicleType(num_available=1, capacity=vehicle_capacity(v),
                                 start_depot=depot_index[v.start], end_depot=depot_index[v.end],
@@ -183,7 +196,7 @@ def _build(p: Problem) -> tuple[pyvrp.ProblemData, list[int]]:
                                 profile=profile_of_group[v.group] if preferred else 0)
               for v in p.vehicles]
     data = pyvrp.ProblemData(locations=locations, clients=clients, depots=depots, vehicle_types=vtypes,
-                             distance_matrices=dist_mats, duration_matrices=dur_mats)
+                             distance_matrices=dist_mats, duration_matrices=dur_mats, groups=groups)
     return data, depot_points
 
 
@@ -195,7 +208,9 @@ def solve(p: Problem, time_limit: float, seed: int = 0) -> Result:
     """
     t0 = time.perf_counter()
     data, depot_points = _build(p)
-    res = pyvrp.solve(data, stop=MaxRuntime(time_limit), seed=seed, collect_stats=False, display=False)
+    params = pyvrp.SolveParams(penalty=pyvrp.PenaltyParams(max_penalty=MAX_PENALTY))
+    res = pyvrp.solve(data, stop=MaxRuntime(time_limit), seed=seed, collect_stats=False, display=False,
+                      params=params)
     seconds = time.perf_counter() - t0
     sol = res.best
     if not sol.is_feasible():
