@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	# The tooling (ops, simulator, benchmarks, tests) is not in the runtime wheel: put the checkout on the path.
+	$(BIN)/python -c 'import pathlib, sys, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "prognos-checkout.pth").write_text(sys.argv[1] + "\n")' '$(CURDIR)'
 	touch $(STAMP)
 
 venv: $(STAMP)

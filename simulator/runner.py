@@ -72,7 +72,7 @@ class LiveRunner:
                  credentials: dict[str, str] | None = None, publisher=None):
         self.settings, self.fleet, self.opts = settings, fleet, opts
         if credentials is None:
-            from prognos.devices import credentials as load
+            from ops.devices import credentials as load
 
             credentials = load(settings)
         missing = [d for d in fleet.device_ids() if d not in credentials]

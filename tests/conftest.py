@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from prognos.world import World
+from ops.world import World
 from service_api.app import create_app
 from service_api.auth import create_token
 

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from service_api import seed
+from tests import seed
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from service_api import seed
+from tests import seed
 from service_api.app import create_app
 from service_api.auth import create_token
 

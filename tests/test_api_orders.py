@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from service_api import seed
+from tests import seed
 from service_api.auth import create_token
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)

@@ -17,8 +17,8 @@ import httpx
 import pytest
 import uvicorn
 
-from prognos.services.common import free_port
-from service_api import seed
+from ops.services.common import free_port
+from tests import seed
 from service_api.app import STATIC, create_app
 from service_api.auth import create_token
 

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import psycopg
 
-from prognos.demo import _reset
-from prognos.world import World
+from ops.demo import _reset
+from ops.world import World
 
 
 def test_reset_removes_the_previous_demo_fleet_and_nothing_else():

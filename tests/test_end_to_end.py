@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from prognos.supervisor import Supervisor, tail
-from prognos.world import World
+from ops.supervisor import Supervisor, tail
+from ops.world import World
 from service_api.app import create_app
 from service_api.auth import create_token
 from simulator.backfill import backfill

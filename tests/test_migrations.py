@@ -5,7 +5,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from prognos.world import World
+from ops.world import World
 from schemas.migrate import MigrationError, available, migrate
 
 

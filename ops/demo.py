@@ -25,8 +25,8 @@ import psycopg
 
 from prognos.config import Settings, settings_env
 from prognos.logs import event, setup_logging
-from prognos.services.common import port_open
-from prognos.supervisor import Supervisor, tail
+from ops.services.common import port_open
+from ops.supervisor import Supervisor, tail
 
 log = logging.getLogger("prognos.demo")
 PREFIX = "demo"

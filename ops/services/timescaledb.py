@@ -21,7 +21,7 @@ import psycopg
 
 from prognos.config import Settings
 from prognos.logs import event
-from prognos.services.common import ServiceError, apt_install, port_open, run, wait_port
+from ops.services.common import ServiceError, apt_install, port_open, run, wait_port
 
 log = logging.getLogger("prognos.services")
 

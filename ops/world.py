@@ -23,8 +23,8 @@ from psycopg import sql
 
 from prognos.config import Settings, settings_env
 from prognos.logs import event
-from prognos.services import mosquitto, timescaledb
-from prognos.services.common import free_port
+from ops.services import mosquitto, timescaledb
+from ops.services.common import free_port
 from schemas.migrate import migrate
 
 log = logging.getLogger("prognos.world")
