@@ -45,6 +45,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from simulator.catalog import CATALOG, ProductModel
+from simulator.geography import place_sites
 from simulator.ground_truth import GroundTruth, rfc3339
 
 HOUR = 3600.0
@@ -281,6 +282,7 @@ class Fleet:
                     repair_factor=float(rng.lognormal(0, 0.25)),
                     parts_unavailable_p=float(rng.uniform(0.05, 0.3)))
         site_ids = list(self.sites)
+        self.site_coords = place_sites(site_ids, [self.sites[s].region for s in site_ids], spec.seed)
         if isinstance(spec.models, dict):
             model_ids = list(spec.models)
             w = np.array([spec.models[m] for m in model_ids], float)

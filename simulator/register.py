@@ -70,9 +70,10 @@ def register_fleet(settings: Settings, fleet: Fleet, *, provision_devices: bool 
                 "ON CONFLICT (customer_id) DO NOTHING",
                 [(c.customer_id, c.name) for c in fleet.customers])
             cur.executemany(
-                "INSERT INTO sites (site_id, customer_id, name, region) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (site_id) DO NOTHING",
-                [(s.site_id, s.customer_id, s.name, s.region) for s in fleet.sites.values()])
+                "INSERT INTO sites (site_id, customer_id, name, region, lat, lon) VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (site_id) DO UPDATE SET lat = EXCLUDED.lat, lon = EXCLUDED.lon",
+                [(s.site_id, s.customer_id, s.name, s.region, *fleet.site_coords[s.site_id])
+                 for s in fleet.sites.values()])
             cur.executemany(
                 "INSERT INTO assets (asset_id, serial, model_id, customer_id, site_id, "
                 "install_date, warranty_end) VALUES (%s, %s, %s, %s, %s, %s, %s) "
