@@ -11,15 +11,20 @@ Model (what a field service dispatcher expects):
   its technician, at its time when one is given).
 - **Windows.** A visit may start from the horizon start; its deadline is the SLA response target
   (``respond_by``) and, for a predicted failure, the predicted failure time minus the repair time.
-  Each order is offered twice, as mutually exclusive optional visits: on time (window up to the
-  deadline, prize doubled) and late (window the whole horizon, base prize), so a late visit beats
-  none and an on-time one beats a late one.
+  Each order is offered as mutually exclusive optional visits, one per day of the horizon (the
+  deadline's day split at the deadline): on time doubles the prize, each day later takes a
+  quarter off (``DAY_DISCOUNT``). A late visit beats none, an on-time one beats a late one, and
+  work is not put off to a later day to save travel.
 - **Objective.** Travel distance minus prizes, plus a change penalty. The prize is set by
-  priority, three times larger per priority step (``PRIZE_KM``, 50 km for priority 5), so that priority comes first and
+  priority, three times larger per priority step (``PRIZE_KM``, 1,000 km for priority 5: any
+  visit that fits is worth its travel), so that priority comes first and
   travel second; an order whose prize does not pay for the detour or that does not fit in any
   shift stays unscheduled with a reason. Re-planning charges ``CHANGE_PENALTY_KM`` for moving an
   order away from the technician it was planned for.
-- **Service time.** The order's predicted repair time (hours), as the caller gives it.
+- **Shifts.** A route may run up to ``OVERTIME_H`` past the shift's end at a cost
+  (``OVERTIME_KM_PER_H``), as dispatchers allow a job to be finished.
+- **Service time.** The order's predicted repair time (hours), as the caller gives it; a repair
+  longer than ``MAX_VISIT_H`` is booked as that much (it continues the next day).
 - **Travel.** Great-circle distance times ``ROAD_FACTOR`` at ``SPEED_KMH``: stated assumptions, as
   no road network is available offline.
 
@@ -41,8 +46,12 @@ from scheduling.solver import BIG, Job, Problem, Vehicle, solve
 
 ROAD_FACTOR = 1.3
 SPEED_KMH = 50.0
-PRIZE_KM = {1: 4050.0, 2: 1350.0, 3: 450.0, 4: 150.0, 5: 50.0}
+PRIZE_KM = {1: 81000.0, 2: 27000.0, 3: 9000.0, 4: 3000.0, 5: 1000.0}
 CHANGE_PENALTY_KM = 30.0
+OVERTIME_H = 4.0            # a route may run this far past the shift's end...
+OVERTIME_KM_PER_H = 72.0    # ...at this cost (about an hour and a half of driving per hour)
+MAX_VISIT_H = 10.0          # a longer repair is booked as 10 h; the rest continues the next day
+DAY_DISCOUNT = 0.25        # a visit a day later is worth a quarter less: as soon as possible first
 EARTH_KM = 6371.0088
 UNIT_M = 10               # the solver's distance unit: 10 m keeps prizes and penalties in scale
 KM = 1000 // UNIT_M
@@ -72,6 +81,7 @@ class Technician:
     region: str
     skills: dict            # (model_id, mode) -> level
     shifts: tuple           # ((start, end), ...) datetimes, absences already removed
+    origin: tuple | None = None   # (lat, lon) the first shift starts from (a technician mid-route)
 
 
 @dataclass(frozen=True)
@@ -171,8 +181,26 @@ def fit_reasons(orders: list[Order], techs: list[Technician], pins: dict[int, Pi
         if not on_shift:
             out[o.order_id] = "no qualified technician of the territory is on shift in the horizon"
             continue
-        if max(longest[t.technician_id] for t in on_shift) < o.service_h:
+        if max(longest[t.technician_id] for t in on_shift) + OVERTIME_H < min(o.service_h, MAX_VISIT_H):
             out[o.order_id] = f"repair ({o.service_h:.1f} h) longer than any qualified technician's shift"
+    return out
+
+
+def pieces(cuts: list[int], deadline: int | None) -> list[tuple[int, int, int]]:
+    """The windows an order is offered in: one per day of the horizon (``cuts``: day boundaries in
+    seconds), the day of the deadline split at it; (start, end, day index).
+
+    >>> pieces([0, 100, 200], 150)
+    [(0, 100, 0), (100, 150, 1), (150, 200, 1)]
+    >>> pieces([0, 100, 200], -5)
+    [(0, 100, 0), (100, 200, 1)]
+    """
+    out = []
+    for day, (a, b) in enumerate(zip(cuts, cuts[1:])):
+        if deadline is not None and a < deadline < b:
+            out += [(a, deadline, day), (deadline, b, day)]
+        else:
+            out.append((a, b, day))
     return out
 
 
@@ -193,7 +221,12 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
             unfit[o.order_id] = "no technician is on shift in the horizon"
         return Plan(start, end, [], unfit, 0.0, time.perf_counter() - t_wall, 0.0)
 
-    homes = sorted({(t.lat, t.lon) for t, _, _ in shifts})
+    first = {}
+    for k, (t, s, _) in enumerate(shifts):
+        if t.origin is not None and (t.technician_id not in first or s < shifts[first[t.technician_id]][1]):
+            first[t.technician_id] = k
+    origin_of = {k: shifts[k][0].origin for k in first.values()}
+    homes = sorted({(t.lat, t.lon) for t, _, _ in shifts} | set(origin_of.values()))
     home_idx = {h: i for i, h in enumerate(homes)}
     lat = np.array([h[0] for h in homes] + [o.lat for o in todo])
     lon = np.array([h[1] for h in homes] + [o.lon for o in todo])
@@ -203,17 +236,23 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
         return int((t - start).total_seconds())
 
     vehicles = []
-    for t, s, e in shifts:
+    for k, (t, s, e) in enumerate(shifts):
         tags = {f"region:{t.region}", f"tech:{t.technician_id}"}
         tags |= {_skill_tag(m, md, lv) for (m, md), level in t.skills.items() for lv in range(1, int(level) + 1)}
         h = home_idx[(t.lat, t.lon)]
-        vehicles.append(Vehicle(start=h, end=h, tw_early=sec(s), tw_late=sec(e), tags=frozenset(tags),
-                                group=t.technician_id))
+        o = home_idx[origin_of[k]] if k in origin_of else h
+        vehicles.append(Vehicle(start=o, end=h, tw_early=sec(s), tw_late=sec(e) + int(OVERTIME_H * 3600),
+                                tags=frozenset(tags), group=t.technician_id, shift_duration=sec(e) - sec(s),
+                                max_overtime=int(OVERTIME_H * 3600),
+                                overtime_cost=max(1, round(OVERTIME_KM_PER_H * KM / 3600))))
     jobs, job_order, job_on_time = [], [], []
     horizon = sec(end)
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    cuts = [0] + [sec(midnight + timedelta(days=k)) for k in range(1, (end - midnight).days + 2)
+                  if start < midnight + timedelta(days=k) < end] + [horizon]
     for k, o in enumerate(todo):
         point = len(homes) + k
-        service = int(round(o.service_h * 3600))
+        service = int(round(min(o.service_h, MAX_VISIT_H) * 3600))
         base = int(PRIZE_KM.get(int(o.priority), PRIZE_KM[5]) * KM)
         pin = pins.get(o.order_id)
         pref = previous.get(o.order_id)
@@ -229,21 +268,14 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
             continue
         req = frozenset({f"region:{o.region}", _skill_tag(o.model_id, o.mode, int(o.skill_level))})
         dl = _deadline(o)
-        if dl is not None and sec(dl) >= 0:
-            jobs.append(Job(**common, tw_early=0, tw_late=min(sec(dl), horizon), required=False,
-                            prize=2 * base, requires=req, alternatives=o.order_id))
+        dls = None if dl is None else sec(dl)
+        for a, b, day in pieces(cuts, dls):
+            on_time = dls is None or b <= dls
+            jobs.append(Job(**common, tw_early=a, tw_late=b, required=False, requires=req,
+                            prize=int(base * (2 if on_time else 1) * (1 - DAY_DISCOUNT * day)),
+                            alternatives=o.order_id))
             job_order.append(o)
-            job_on_time.append(True)
-        if dl is None:
-            jobs.append(Job(**common, tw_early=0, tw_late=horizon, required=False, prize=2 * base,
-                            requires=req))
-            job_order.append(o)
-            job_on_time.append(True)
-        else:
-            jobs.append(Job(**common, tw_early=0, tw_late=horizon, required=False, prize=base,
-                            requires=req, alternatives=o.order_id))
-            job_order.append(o)
-            job_on_time.append(False)
+            job_on_time.append(on_time)
 
     problem = Problem(distance=dist, duration=dur, jobs=jobs, vehicles=vehicles)
     res = solve(problem, time_limit=time_limit, seed=seed)

@@ -48,6 +48,7 @@ from pyvrp.stop import MaxRuntime
 
 BIG = 1 << 40
 TAG_UNIT = 1000          # load units per tag: one violated tag outweighs any prize
+MAX_PROFILE_BYTES = 512 << 20   # memory for the per-group distance matrices of the change penalty
 MAX_PENALTY = 1e6        # PyVRP's penalty bound, raised from 1e5 for the same reason
 
 
@@ -76,6 +77,9 @@ class Vehicle:
     tags: frozenset[str] = frozenset()
     group: object = None
     fixed_cost: int = 0
+    shift_duration: int = BIG     # route duration beyond this is overtime...
+    max_overtime: int = 0         # ...up to this much (``tw_late`` must leave room for it)...
+    overtime_cost: int = 0        # ...at this cost per time unit
 
 
 @dataclass
@@ -165,6 +169,9 @@ def _build(p: Problem) -> tuple[pyvrp.ProblemData, list[int]]:
 
     # Routing profiles: one, unless some jobs prefer a vehicle group.
     preferred = [(k, j) for k, j in enumerate(p.jobs) if j.preferred_group is not None and j.change_penalty]
+    n_groups = len({v.group for v in p.vehicles})
+    if preferred and n_groups * len(points) ** 2 * 8 > MAX_PROFILE_BYTES:
+        preferred = []          # one matrix per technician would not fit: plan without the penalty
     vgroups = sorted({v.group for v in p.vehicles}, key=repr) if preferred else [None]
     profile_of_group = {g: i for i, g in enumerate(vgroups)}
     dist_mats = []
@@ -192,7 +199,8 @@ def _build(p: Problem) -> tuple[pyvrp.ProblemData, list[int]]:
     vtypes = [pyvrp.VehicleType(num_available=1, capacity=vehicle_capacity(v),
                                 start_depot=depot_index[v.start], end_depot=depot_index[v.end],
                                 tw_early=int(v.tw_early), tw_late=int(v.tw_late),
-                                fixed_cost=int(v.fixed_cost),
+                                fixed_cost=int(v.fixed_cost), shift_duration=int(v.shift_duration),
+                                max_overtime=int(v.max_overtime), unit_overtime_cost=int(v.overtime_cost),
                                 profile=profile_of_group[v.group] if preferred else 0)
               for v in p.vehicles]
     data = pyvrp.ProblemData(locations=locations, clients=clients, depots=depots, vehicle_types=vtypes,

@@ -1,6 +1,6 @@
 """Where the simulated fleet is: site coordinates by region, and the regions' centres.
 
-Sites are scattered around their region's centre (a 5-region area about 350 km across, central
+Sites are scattered around their region's centre (a 5-region area about 300 km across, central
 Europe); the positions come from their own random stream (seed, ``STREAM``), so placing sites does
 not change any other draw of the fleet.
 
@@ -16,7 +16,7 @@ import numpy as np
 CENTRE = (51.0, 10.0)
 REGION_CENTRES = {"north": (52.3, 10.0), "south": (49.7, 10.0), "east": (51.0, 12.1),
                   "west": (51.0, 7.9), "central": (51.0, 10.0)}
-SPREAD_DEG = (0.35, 0.55)          # sd of latitude, longitude around the region centre
+SPREAD_DEG = (0.2, 0.3)           # sd of latitude, longitude around the region centre (~22 km)
 STREAM = 7040
 
 
