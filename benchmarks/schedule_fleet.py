@@ -6,9 +6,11 @@ first: every failure opens a corrective order (priority and SLA targets from the
 tier: platinum 1 / 4 h response / 8 h restore ... bronze 4 / 72 h / 120 h), every preventive
 maintenance the fleet's calendar makes due opens a preventive order (priority 5, no SLA, due
 within 7 days). The repair time on site is the simulator's draw for that repair (its
-``repair_end`` duration, less any parts delay, which the depots model here); the planner only
-sees the nominal repair time of the failure mode (``failure_modes.mttr_h``, 3 h for preventive
-work): product knowledge, not the draw.
+``repair_end`` duration, less any parts delay, which the depots model here), with the factors of
+the technician the simulator drew replaced by those of the technician who actually comes
+(``simulator.technicians``: skill level, business hours). The planner only sees the nominal
+repair time of the failure mode (``failure_modes.mttr_h``, 3 h for preventive work): product
+knowledge, not the draw. Technicians are the simulator's roster (``simulator.technicians``).
 
 Both policies run in the same simulated clock (5-minute ticks, shifts 08:00-17:00 UTC on
 weekdays, travel = 1.3 x great-circle km at 50 km/h, the planner's own assumption), with the same
@@ -47,6 +49,7 @@ from scheduling.planner import (MAX_VISIT_H, OVERTIME_H, ROAD_FACTOR, SPEED_KMH,
                                 working_days)
 from simulator.catalog import CATALOG
 from simulator.fleet import Fleet, FleetSpec
+from simulator import technicians as sim_tech
 from simulator.geography import REGION_CENTRES
 
 TIERS = {"platinum": (1, 4.0, 8.0), "gold": (2, 8.0, 24.0), "silver": (3, 24.0, 48.0), "bronze": (4, 72.0, 120.0)}
@@ -74,7 +77,8 @@ class Job:
     respond_by: datetime | None
     restore_by: datetime | None
     nominal_h: float
-    actual_h: float
+    base_h: float           # the simulator's drawn repair time without the technician's factors
+    tz_h: float
     needs_part: bool
     ready_at: datetime | None = None        # parts there (None: not yet)
     waited: bool = False
@@ -116,18 +120,20 @@ def order_stream(n_assets: int, seed: int, days: int, hazard: float) -> list[Job
         done = [r for r in ends[(a.asset_id, kind, mode)] if r["t"] >= e["t"]]
         if not done:
             continue
-        actual = max(0.25, float(done[0]["duration_h"]) - float(done[0].get("parts_delay_h", 0.0)))
+        drawn = done[0].get("drawn") or {}
+        base = max(0.25, float(done[0]["duration_h"]) - float(done[0].get("parts_delay_h", 0.0))) / (
+            float(drawn.get("skill_factor", 1.0)) * float(drawn.get("shift_factor", 1.0)))
         if kind == "corrective":
             prio, resp_h, rest_h = TIERS[a.tier]
             jobs.append(Job(len(jobs), a.asset_id, a.model_id, mode, lat, lon, site.region, prio, t,
                             t + timedelta(hours=resp_h), t + timedelta(hours=rest_h), nominal[(a.model_id, mode)],
-                            actual, needs_part=mode not in NO_PART_MODES))
+                            base, site.tz_h, needs_part=mode not in NO_PART_MODES))
         else:        # a preventive visit made due: opened a week ahead of its date
             opened = t - timedelta(days=PM_DUE_DAYS)
             if opened < START:
                 continue
             jobs.append(Job(len(jobs), a.asset_id, a.model_id, "preventive", lat, lon, site.region, PM_PRIORITY,
-                            opened, None, None, PM_NOMINAL_H, actual, needs_part=False))
+                            opened, None, None, PM_NOMINAL_H, base, site.tz_h, needs_part=False))
     jobs.sort(key=lambda j: j.opened)
     for k, j in enumerate(jobs):
         j.oid = k
@@ -140,6 +146,7 @@ class Tech:
     region: str
     home: tuple
     skills: dict
+    level: int
     loc: tuple = None
     free_at: datetime = None
     km: float = 0.0
@@ -151,25 +158,16 @@ class Tech:
         self.loc = self.home
 
 
-def roster(n: int, seed: int) -> list[Tech]:
-    """Technicians spread over the regions (one territory each), each trained on most (model, mode)
-    pairs at level 1-3; in each region someone is at level 3 for every pair."""
-    rng = np.random.default_rng([seed, 11])
-    regions = list(REGION_CENTRES)
+def roster(per_region: int, seed: int) -> list[Tech]:
+    """The simulator's technicians (``simulator.technicians``: skill level per technician, home
+    base, the (model, mode) pairs each is trained on), one territory each."""
+    techs = sim_tech.roster(list(REGION_CENTRES), seed, per_region=per_region)
     pairs = [(m, fm.mode) for m, pm in CATALOG.items() for fm in pm.failure_modes] + \
             [(m, "preventive") for m in CATALOG]
-    out = []
-    for k in range(n):
-        r = regions[k % len(regions)]
-        lat0, lon0 = REGION_CENTRES[r]
-        skills = {p: int(rng.integers(1, 4)) for p in pairs if rng.random() < 0.85 or p[1] == "preventive"}
-        out.append(Tech(f"T{k:03d}", r, (lat0 + rng.normal(0, 0.2), lon0 + rng.normal(0, 0.3)), skills))
-    for r in regions:            # every region can do every repair: its first technician fills the gaps
-        team = [x for x in out if x.region == r]
-        for p in pairs:
-            if team and max(x.skills.get(p, 0) for x in team) < 3:
-                team[0].skills[p] = 3
-    return out
+    home = sim_tech.homes(techs, REGION_CENTRES, seed)
+    skills = sim_tech.trained(techs, pairs, seed, REQUIRED_LEVEL)
+    return [Tech(t.tech_id, reg, home[t.tech_id], skills[t.tech_id], t.skill)
+            for reg, ts in techs.items() for t in ts]
 
 
 def _km(a, b) -> float:
@@ -287,10 +285,11 @@ def _dispatch(x: Tech, j: Job, t: datetime, shift_end: datetime) -> bool:
     arrive = t + timedelta(hours=d / SPEED_KMH)
     if arrive >= shift_end or arrive + timedelta(hours=min(j.nominal_h, MAX_VISIT_H)) > shift_end + timedelta(hours=OVERTIME_H):
         return False
+    hours = j.base_h * sim_tech.SKILL_FACTOR[x.level] * sim_tech.shift_factor(arrive.timestamp(), j.tz_h)
     j.taken, j.arrived = True, arrive
-    j.done = arrive + timedelta(hours=j.actual_h)
+    j.done = arrive + timedelta(hours=hours)
     x.km += d
-    x.busy_h += d / SPEED_KMH + j.actual_h
+    x.busy_h += d / SPEED_KMH + hours
     x.visits += 1
     x.loc = j_loc(j)
     x.free_at = j.done
@@ -355,10 +354,11 @@ def _figures(jobs, techs, days, end, plan_s, n_plans) -> dict:
     }
 
 
-def plan_timing(jobs: list[Job], n_techs: int, seed: int, time_limit: float) -> dict:
-    """One plan for a 2-working-day horizon with ``n_techs`` technicians: every order of the
-    stream opened in the first 10 days as the backlog."""
-    techs = roster(n_techs, seed)
+def plan_timing(jobs: list[Job], per_region: int, seed: int, time_limit: float) -> dict:
+    """One plan for a 2-working-day horizon with ``per_region`` technicians in each of the five
+    regions: every order of the stream opened in the first 10 days as the backlog."""
+    techs = roster(per_region, seed)
+    n_techs = len(techs)
     now = START + timedelta(days=10, hours=7)
     while now.isoweekday() > 5:
         now += timedelta(days=1)
@@ -378,16 +378,14 @@ def plan_timing(jobs: list[Job], n_techs: int, seed: int, time_limit: float) -> 
 
 def run_fleet(quick: bool, days: int | None = None, seed: int = 5) -> dict:
     days = days or (5 if quick else 30)
-    setups = [("demo", 60, 3.0, 5, 1.0), ("fleet2000", 2000, 1.0, 20, 3.0)]
-    if quick:
-        setups = [("demo", 60, 3.0, 5, 0.5), ("fleet2000", 2000, 1.0, 20, 1.0)]
+    setups = [("demo", 60, 3.0, 1, 1.0), ("fleet2000", 2000, 1.0, 4, 1.0)]     # technicians per region
     out: dict = {"closed_loop_days": days}
     streams = {}
-    for name, n_assets, hazard, n_techs, limit in setups:
+    for name, n_assets, hazard, per_region, limit in setups:
         jobs = order_stream(n_assets, seed, days, hazard)
         streams[name] = jobs
-        techs = roster(n_techs, seed)
-        res = {"assets": n_assets, "technicians": n_techs, "hazard_scale": hazard, "plan_time_limit_s": limit}
+        techs = roster(per_region, seed)
+        res = {"assets": n_assets, "technicians": len(techs), "hazard_scale": hazard, "plan_time_limit_s": limit}
         for policy in ("planner", "greedy"):
             res[policy] = simulate(jobs, techs, days, policy, limit)
         res["travel_ratio_vs_greedy"] = round(res["planner"]["km"] / max(1e-9, res["greedy"]["km"]), 4)
@@ -396,5 +394,5 @@ def run_fleet(quick: bool, days: int | None = None, seed: int = 5) -> dict:
     out["travel_ratio_vs_greedy"] = main["travel_ratio_vs_greedy"]
     out["sla_response_compliance"] = main["planner"]["sla_response_compliance"]
     out["greedy_sla_response_compliance"] = main["greedy"]["sla_response_compliance"]
-    out.update(plan_timing(streams["fleet2000"], 50, seed, 10.0))
+    out.update(plan_timing(streams["fleet2000"], 10, seed, 10.0))
     return out

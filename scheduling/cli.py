@@ -1,6 +1,6 @@
 """``prognos plan``: build the field schedule for the horizon and print its summary.
 
-    prognos plan [--now ISO] [--days N | --end ISO] [--time-limit S] [--json]
+    prognos plan [--now ISO] [--days N | --end ISO] [--time-limit S] [--region R ...] [--json]
     prognos plan pin ORDER_ID TECHNICIAN_ID [--at ISO]
     prognos plan unpin ORDER_ID
 """
@@ -38,13 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--end", type=_ts, default=None, help="horizon end instead of --days")
     ap.add_argument("--time-limit", type=float, default=service.DEFAULT_TIME_LIMIT_S,
                     help="solver seconds (default %(default)s)")
+    ap.add_argument("--region", action="append", default=None, help="plan this territory only (repeatable)")
     ap.add_argument("--json", action="store_true", help="print the whole plan as JSON")
     args = ap.parse_args(argv)
     if args.days < 1 or args.time_limit <= 0:
         ap.error("--days must be >= 1 and --time-limit > 0")
     with psycopg.connect(Settings().dsn, autocommit=True) as conn:
         try:
-            plan_id, _ = service.run(conn, now=args.now, days=args.days, end=args.end, time_limit=args.time_limit)
+            plan_id, _ = service.run(conn, now=args.now, days=args.days, end=args.end, time_limit=args.time_limit,
+                                     regions=args.region)
         except ValueError as exc:
             print(f"prognos plan: {exc}", file=sys.stderr)
             return 2

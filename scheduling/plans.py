@@ -14,11 +14,12 @@ from psycopg.types.json import Jsonb
 from scheduling.planner import Pin, Plan
 
 
-def save(conn: psycopg.Connection, plan: Plan, planned_at: datetime, actor: str, summary: dict) -> int:
+def save(conn: psycopg.Connection, plan: Plan, planned_at: datetime, actor: str, summary: dict,
+         regions: list[str] | None = None) -> int:
     plan_id = conn.execute(
-        """INSERT INTO plans (planned_at, horizon_start, horizon_end, actor, solver_seconds, km, summary)
-           VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING plan_id""",
-        (planned_at, plan.horizon_start, plan.horizon_end, actor, plan.solver_seconds, plan.km,
+        """INSERT INTO plans (planned_at, horizon_start, horizon_end, actor, regions, solver_seconds, km, summary)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING plan_id""",
+        (planned_at, plan.horizon_start, plan.horizon_end, actor, regions, plan.solver_seconds, plan.km,
          Jsonb(summary))).fetchone()[0]
     with conn.cursor() as cur:
         cur.executemany(
@@ -37,12 +38,11 @@ def latest_id(conn) -> int | None:
     return row[0]
 
 
-def assignments(conn, plan_id: int | None = None) -> dict[int, str]:
-    """order -> technician in the given (default: latest) plan."""
-    plan_id = plan_id if plan_id is not None else latest_id(conn)
-    if plan_id is None:
-        return {}
-    return dict(conn.execute("SELECT order_id, technician_id FROM plan_visits WHERE plan_id = %s", (plan_id,)))
+def assignments(conn, order_ids: list[int]) -> dict[int, str]:
+    """order -> technician of its latest planned visit (the plan being revised)."""
+    return dict(conn.execute(
+        """SELECT DISTINCT ON (order_id) order_id, technician_id FROM plan_visits
+           WHERE order_id = ANY(%s) ORDER BY order_id, plan_id DESC""", (order_ids,)))
 
 
 def pin(conn, order_id: int, technician_id: str, starts_at: datetime | None, pinned_by: str) -> None:
@@ -68,12 +68,13 @@ def read(conn, plan_id: int | None = None) -> dict | None:
     if plan_id is None:
         return None
     head = conn.execute(
-        """SELECT plan_id, created_at, planned_at, horizon_start, horizon_end, actor, solver_seconds, km, summary
+        """SELECT plan_id, created_at, planned_at, horizon_start, horizon_end, actor, regions, solver_seconds,
+                  km, summary
            FROM plans WHERE plan_id = %s""", (plan_id,)).fetchone()
     if head is None:
         return None
-    keys = ("plan_id", "created_at", "planned_at", "horizon_start", "horizon_end", "actor", "solver_seconds",
-            "km", "summary")
+    keys = ("plan_id", "created_at", "planned_at", "horizon_start", "horizon_end", "actor", "regions",
+            "solver_seconds", "km", "summary")
     out = dict(zip(keys, head))
     out["visits"] = [dict(zip(
         ("order_id", "technician_id", "seq", "arrive_at", "starts_at", "ends_at", "travel_km", "travel_min",
@@ -91,5 +92,7 @@ def read(conn, plan_id: int | None = None) -> dict | None:
            WHERE u.plan_id = %s ORDER BY o.priority, u.order_id""", (plan_id,))]
     out["technicians"] = [dict(zip(("technician_id", "name", "region", "home_lat", "home_lon"), r))
                           for r in conn.execute(
-        "SELECT technician_id, name, region, home_lat, home_lon FROM technicians WHERE active ORDER BY technician_id")]
+        """SELECT technician_id, name, region, home_lat, home_lon FROM technicians
+           WHERE active AND (%s::text[] IS NULL OR region = ANY(%s)) ORDER BY technician_id""",
+        (out["regions"], out["regions"]))]
     return out

@@ -84,11 +84,14 @@ def calendar_shifts(workdays, shift_start: time, shift_end: time, start: datetim
     return out
 
 
-def load(conn: psycopg.Connection, start: datetime, end: datetime) -> list[Technician]:
-    """Active technicians with their skills and their shifts in ``[start, end)``."""
+def load(conn: psycopg.Connection, start: datetime, end: datetime, regions: list[str] | None = None
+         ) -> list[Technician]:
+    """Active technicians (of ``regions``, default all) with their skills and their shifts in
+    ``[start, end)``."""
     rows = conn.execute(
         """SELECT technician_id, region, home_lat, home_lon, workdays, shift_start, shift_end
-           FROM technicians WHERE active ORDER BY technician_id""").fetchall()
+           FROM technicians WHERE active AND (%(r)s::text[] IS NULL OR region = ANY(%(r)s))
+           ORDER BY technician_id""", {"r": regions}).fetchall()
     skills: dict = {}
     for tid, model_id, mode, level in conn.execute(
             "SELECT technician_id, model_id, mode, level FROM technician_skills"):

@@ -109,7 +109,7 @@ CREATE TABLE part_restocks (
 );
 CREATE INDEX part_restocks_open_idx ON part_restocks (arrives_at) WHERE received_at IS NULL;
 
--- Plans: each run of the planner. The latest plan is the schedule in force.
+-- Plans: each run of the planner. A visit's latest plan is the schedule in force.
 CREATE TABLE plans (
     plan_id     bigserial PRIMARY KEY,
     created_at  timestamptz NOT NULL DEFAULT now(),
@@ -117,6 +117,7 @@ CREATE TABLE plans (
     horizon_start timestamptz NOT NULL,
     horizon_end timestamptz NOT NULL,
     actor       text NOT NULL DEFAULT 'system',
+    regions     text[],                           -- the territories planned (NULL: all)
     solver_seconds real NOT NULL,
     km          real NOT NULL,
     summary     jsonb NOT NULL DEFAULT '{}',

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, HTTPException, status
@@ -18,7 +18,8 @@ from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
 
 from scheduling import plans, service
-from service_api.deps import DbConn, requires
+from orders.state import Conflict, Invalid
+from service_api.deps import CurrentUser, DbConn, requires
 from service_api.params import ID_PATTERN, utc
 
 router = APIRouter(prefix="/schedule", tags=["schedule"])
@@ -28,6 +29,8 @@ class PlanRequest(BaseModel):
     now: datetime | None = Field(None, description="planning time (default: now); naive means UTC")
     days: int = Field(service.DEFAULT_WORKING_DAYS, ge=1, le=14, description="working days in the horizon")
     time_limit_s: float = Field(service.DEFAULT_TIME_LIMIT_S, gt=0, le=120, description="solver seconds")
+    regions: list[Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]] | None = Field(
+        None, max_length=100, description="territories to plan (default all)")
 
 
 class PinRequest(BaseModel):
@@ -57,12 +60,16 @@ def one_plan(conn: DbConn, plan_id: int) -> dict[str, Any]:
 
 
 @router.post("/plan", dependencies=[requires("schedule")], status_code=status.HTTP_201_CREATED)
-def make_plan(conn: DbConn, body: PlanRequest) -> dict[str, Any]:
-    """Plan the horizon now: approved orders to technicians, pins kept, few changes."""
+def make_plan(conn: DbConn, user: CurrentUser, body: PlanRequest) -> dict[str, Any]:
+    """Plan the horizon now: approved orders to technicians, pins kept, few changes. Order
+    changes are recorded as made by the caller."""
     try:
-        plan_id, _ = service.run(conn, now=utc(body.now, "now"), days=body.days, time_limit=body.time_limit_s)
-    except ValueError as exc:
+        plan_id, _ = service.run(conn, now=utc(body.now, "now"), days=body.days, time_limit=body.time_limit_s,
+                                 regions=body.regions, actor=user.actor)
+    except (ValueError, Invalid) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    except Conflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return _plan(conn, plan_id)
 
 
