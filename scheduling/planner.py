@@ -11,10 +11,11 @@ Model (what a field service dispatcher expects):
   its technician, at its time when one is given).
 - **Windows.** A visit may start from the horizon start; its deadline is the SLA response target
   (``respond_by``) and, for a predicted failure, the predicted failure time minus the repair time.
-  Each order is offered as mutually exclusive optional visits, one per day of the horizon (the
-  deadline's day split at the deadline): on time doubles the prize, each day later takes a
-  quarter off (``DAY_DISCOUNT``). A late visit beats none, an on-time one beats a late one, and
-  work is not put off to a later day to save travel.
+  Each order is offered as mutually exclusive optional visits, one per slot of the horizon
+  (three a day, ``SLOT_HOURS``; the deadline's slot split at the deadline): on time doubles the
+  prize, each day later takes a quarter off (``DAY_DISCOUNT``), each later slot of a day 5%
+  (``SLOT_DISCOUNT``). A late visit beats none, an on-time one beats a late one, urgent work
+  goes first in the day, and work is not put off to save travel.
 - **Objective.** Travel distance minus prizes, plus a change penalty. The prize is set by
   priority, three times larger per priority step (``PRIZE_KM``, 1,000 km for priority 5: any
   visit that fits is worth its travel), so that priority comes first and
@@ -51,7 +52,9 @@ CHANGE_PENALTY_KM = 30.0
 OVERTIME_H = 4.0            # a route may run this far past the shift's end...
 OVERTIME_KM_PER_H = 72.0    # ...at this cost (about an hour and a half of driving per hour)
 MAX_VISIT_H = 10.0          # a longer repair is booked as 10 h; the rest continues the next day
-DAY_DISCOUNT = 0.25        # a visit a day later is worth a quarter less: as soon as possible first
+DAY_DISCOUNT = 0.25        # a visit a day later is worth a quarter less: as soon as possible first,
+SLOT_DISCOUNT = 0.05       # and 5% less per later slot of the day...
+SLOT_HOURS = (11, 14)      # ...cut at these hours (UTC)
 EARTH_KM = 6371.0088
 UNIT_M = 10               # the solver's distance unit: 10 m keeps prizes and penalties in scale
 KM = 1000 // UNIT_M
@@ -186,22 +189,55 @@ def fit_reasons(orders: list[Order], techs: list[Technician], pins: dict[int, Pi
     return out
 
 
-def pieces(cuts: list[int], deadline: int | None) -> list[tuple[int, int, int]]:
-    """The windows an order is offered in: one per day of the horizon (``cuts``: day boundaries in
-    seconds), the day of the deadline split at it; (start, end, day index).
+def pieces(cuts: list[int], discounts: list[float], deadline: int | None) -> list[tuple[int, int, float]]:
+    """The windows an order is offered in: one per slot of the horizon (``cuts``: slot boundaries
+    in seconds, ``discounts`` each slot's prize discount), the slot of the deadline split at it;
+    (start, end, discount).
 
-    >>> pieces([0, 100, 200], 150)
-    [(0, 100, 0), (100, 150, 1), (150, 200, 1)]
-    >>> pieces([0, 100, 200], -5)
-    [(0, 100, 0), (100, 200, 1)]
+    >>> pieces([0, 100, 200], [0.0, 0.25], 150)
+    [(0, 100, 0.0), (100, 150, 0.25), (150, 200, 0.25)]
+    >>> pieces([0, 100, 200], [0.0, 0.25], -5)
+    [(0, 100, 0.0), (100, 200, 0.25)]
     """
     out = []
-    for day, (a, b) in enumerate(zip(cuts, cuts[1:])):
+    for (a, b), disc in zip(zip(cuts, cuts[1:]), discounts):
         if deadline is not None and a < deadline < b:
-            out += [(a, deadline, day), (deadline, b, day)]
+            out += [(a, deadline, disc), (deadline, b, disc)]
         else:
-            out.append((a, b, day))
+            out.append((a, b, disc))
     return out
+
+
+def slots(start: datetime, end: datetime) -> tuple[list[int], list[float]]:
+    """Slot boundaries (seconds from ``start``) and discounts: ``DAY_DISCOUNT`` per day, plus
+    ``SLOT_DISCOUNT`` per slot of the day (cut at ``SLOT_HOURS``).
+
+    >>> from datetime import timezone
+    >>> t0 = datetime(2026, 3, 2, 7, tzinfo=timezone.utc)
+    >>> slots(t0, t0 + timedelta(hours=24))
+    ([0, 14400, 25200, 61200, 86400], [0.0, 0.05, 0.1, 0.25])
+    """
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    marks = []
+    for d in range((end - midnight).days + 1):
+        day = midnight + timedelta(days=d)
+        marks.append((day, DAY_DISCOUNT * d))
+        marks += [(day + timedelta(hours=h), DAY_DISCOUNT * d + SLOT_DISCOUNT * (k + 1))
+                  for k, h in enumerate(SLOT_HOURS)]
+    cuts, discounts = [0], []
+    disc = 0.0
+    for t, dsc in marks:
+        if t <= start:
+            disc = dsc
+            continue
+        if t >= end:
+            break
+        discounts.append(disc)
+        cuts.append(int((t - start).total_seconds()))
+        disc = dsc
+    discounts.append(disc)
+    cuts.append(int((end - start).total_seconds()))
+    return cuts, discounts
 
 
 def plan(orders: list[Order], techs: list[Technician], start: datetime, end: datetime, *,
@@ -247,9 +283,7 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
                                 overtime_cost=max(1, round(OVERTIME_KM_PER_H * KM / 3600))))
     jobs, job_order, job_on_time = [], [], []
     horizon = sec(end)
-    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
-    cuts = [0] + [sec(midnight + timedelta(days=k)) for k in range(1, (end - midnight).days + 2)
-                  if start < midnight + timedelta(days=k) < end] + [horizon]
+    cuts, discounts = slots(start, end)
     for k, o in enumerate(todo):
         point = len(homes) + k
         service = int(round(min(o.service_h, MAX_VISIT_H) * 3600))
@@ -269,10 +303,10 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
         req = frozenset({f"region:{o.region}", _skill_tag(o.model_id, o.mode, int(o.skill_level))})
         dl = _deadline(o)
         dls = None if dl is None else sec(dl)
-        for a, b, day in pieces(cuts, dls):
+        for a, b, disc in pieces(cuts, discounts, dls):
             on_time = dls is None or b <= dls
             jobs.append(Job(**common, tw_early=a, tw_late=b, required=False, requires=req,
-                            prize=int(base * (2 if on_time else 1) * (1 - DAY_DISCOUNT * day)),
+                            prize=int(base * (2 if on_time else 1) * max(0.05, 1 - disc)),
                             alternatives=o.order_id))
             job_order.append(o)
             job_on_time.append(on_time)
