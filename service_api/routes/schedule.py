@@ -1,7 +1,8 @@
 """The field schedule: the plan in force, a new plan, pins.
 
 - ``GET /schedule``: the latest plan (visits per technician with travel, unscheduled orders with
-  the reason, technicians); ``GET /schedule/{plan_id}`` an earlier one.
+  the reason, technicians; ``{"plan_id": null}`` before the first); ``GET /schedule/{plan_id}``
+  an earlier one.
 - ``POST /schedule/plan`` (right ``schedule``): plan the horizon now (``scheduling.service``).
 - ``PUT /schedule/pins/{order_id}`` / ``DELETE`` (right ``assign``): pin an order to a
   technician (and a start time); the next plan keeps it.
@@ -38,18 +39,18 @@ class PinRequest(BaseModel):
     starts_at: datetime | None = Field(None, description="visit start; default any time in the horizon")
 
 
-def _plan(conn, plan_id: int | None) -> dict[str, Any]:
+def _plan(conn, plan_id: int) -> dict[str, Any]:
     out = plans.read(conn, plan_id)
     if out is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no plan yet: POST /api/v1/schedule/plan"
-                            if plan_id is None else f"no plan {plan_id}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no plan {plan_id}")
     return jsonable_encoder(out)
 
 
 @router.get("")
 def current_plan(conn: DbConn) -> dict[str, Any]:
-    """The plan in force."""
-    return _plan(conn, None)
+    """The latest plan; ``{"plan_id": null}`` before the first."""
+    out = plans.read(conn, None)
+    return {"plan_id": None} if out is None else jsonable_encoder(out)
 
 
 @router.get("/{plan_id}")
