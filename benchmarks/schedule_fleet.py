@@ -39,7 +39,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -65,18 +65,11 @@ START = datetime(2026, 3, 2, tzinfo=timezone.utc)        # a Monday
 
 @dataclass
 class Job:
-    oid: int
+    """An order in the loop: what the planner sees (``order``) and what only the world knows."""
+    order: Order
     asset_id: str
-    model_id: str
-    mode: str
-    lat: float
-    lon: float
-    region: str
-    priority: int
     opened: datetime
-    respond_by: datetime | None
     restore_by: datetime | None
-    nominal_h: float
     base_h: float           # the simulator's drawn repair time without the technician's factors
     tz_h: float
     needs_part: bool
@@ -85,6 +78,14 @@ class Job:
     arrived: datetime | None = None
     done: datetime | None = None
     taken: bool = False
+
+    oid = property(lambda self: self.order.order_id)
+    region = property(lambda self: self.order.region)
+    model_id = property(lambda self: self.order.model_id)
+    mode = property(lambda self: self.order.mode)
+    respond_by = property(lambda self: self.order.respond_by)
+    nominal_h = property(lambda self: self.order.service_h)
+    loc = property(lambda self: (self.order.lat, self.order.lon))
 
 
 def order_stream(n_assets: int, seed: int, days: int, hazard: float) -> list[Job]:
@@ -125,18 +126,19 @@ def order_stream(n_assets: int, seed: int, days: int, hazard: float) -> list[Job
             float(drawn.get("skill_factor", 1.0)) * float(drawn.get("shift_factor", 1.0)))
         if kind == "corrective":
             prio, resp_h, rest_h = TIERS[a.tier]
-            jobs.append(Job(len(jobs), a.asset_id, a.model_id, mode, lat, lon, site.region, prio, t,
-                            t + timedelta(hours=resp_h), t + timedelta(hours=rest_h), nominal[(a.model_id, mode)],
-                            base, site.tz_h, needs_part=mode not in NO_PART_MODES))
+            order = Order(0, a.model_id, mode, lat, lon, site.region, prio, nominal[(a.model_id, mode)],
+                          respond_by=t + timedelta(hours=resp_h), skill_level=REQUIRED_LEVEL.get(mode, 1))
+            jobs.append(Job(order, a.asset_id, t, t + timedelta(hours=rest_h), base, site.tz_h,
+                            needs_part=mode not in NO_PART_MODES))
         else:        # a preventive visit made due: opened a week ahead of its date
             opened = t - timedelta(days=PM_DUE_DAYS)
             if opened < START:
                 continue
-            jobs.append(Job(len(jobs), a.asset_id, a.model_id, "preventive", lat, lon, site.region, PM_PRIORITY,
-                            opened, None, None, PM_NOMINAL_H, base, site.tz_h, needs_part=False))
+            order = Order(0, a.model_id, "preventive", lat, lon, site.region, PM_PRIORITY, PM_NOMINAL_H)
+            jobs.append(Job(order, a.asset_id, opened, None, base, site.tz_h, needs_part=False))
     jobs.sort(key=lambda j: j.opened)
     for k, j in enumerate(jobs):
-        j.oid = k
+        j.order = replace(j.order, order_id=k)
     return jobs
 
 
@@ -234,7 +236,7 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
                     cands = [x for x in free if _qualified(x, j)]
                     if not cands:
                         continue
-                    x = min(cands, key=lambda x: _km(x.loc, j_loc(j)))
+                    x = min(cands, key=lambda x: _km(x.loc, j.loc))
                     if _dispatch(x, j, t, sh[1]):
                         free.remove(x)
             else:
@@ -274,14 +276,10 @@ def _replan_due(t, shift, last_plan, techs, ready, planned) -> bool:
     return new or idle
 
 
-def j_loc(j: Job) -> tuple:
-    return (j.lat, j.lon)
-
-
 def _dispatch(x: Tech, j: Job, t: datetime, shift_end: datetime) -> bool:
     """Send ``x`` to ``j`` now, if the work rule allows: on site before the shift ends and the
     repair's nominal time (at most ``MAX_VISIT_H``) done within ``OVERTIME_H`` after it."""
-    d = _km(x.loc, j_loc(j))
+    d = _km(x.loc, j.loc)
     arrive = t + timedelta(hours=d / SPEED_KMH)
     if arrive >= shift_end or arrive + timedelta(hours=min(j.nominal_h, MAX_VISIT_H)) > shift_end + timedelta(hours=OVERTIME_H):
         return False
@@ -291,15 +289,14 @@ def _dispatch(x: Tech, j: Job, t: datetime, shift_end: datetime) -> bool:
     x.km += d
     x.busy_h += d / SPEED_KMH + hours
     x.visits += 1
-    x.loc = j_loc(j)
+    x.loc = j.loc
     x.free_at = j.done
     return True
 
 
 def _replan(techs: list[Tech], ready: list[Job], now: datetime, time_limit: float) -> None:
     end = working_days(now, 2)
-    orders = [Order(j.oid, j.model_id, j.mode, j.lat, j.lon, j.region, j.priority, j.nominal_h,
-                    respond_by=j.respond_by, skill_level=REQUIRED_LEVEL.get(j.mode, 1)) for j in ready]
+    orders = [j.order for j in ready]
     day = now
     shifts_by = {}
     for x in techs:
@@ -364,8 +361,7 @@ def plan_timing(jobs: list[Job], per_region: int, seed: int, time_limit: float) 
         now += timedelta(days=1)
     end = working_days(now, 2)
     backlog = [j for j in jobs if j.opened < now]
-    orders = [Order(j.oid, j.model_id, j.mode, j.lat, j.lon, j.region, j.priority, j.nominal_h,
-                    respond_by=j.respond_by, skill_level=REQUIRED_LEVEL.get(j.mode, 1)) for j in backlog]
+    orders = [j.order for j in backlog]
     shifts = lambda: tuple(s for s in ((_shift(now + timedelta(days=k)) or (None, None)) for k in range(4))
                            if s[0] is not None and s[1] <= end)
     pl = [Technician(x.tid, x.home[0], x.home[1], x.region, x.skills, shifts()) for x in techs]

@@ -14,23 +14,12 @@ visit is completed (:func:`consume`) and go back to stock when an order is cance
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 import psycopg
 
-from scheduling.planner import haversine_km
-
-
-@dataclass(frozen=True)
-class Need:
-    order_id: int
-    model_id: str
-    mode: str
-    lat: float
-    lon: float
-    region: str
+from scheduling.planner import Order, haversine_km
 
 
 def add_depot(conn, depot_id: str, name: str, region: str, lat: float, lon: float) -> None:
@@ -86,7 +75,7 @@ def _depots(conn) -> list[tuple[str, str, float, float]]:
     return conn.execute("SELECT depot_id, region, lat, lon FROM depots ORDER BY depot_id").fetchall()
 
 
-def depot_for(depots, need: Need) -> str | None:
+def depot_for(depots, need: Order) -> str | None:
     """The depot of the site's region, else the nearest one."""
     if not depots:
         return None
@@ -96,7 +85,7 @@ def depot_for(depots, need: Need) -> str | None:
     return cands[int(np.argmin(km))][0]
 
 
-def allocate(conn: psycopg.Connection, needs: list[Need], now: datetime) -> set[int]:
+def allocate(conn: psycopg.Connection, needs: list[Order], now: datetime) -> set[int]:
     """Set parts aside for ``needs`` (in the order given: callers pass priority order); returns
     the orders that wait for parts. Orders whose mode needs no part never wait."""
     if not needs:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import psycopg
@@ -76,15 +77,17 @@ def run(conn: psycopg.Connection, *, now: datetime | None = None, days: int = DE
         raise ValueError(f"the horizon ends ({end.isoformat()}) before it starts ({now.isoformat()})")
     received = parts.receive_due(conn, now)
     rows = candidates(conn, regions)
-    needs = [parts.Need(r[0], r[2], r[3], r[4], r[5], r[6]) for r in rows if r[4] is not None]
-    waiting = parts.allocate(conn, needs, now)
     no_coords = {r[0] for r in rows if r[4] is None or r[5] is None}
-    held = resumed = 0
-    orders, status = [], {}
     cache = MttrCache(conn)
-    current = {}
-    for (oid, asset_id, model_id, mode, lat, lon, region, prio, mttr_o, mttr_n, respond_by, pfa, level,
-         st, held_from, kind, assignee, scheduled_for) in rows:
+    orders = [Order(oid, model_id, mode, float(lat), float(lon), region, int(prio),
+                    _service_hours(cache, asset_id, mode, kind, mttr_o, mttr_n), respond_by, pfa, int(level))
+              for (oid, asset_id, model_id, mode, lat, lon, region, prio, mttr_o, mttr_n, respond_by, pfa, level,
+                   _st, _held, kind, _a, _s) in rows if oid not in no_coords]
+    waiting = parts.allocate(conn, orders, now)
+    orders = [replace(o, parts_ready=False) if o.order_id in waiting else o for o in orders]
+    held = resumed = 0
+    status, current = {}, {}
+    for (oid, *_, st, held_from, kind, assignee, scheduled_for) in rows:
         status[oid] = st
         current[oid] = (assignee, scheduled_for)
         if oid in waiting:
@@ -97,11 +100,6 @@ def run(conn: psycopg.Connection, *, now: datetime | None = None, days: int = DE
             transition(conn, oid, held_from, actor=actor, reason="resumed", at=now)
             resumed += 1
             status[oid] = held_from
-        if oid in no_coords:
-            continue
-        orders.append(Order(oid, model_id, mode, float(lat), float(lon), region, int(prio),
-                            _service_hours(cache, asset_id, mode, kind, mttr_o, mttr_n), respond_by, pfa,
-                            int(level), parts_ready=oid not in waiting))
     techs = technicians.load(conn, now, end, regions)
     ids = [o.order_id for o in orders]
     result = plan(orders, techs, now, end, pins=plans.pins(conn, ids), previous=plans.assignments(conn, ids),
