@@ -3,7 +3,7 @@ closed loop on a simulated fleet against a greedy dispatcher.
 
     python -m benchmarks.schedule [--quick] --json PATH [--data ../shared/datasets/vrptw]
         [--part vrptw|fleet|all] [--instances C101,R2*,...] [--time-limits 10,60]
-        [--homberger N] [--reuse PATH]
+        [--homberger N] [--ortools] [--reuse PATH]
 
 Solver quality: every instance goes through ``scheduling.solver.solve``, the wrapper the
 planner uses. Solomon (56 instances, all six classes) is solved with the distance-only
@@ -14,6 +14,8 @@ vehicle count reported next to the gap (a cheaper solution with more vehicles do
 as better). Costs are recomputed and every window and capacity checked in double precision.
 ``--homberger N`` takes the first N instances of each Gehring-Homberger class (0: none).
 ``--quick``: one Solomon instance per class at 2 s and 5 s, no Gehring-Homberger.
+``--ortools`` also solves each Solomon instance with OR-Tools routing under the same limit (the
+baseline of the solver choice, ``benchmarks.schedule_ortools``).
 ``--reuse PATH`` copies the solver figures from an earlier run's JSON (so the long solver run
 and the fleet run can be made separately); the JSON says so.
 """
@@ -31,14 +33,14 @@ from tqdm import tqdm
 
 from benchmarks.common import write
 from scheduling.solver import solve
-from scheduling.vrptw import DEFAULT_ROOT, evaluate, read, to_problem
+from scheduling.vrptw import DEFAULT_ROOT, evaluate, read, routes_of, to_problem
 
 QUICK_SOLOMON = ["C101", "C201", "R101", "R201", "RC101", "RC201"]
 CLASSES = ["C1", "C2", "R1", "R2", "RC1", "RC2"]
 
 
 def run_vrptw(root: Path, names: list[str] | None, limits: list[float], homberger: int,
-              quick: bool, seed: int = 1) -> dict:
+              quick: bool, seed: int = 1, ortools: bool = False) -> dict:
     bks = json.loads((root / "BKS.json").read_text())
     files = [("solomon", p) for p in sorted((root / "solomon").glob("*.txt"))]
     hg = sorted((root / "homberger_200").glob("*.txt"), key=lambda p: _hg_key(p.stem))
@@ -62,15 +64,24 @@ def run_vrptw(root: Path, names: list[str] | None, limits: list[float], homberge
         prob = to_problem(inst, hierarchical=hier)
         for limit in limits:
             res = solve(prob, time_limit=limit, seed=seed)
-            cost, used, problems = evaluate(inst, res)
+            cost, used, problems = evaluate(inst, routes_of(res))
             if problems:
                 raise AssertionError("; ".join(problems[:3]))
-            rows.append({"instance": inst.name, "family": family, "class": inst.klass, "time_limit_s": limit,
-                         "objective": "hierarchical" if hier else "distance", "bks_key": key,
-                         "cost": round(cost, 3), "bks": best["best_known_cost"],
-                         "gap_pct": round(100 * (cost / best["best_known_cost"] - 1), 4),
-                         "vehicles": used, "bks_vehicles": best["solved_with_vehicles"],
-                         "iterations": res.iterations})
+            row = {"instance": inst.name, "family": family, "class": inst.klass, "time_limit_s": limit,
+                   "objective": "hierarchical" if hier else "distance", "bks_key": key,
+                   "cost": round(cost, 3), "bks": best["best_known_cost"],
+                   "gap_pct": round(100 * (cost / best["best_known_cost"] - 1), 4),
+                   "vehicles": used, "bks_vehicles": best["solved_with_vehicles"],
+                   "iterations": res.iterations}
+            if ortools and not hier:
+                from benchmarks.schedule_ortools import solve_routes
+                routes = solve_routes(prob, limit)
+                if routes is not None:
+                    oc, _, oprob = evaluate(inst, routes)
+                    row["ortools_gap_pct"] = None if oprob else round(100 * (oc / best["best_known_cost"] - 1), 4)
+                else:
+                    row["ortools_gap_pct"] = None
+            rows.append(row)
             bar.update()
     bar.close()
     out: dict = {"vrptw_rows": rows, "time_limits_s": limits}
@@ -80,6 +91,10 @@ def run_vrptw(root: Path, names: list[str] | None, limits: list[float], homberge
         if sol:
             out[f"solomon_gap_{tag}_mean"] = round(float(np.mean([r["gap_pct"] for r in sol])), 4)
             out[f"solomon_instances_{tag}"] = len(sol)
+            ort = [r["ortools_gap_pct"] for r in sol if "ortools_gap_pct" in r]
+            if ort:
+                out[f"ortools_solomon_gap_{tag}_mean"] = (None if None in ort
+                                                          else round(float(np.mean(ort)), 4))
         hgr = [r for r in rows if r["family"] == "homberger_200" and r["time_limit_s"] == limit]
         if hgr:
             out[f"homberger200_gap_{tag}_mean"] = round(float(np.mean([r["gap_pct"] for r in hgr])), 4)
@@ -111,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--homberger", type=int, default=None,
                     help="Gehring-Homberger 200 instances per class (default 10, quick 0)")
     ap.add_argument("--reuse", type=Path, default=None, help="take the solver figures from this JSON")
+    ap.add_argument("--ortools", action="store_true",
+                    help="also solve each Solomon instance with OR-Tools routing (the baseline of the solver choice)")
     ap.add_argument("--days", type=int, default=None, help="closed-loop simulated days (default 30, quick 5)")
     args = ap.parse_args(argv)
 
@@ -129,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                           else [2.0, 5.0] if args.quick else [10.0, 60.0])
                 names = args.instances.split(",") if args.instances else None
                 hg = args.homberger if args.homberger is not None else (0 if args.quick else 10)
-                figures.update(run_vrptw(args.data, names, limits, hg, args.quick))
+                figures.update(run_vrptw(args.data, names, limits, hg, args.quick, ortools=args.ortools))
             summary += [f"{k}={v}" for k, v in figures.items() if k.endswith("_mean")]
         if args.part in ("fleet", "all"):
             from benchmarks.schedule_fleet import run_fleet

@@ -79,16 +79,21 @@ def to_problem(inst: Instance, hierarchical: bool) -> Problem:
     return Problem(distance=dist, duration=dur, jobs=jobs, vehicles=vehicles)
 
 
-def evaluate(inst: Instance, result: Result) -> tuple[float, int, list[str]]:
-    """Exact (double precision) total distance, routes used and any violations."""
+def routes_of(result: Result) -> list[list[int]]:
+    return [[v.job for v in r.visits] for r in result.routes]
+
+
+def evaluate(inst: Instance, routes: list[list[int]]) -> tuple[float, int, list[str]]:
+    """Exact (double precision) total distance, routes used and any violations of ``routes``
+    (lists of job indices, as :func:`routes_of` gives them)."""
     e = inst.euclid
     total, problems, used = 0.0, [], 0
     seen = []
-    for r in result.routes:
-        if not r.visits:
+    for r in routes:
+        if not r:
             continue
         used += 1
-        path = [0] + [v.job + 1 for v in r.visits] + [0]
+        path = [0] + [k + 1 for k in r] + [0]
         t, load = 0.0, 0
         for a, b in zip(path, path[1:]):
             total += e[a, b]

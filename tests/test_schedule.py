@@ -209,3 +209,11 @@ def test_schedule_api(client, tokens, db, area):
     assert r.status_code == 404
     r = client.post("/api/v1/schedule/plan", json={"days": 0}, headers=tokens["planner"])
     assert r.status_code == 422
+
+
+def test_vrptw_reader_refuses_a_file_that_is_not_an_instance(tmp_path):
+    from scheduling.vrptw import read
+    bad = tmp_path / "X1.txt"
+    bad.write_text("X1\n\nVEHICLE\nNUMBER CAPACITY\n 2 10\n")
+    with pytest.raises(ValueError, match="not a Solomon-format VRPTW instance"):
+        read(bad, "solomon")
