@@ -24,9 +24,10 @@ the shift ends and done, by the nominal repair time, within the planner's overti
 - **greedy**: whenever technicians are free, open orders in arrival order (first come, first
   served) each take the nearest free qualified technician of their territory.
 
-Parts: each failure mode's repair needs its part (preventive work and fouling need none); each
-region's depot keeps a base stock (``BASE_STOCK``) and reorders one for each part taken, arriving
-after ``LEAD_H``; an order whose part is out of stock waits for the restock (on hold) before it
+Parts: the parts, stock and skill levels the simulated fleet registers for the scheduler
+(``simulator.register``: bearing, seal and electrical repairs need a kit, preventive work,
+fouling and sudden failures none); each region's depot keeps ``BASE_STOCK`` of each kit and
+reorders one for each taken, arriving after the part's lead time; an order whose part is out of stock waits for the restock (on hold) before it
 can be dispatched. Parts follow the order stream, so both policies see the same waits.
 
 Figures per policy: SLA response and restore compliance (orders whose target falls in the period;
@@ -51,15 +52,13 @@ from simulator.catalog import CATALOG
 from simulator.fleet import Fleet, FleetSpec
 from simulator import technicians as sim_tech
 from simulator.geography import REGION_CENTRES
+from simulator.register import BASE_STOCK, PARTS, REQUIRED_LEVEL
 
 TIERS = {"platinum": (1, 4.0, 8.0), "gold": (2, 8.0, 24.0), "silver": (3, 24.0, 48.0), "bronze": (4, 72.0, 120.0)}
 PM_PRIORITY, PM_NOMINAL_H, PM_DUE_DAYS = 5, 3.0, 7
 SHIFT = (8, 17)
 REPLAN_MIN = 30
 TICK = timedelta(minutes=5)
-BASE_STOCK, LEAD_H = 2, 72.0
-NO_PART_MODES = {"fouling"}
-REQUIRED_LEVEL = {"electrical": 2}
 START = datetime(2026, 3, 2, tzinfo=timezone.utc)        # a Monday
 
 
@@ -97,7 +96,7 @@ def order_stream(n_assets: int, seed: int, days: int, hazard: float) -> list[Job
     for _ in range(0, steps, 96):
         fleet.step(None, 96, 1800.0)
         events += fleet.last_events
-    nominal = {(m, fm.mode): fm.mttr_h for m, pm in CATALOG.items() for fm in pm.failure_modes}
+    nominal = {(m, fm.mode): fm.mttr_h * pm.repair_factor for m, pm in CATALOG.items() for fm in pm.failure_modes}
     by_asset = {a.asset_id: a for a in fleet.assets}
     ends = defaultdict(list)
     for e in events:
@@ -129,7 +128,7 @@ def order_stream(n_assets: int, seed: int, days: int, hazard: float) -> list[Job
             order = Order(0, a.model_id, mode, lat, lon, site.region, prio, nominal[(a.model_id, mode)],
                           respond_by=t + timedelta(hours=resp_h), skill_level=REQUIRED_LEVEL.get(mode, 1))
             jobs.append(Job(order, a.asset_id, t, t + timedelta(hours=rest_h), base, site.tz_h,
-                            needs_part=mode not in NO_PART_MODES))
+                            needs_part=mode in PARTS))
         else:        # a preventive visit made due: opened a week ahead of its date
             opened = t - timedelta(days=PM_DUE_DAYS)
             if opened < START:
@@ -216,10 +215,10 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
             elif stock[key] > 0:
                 stock[key] -= 1
                 j.ready_at = j.opened
-                heapq.heappush(restocks, (j.opened + timedelta(hours=LEAD_H), key, None))
+                heapq.heappush(restocks, (j.opened + timedelta(hours=PARTS[j.mode][1]), key, None))
             else:
                 j.waited = True
-                heapq.heappush(restocks, (j.opened + timedelta(hours=LEAD_H), key, j.oid))
+                heapq.heappush(restocks, (j.opened + timedelta(hours=PARTS[j.mode][1]), key, j.oid))
         sh = _shift(t)
         ready = [j for j in open_jobs.values() if not j.taken and j.ready_at is not None and j.ready_at <= t]
         if policy == "planner" and sh and _replan_due(t, sh, last_plan, techs, ready, planned):

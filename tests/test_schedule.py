@@ -217,3 +217,20 @@ def test_vrptw_reader_refuses_a_file_that_is_not_an_instance(tmp_path):
     bad.write_text("X1\n\nVEHICLE\nNUMBER CAPACITY\n 2 10\n")
     with pytest.raises(ValueError, match="not a Solomon-format VRPTW instance"):
         read(bad, "solomon")
+
+
+def test_the_simulated_fleet_registers_its_field_service(settings, db, uid):
+    from simulator.fleet import Fleet, FleetSpec
+    from simulator.register import register_fleet
+
+    fleet = Fleet(FleetSpec(n_assets=20, seed=2, id_prefix=f"fs{uid}"))
+    register_fleet(settings, fleet, provision_devices=False)
+    sites = db.execute("SELECT count(*), count(lat) FROM sites WHERE site_id LIKE %s", (f"fs{uid}-%",)).fetchone()
+    assert sites[0] > 0 and sites[0] == sites[1]
+    techs = technicians.load(db, MONDAY, MONDAY + timedelta(days=1))
+    mine = [t for t in techs if t.technician_id.startswith(f"fs{uid}-t-")]
+    assert len(mine) == sum(len(ts) for ts in fleet.technicians.values())
+    assert all(t.skills and len(t.shifts) == 1 for t in mine)
+    depots = db.execute("SELECT count(*) FROM depots WHERE depot_id LIKE %s", (f"fs{uid}-%",)).fetchone()[0]
+    assert depots == len(fleet.technicians)
+    assert parts.stock(db, f"fs{uid}-depot-north", f"fs{uid}-seal_leak-kit") == 2
