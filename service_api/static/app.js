@@ -288,7 +288,8 @@ async function refresh() {
     state.me = await api("/me");
     $("#whoami").textContent = `${state.me.name} · ${state.me.role}`;
     showError("");
-    await Promise.all([loadQueue(), loadStanding(), globalThis.ordersUI ? globalThis.ordersUI.load() : null]);
+    await Promise.all([loadQueue(), loadStanding(), globalThis.ordersUI ? globalThis.ordersUI.load() : null,
+      globalThis.boardUI ? globalThis.boardUI.load() : null]);
   } catch (e) {
     showError(e.status === 401 ? "This token is not valid (unknown, expired or revoked)." : e.message);
   }
