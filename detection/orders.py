@@ -57,6 +57,8 @@ class OrderProposal:
     predicted_mttr_h: float | None
     respond_by: datetime
     detail: dict = field(default_factory=dict)
+    predicted_failure_lo: datetime | None = None    # 10th-90th percentile of the failure time
+    predicted_failure_hi: datetime | None = None
 
 
 def open_or_update(conn: psycopg.Connection, proposals: list[OrderProposal]) -> list[int]:
@@ -66,18 +68,22 @@ def open_or_update(conn: psycopg.Connection, proposals: list[OrderProposal]) -> 
     for p in proposals:
         row = conn.execute(
             """INSERT INTO service_orders (asset_id, mode, kind, priority, sla_tier, risk,
-                   predicted_failure_at, predicted_mttr_h, respond_by, opened_at, detail)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                   predicted_failure_at, predicted_mttr_h, respond_by, opened_at, detail,
+                   predicted_failure_lo, predicted_failure_hi)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                ON CONFLICT (asset_id, mode) WHERE status IN ('open', 'scheduled', 'in_progress')
                DO UPDATE SET risk = EXCLUDED.risk,
                    predicted_failure_at = coalesce(EXCLUDED.predicted_failure_at, service_orders.predicted_failure_at),
+                   predicted_failure_lo = coalesce(EXCLUDED.predicted_failure_lo, service_orders.predicted_failure_lo),
+                   predicted_failure_hi = coalesce(EXCLUDED.predicted_failure_hi, service_orders.predicted_failure_hi),
                    predicted_mttr_h = coalesce(EXCLUDED.predicted_mttr_h, service_orders.predicted_mttr_h),
                    priority = least(service_orders.priority, EXCLUDED.priority),
                    respond_by = least(service_orders.respond_by, EXCLUDED.respond_by),
                    detail = service_orders.detail || EXCLUDED.detail
                RETURNING order_id, (xmax = 0) AS inserted""",
             (p.asset_id, p.mode, p.kind, p.priority, p.sla_tier, p.risk, p.predicted_failure_at,
-             p.predicted_mttr_h, p.respond_by, p.opened_at, Jsonb(p.detail))).fetchone()
+             p.predicted_mttr_h, p.respond_by, p.opened_at, Jsonb(p.detail), p.predicted_failure_lo,
+             p.predicted_failure_hi)).fetchone()
         if row[1]:
             opened.append(row[0])
             conn.execute("INSERT INTO service_order_history (order_id, status, actor, note) VALUES (%s, 'open', 'detection', %s)",
@@ -111,3 +117,22 @@ def complete_repaired(conn, repair_id: int, asset_id: str, mode: str, finished_a
         conn.execute("UPDATE repairs SET order_id = %s, kind = %s WHERE id = %s AND order_id IS NULL",
                      (order_id, kind, repair_id))
     return [d[0] for d in done]
+
+
+def refresh_predictions(conn: psycopg.Connection, rows: list[tuple]) -> int:
+    """Bring the live predictive orders of assets up to date with the predictor's latest
+    time to failure: ``rows`` of (asset_id, failure_at, failure_lo, failure_hi, p_fail by mode).
+    Returns the number of orders updated."""
+    if not rows:
+        return 0
+    cur = conn.execute(
+        """UPDATE service_orders o SET predicted_failure_at = x.f, predicted_failure_lo = x.lo,
+               predicted_failure_hi = x.hi,
+               detail = o.detail || jsonb_build_object('p_fail', (x.p ->> o.mode)::real)
+           FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::jsonb[])
+                AS x(a, f, lo, hi, p)
+           WHERE o.asset_id = x.a AND o.kind = 'predictive'
+             AND o.status IN ('open', 'scheduled', 'in_progress')""",
+        ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
+         [Jsonb(r[4] or {}) for r in rows]))
+    return cur.rowcount

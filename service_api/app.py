@@ -27,6 +27,7 @@ from service_api.routes import (
     health,
     ingest_stats,
     mttr,
+    predictions,
     service_orders,
     sla,
     tokens,
@@ -100,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (service_orders, assets, uptime, mttr, sla, ingest_stats, tokens):
+    for module in (service_orders, assets, predictions, uptime, mttr, sla, ingest_stats, tokens):
         api.include_router(module.router)
     api.include_router(tokens.me_router)
     app.include_router(api)
