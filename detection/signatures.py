@@ -8,7 +8,7 @@ Learned by ``prognos train`` from what the platform has recorded: the failures (
 downtime with the mode the repair found) and the hourly telemetry before them. For each
 failure of a predictable mode: the asset's hourly means with the operating regime removed
 (:class:`detection.regime.ConditionNormalizer`, fitted on the model's running hours), divided by
-each sensor's robust spread over the fleet, give z-scores; the shift is the mean z over the
+each sensor's robust spread within an asset, give z-scores; the shift is the mean z over the
 ``pre_h`` running hours before the failure minus the mean over the first ``base_h`` running
 hours of that life (after the previous repair, or the start of the data). The mode's signature
 is the median over its failures of each failure's shift scaled to its largest magnitude, kept
@@ -60,8 +60,8 @@ class Learned:
 
 
 def _zscores(history: ModelHistory) -> list[np.ndarray]:
-    """Per asset: hourly means with the regime removed, in units of each sensor's robust spread
-    over the fleet's running hours; condition sensors are NaN."""
+    """Per asset: hourly means with the regime removed, centred on the asset's own median, in
+    units of each sensor's robust spread within an asset; condition sensors are NaN."""
     cond = history.condition
     running = [blank_down(a) for a in history.assets]
     if not running:
@@ -69,14 +69,17 @@ def _zscores(history: ModelHistory) -> list[np.ndarray]:
     allrows = np.vstack(running)
     norm = ConditionNormalizer(cond).fit(allrows) if cond else None
     resid = [norm.transform(v) if norm is not None else v.copy() for v in running]
-    stacked = np.vstack(resid)
-    with np.errstate(all="ignore"):
-        med = np.nanmedian(stacked, axis=0)
-        scale = 1.4826 * np.nanmedian(np.abs(stacked - med), axis=0)
+    # each sensor's spread within an asset (what a detector that learns each asset's own normal
+    # sees), pooled over the assets: unit-to-unit offsets are not noise
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        centred = [r - np.nanmedian(r, axis=0) for r in resid]
+        spread = np.vstack([1.4826 * np.nanmedian(np.abs(c), axis=0) for c in centred])
+        scale = np.nanmedian(spread, axis=0)
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.nan)
     out = []
-    for r in resid:
-        z = (r - med) / scale
+    for c in centred:
+        z = c / scale
         if cond:
             z[:, cond] = np.nan
         out.append(z)
