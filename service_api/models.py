@@ -15,7 +15,7 @@ T = TypeVar("T")
 
 OrderStatus = Literal["open", "scheduled", "in_progress", "completed", "cancelled"]
 OrderKind = Literal["predictive", "preventive", "corrective"]
-Role = Literal["viewer", "planner", "technician", "admin"]
+Role = Literal["viewer", "planner", "technician", "admin", "customer"]
 
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
@@ -325,7 +325,11 @@ class TokenCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
     role: Role
-    expires_in_days: float | None = Field(None, gt=0, le=3650)
+    customer_id: str | None = Field(None, min_length=1, max_length=128,
+                                    pattern=r"^[^\x00-\x1f\x7f]+$",
+                                    description="required for (and only for) role customer")
+    expires_in_days: float | None = Field(None, gt=0, le=3650,
+                                          description="default: the api_token_days setting")
 
     @field_validator("name")
     @classmethod
@@ -339,9 +343,11 @@ class TokenPublic(BaseModel):
     token_id: int
     name: str
     role: Role
+    customer_id: str | None
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    last_used_at: datetime | None
     active: bool
 
 
@@ -349,6 +355,8 @@ class TokenCreated(BaseModel):
     token_id: int
     name: str
     role: Role
+    customer_id: str | None
+    expires_at: datetime | None
     token: str = Field(description="shown once; store it now")
 
 
@@ -356,4 +364,5 @@ class Me(BaseModel):
     token_id: int
     name: str
     role: Role
+    customer_id: str | None
     rights: list[str]

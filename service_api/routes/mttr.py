@@ -41,6 +41,7 @@ FROM (
       AND (%(model)s::text IS NULL OR a.model_id = %(model)s)
       AND (%(mode)s::text IS NULL OR r.mode = %(mode)s)
       AND (%(kind)s::text IS NULL OR r.kind = %(kind)s)
+      AND (%(customer)s::text IS NULL OR a.customer_id = %(customer)s)
     GROUP BY GROUPING SETS ((a.model_id, r.mode), (a.model_id))
 ) g
 LEFT JOIN failure_modes fm ON NOT g.by_model AND fm.model_id = g.model_id AND fm.mode = g.mode
@@ -56,6 +57,7 @@ LEFT JOIN failure_modes fm ON fm.model_id = a.model_id AND fm.mode = o.mode
 WHERE o.status IN {LIVE!r}
   AND (%(model)s::text IS NULL OR a.model_id = %(model)s)
   AND (%(mode)s::text IS NULL OR o.mode = %(mode)s)
+  AND (%(customer)s::text IS NULL OR a.customer_id = %(customer)s)
 ORDER BY o.priority, o.respond_by NULLS LAST, o.order_id
 LIMIT %(limit)s
 """
@@ -76,7 +78,8 @@ def mttr(
     default the last 365 days), and the predicted MTTR of live orders. MTTR =
     Σ(finished_at − started_at) / n; see ``service_api/routes/mttr.py``."""
     start, end = resolve_window(from_, to, timedelta(days=365), datetime.now(timezone.utc))
-    p = {"from": start, "to": end, "model": model, "mode": mode, "kind": kind, "limit": limit}
+    p = {"from": start, "to": end, "model": model, "mode": mode, "kind": kind, "limit": limit,
+         "customer": user.customer_id}  # a customer token: its own repairs and orders only
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(ACTUAL_SQL, p)
         groups = cur.fetchall()

@@ -11,7 +11,7 @@ from psycopg import errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from service_api.deps import CurrentUser, DbConn, requires
+from service_api.deps import CurrentUser, DbConn, requires, scope, visible
 from service_api.models import (
     OrderKind,
     OrderStatus,
@@ -88,7 +88,7 @@ def list_orders(
     values), most urgent first: by priority (1 = most urgent), then respond-by, then age."""
     params = {
         "status": status_, "kind": kind, "priority": priority, "model": model, "site": site,
-        "customer": customer, "tier": tier, "asset": asset, "mode": mode,
+        "customer": scope(user, customer), "tier": tier, "asset": asset, "mode": mode,
         "limit": limit, "offset": offset,
     }
     where = """
@@ -142,7 +142,10 @@ def _order_detail(conn, order_id: int) -> dict:
 @router.get("/{order_id}", response_model=ServiceOrderDetail)
 def get_order(conn: DbConn, user: CurrentUser, order_id: OrderId):
     """One order with its status history and the repairs recorded against it."""
-    return _order_detail(conn, order_id)
+    order = _order_detail(conn, order_id)
+    if not visible(user, order["customer_id"]):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no service order {order_id}")
+    return order
 
 
 def _unprocessable(msg: str) -> HTTPException:

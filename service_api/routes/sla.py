@@ -26,7 +26,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 
-from service_api.deps import CurrentUser, DbConn
+from service_api.deps import CurrentUser, DbConn, scope
 from service_api.models import SlaReport
 from service_api.params import IdQuery, TimeQuery, resolve_window, utc
 
@@ -130,7 +130,7 @@ def sla(
     now = datetime.now(timezone.utc)
     start, end = resolve_window(from_, to, timedelta(days=90), now)
     at = utc(at, "at") or now
-    p = {"from": start, "to": end, "at": at, "tier": tier, "customer": customer,
+    p = {"from": start, "to": end, "at": at, "tier": tier, "customer": scope(user, customer),
          "horizon": horizon_h, "limit": limit}
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(JUDGED, p)
