@@ -5,7 +5,8 @@
 // inserted as text. Loaded after app.js, which calls these hooks when present.
 "use strict";
 
-window.predictions = (() => {
+// eslint-disable-next-line no-var
+var predictions = (() => {
   let current = null; // GET /assets/{id}/prediction of the asset on screen
 
   const pct = (p) => (p === null || p === undefined ? "–" : `${Math.round(100 * p)} %`);
@@ -68,8 +69,9 @@ window.predictions = (() => {
 
   // Anomalies on the telemetry chart: the charted sensor's as red lines, others' as grey ticks.
   function markChart(svg) {
-    if (!svg || !current || !svg.dataset.axis) return;
-    const ax = JSON.parse(svg.dataset.axis);
+    const raw = svg && svg.getAttribute ? svg.getAttribute("data-axis") : null;
+    if (!raw || !current) return;
+    const ax = JSON.parse(raw);
     const sensor = $("#a-sensor") ? $("#a-sensor").value : null;
     const NS = "http://www.w3.org/2000/svg";
     svg.querySelectorAll(".anom").forEach((n) => n.remove());
