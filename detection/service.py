@@ -71,7 +71,9 @@ class ServiceConfig:
     readings are neither scored nor learned for this long (the machine settles into its new
     normal), and none while the asset is down after a failure. ``detector.interval_s`` is the
     detectors' unit of time: faster devices are decimated to one reading per unit.
-    predict_every_h: stream time between two predictions of an asset's time to failure."""
+    predict_every_h: stream time between two predictions of an asset's time to failure, and
+    predict_every_s wall time between two prediction passes (a replay or an accelerated clock
+    does not spend its steps predicting)."""
 
     tau_h: float = 24.0
     rate_full: float = 0.5
@@ -85,6 +87,7 @@ class ServiceConfig:
     settle_h: float = 12.0
     episode_gap: int = 12
     predict_every_h: float = 1.0
+    predict_every_s: float = 30.0
     checkpoint_every_s: float = 30.0
     catalog_every_s: float = 30.0
     detector: FleetConfig = field(default_factory=lambda: FleetConfig(warmup=144, alpha=0.005, robust_lr=0.005,
@@ -249,6 +252,7 @@ class DetectionService:
         self.predictor_loader = predictor_loader
         self._predictors: dict = {}
         self._predicted_at: dict[str, float] = {}    # device -> stream time of its last prediction
+        self._predict_wall = -np.inf                   # monotonic time of the last prediction pass
 
     # -- start-up ------------------------------------------------------------------------
     def start(self, *, from_start: bool = False) -> None:
@@ -509,8 +513,10 @@ class DetectionService:
         predictor: time to failure with its 10th-90th percentile interval and the probability
         of a failure of each mode within the horizon, into ``asset_health`` and the asset's
         live predictive orders."""
-        if self.predictor_loader is None or not self.stream_time:
+        if (self.predictor_loader is None or not self.stream_time
+                or time.monotonic() - self._predict_wall < self.config.predict_every_s):
             return
+        self._predict_wall = time.monotonic()
         at = _dt(self.stream_time)
         due_before = self.stream_time - self.config.predict_every_h * 3600.0
         health, orders = [], []

@@ -17,7 +17,7 @@ import pytest
 
 from detection.orders import open_or_update
 from detection.prediction.store import load_latest
-from detection.service import DetectionService
+from detection.service import DetectionService, ServiceConfig
 from detection.train_cli import main as train_main
 from service_api.app import STATIC
 from service_api.auth import create_token
@@ -41,7 +41,8 @@ def predicted(settings, tmp_path_factory):
                        "--max-iter", "60"], settings=settings) == 0
     predictor = load_latest(model_dir, model)
     assert predictor.interval is not None
-    svc = DetectionService(settings, predictor_loader=lambda m: load_latest(model_dir, m), name=f"pred-{uid}")
+    svc = DetectionService(settings, ServiceConfig(predict_every_s=0.0),      # every stream hour of the replay
+                           predictor_loader=lambda m: load_latest(model_dir, m), name=f"pred-{uid}")
     try:
         svc.start()
         live_from = START + timedelta(hours=HOURS)

@@ -157,25 +157,14 @@ def recent_window(conn: psycopg.Connection, device_id: str, at: datetime, window
     of the ``window_h`` hours up to the hour holding ``at`` (readings at or before ``at``),
     oldest first, one row per hour (NaN rows for hours without data), ``float64[window_h,
     n_sensors]``."""
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    if at.tzinfo is None:
-        raise ValueError("at must be timezone-aware")
-    last_h = int(at.timestamp() // HOUR)
-    first_h = last_h - int(window_h) + 1
-    since = datetime.fromtimestamp(first_h * HOUR, tz=timezone.utc)
-    until = at + timedelta(microseconds=1)
-    rows = conn.execute(_hourly_query(n_sensors, source, True, True),
-                        {"device": device_id, "since": since, "until": until}).fetchall()
-    if not rows:
-        return np.full((int(window_h), n_sensors), np.nan)
-    return _dense(rows, n_sensors, first_h, int(window_h))[1]
+    found = recent_windows(conn, [device_id], at, window_h, n_sensors, source)
+    return found.get(device_id, np.full((int(window_h), n_sensors), np.nan))
 
 
 def recent_windows(conn: psycopg.Connection, device_ids: list[str], at: datetime, window_h: int,
                    n_sensors: int, source: str = "telemetry") -> dict[str, np.ndarray]:
     """:func:`recent_window` of many devices in one query: ``{device_id: window}`` for the
-    devices with readings in the window."""
+    devices with readings in the window (the others are missing)."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     if at.tzinfo is None:

@@ -10,16 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
 from service_api.deps import CurrentUser, DbConn
-from service_api.params import ID_PATTERN
+from service_api.routes.assets import AssetId, _one_asset
 
 router = APIRouter(prefix="/assets", tags=["assets"])
-
-AssetId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
 
 
 class ModePrediction(BaseModel):
@@ -75,10 +73,7 @@ def get_prediction(
 ):
     """The predicted failure of each mode of the asset and the evidence behind it."""
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SELECT asset_id, model_id FROM assets WHERE asset_id = %s", (asset_id,))
-        asset = cur.fetchone()
-        if asset is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {asset_id!r}")
+        asset = _one_asset(cur, asset_id)
         p = {"asset": asset_id, "model": asset["model_id"], "n": limit}
         cur.execute("SELECT max(finished_at) AS t FROM repairs WHERE asset_id = %(asset)s", p)
         p["since"] = cur.fetchone()["t"]
