@@ -30,11 +30,11 @@ from detection.fleet import FleetConfig, FleetDetector
 from detection.kernels.evidence import evidence_update, mode_weights
 from detection.kernels.lagged import lagged_ema
 from detection.kernels.resample import bucket_samples, new_state
-from detection.mttr import MttrEstimator
+from detection.mttr import MttrCache, predicted_mttr
 from detection.prediction.history import recent_window, recent_windows
-from detection.orders import (OrderProposal, complete_repaired, new_repairs, open_or_update, priority,
-                              refresh_predictions, respond_by)
+from detection.orders import priority, respond_by
 from detection.reader import OutboxReader
+from orders.state import OrderProposal, complete_repaired, new_repairs, open_or_update, refresh_predictions
 from detection.regime import ConditionNormalizer
 from prognos.config import Settings
 from prognos.logs import event
@@ -73,7 +73,10 @@ class ServiceConfig:
     detectors' unit of time: faster devices are decimated to one reading per unit.
     predict_every_h: stream time between two predictions of an asset's time to failure, and
     predict_every_s wall time between two prediction passes (a replay or an accelerated clock
-    does not spend its steps predicting)."""
+    does not spend its steps predicting).
+    mttr_refit_s: the repair-time model (:mod:`detection.mttr`) is refitted from the repairs
+    when the stored one is older than this (wall seconds); mttr_alpha: its interval on an
+    order covers 1 - mttr_alpha."""
 
     tau_h: float = 24.0
     rate_full: float = 0.5
@@ -90,6 +93,8 @@ class ServiceConfig:
     predict_every_s: float = 30.0
     checkpoint_every_s: float = 30.0
     catalog_every_s: float = 30.0
+    mttr_refit_s: float = 3600.0
+    mttr_alpha: float = 0.2
     detector: FleetConfig = field(default_factory=lambda: FleetConfig(warmup=144, alpha=0.005, robust_lr=0.005,
                                                                       interval_s=600.0))
 
@@ -248,7 +253,7 @@ class DetectionService:
         self.stream_time = 0.0
         self._catalog_at = self._checkpoint_at = 0.0
         self.catalog: Catalog | None = None
-        self.mttr: MttrEstimator | None = None
+        self.mttr: MttrCache | None = None
         self.predictor_loader = predictor_loader
         self._predictors: dict = {}
         self._predicted_at: dict[str, float] = {}    # device -> stream time of its last prediction
@@ -320,7 +325,10 @@ class DetectionService:
         now = time.monotonic()
         if force or now - self._catalog_at > self.config.catalog_every_s:
             self.catalog = Catalog.load(self.conn)
-            self.mttr = MttrEstimator.from_db(self.conn)
+            if self.mttr is None:
+                self.mttr = MttrCache(self.conn, check_every_s=self.config.catalog_every_s,
+                                      refit_every_s=self.config.mttr_refit_s)
+            self.mttr.model                     # refits when the stored model is older than an hour
             for model_id, st in self.models.items():        # newly learned signatures apply at once
                 if model_id in self.catalog.models:
                     st.adopt_signatures(self.catalog.models[model_id])
@@ -465,11 +473,14 @@ class DetectionService:
     def _proposal(self, asset: str, model_id: str, mode: str, risk: float, at: datetime, kind: str,
                   z=None, info: ModelInfo | None = None) -> OrderProposal:
         contract = self.catalog.contract(asset, at)
-        mttr = self.mttr.predict(model_id, mode) if self.mttr else None
+        mttr, mttr_lo, mttr_hi = (predicted_mttr(self.mttr, asset, mode, alpha=self.config.mttr_alpha, kind=kind)
+                                  if self.mttr else (None, None, None))
         pred = self._prediction(asset, model_id, at) if kind == "predictive" else None
         rul = 0.0 if kind != "predictive" else (pred.rul_h if pred is not None else None)
         failure_at = at + timedelta(hours=rul) if rul is not None else None
         detail = {"source": "detection"}
+        if mttr is not None:
+            detail["mttr"] = {"lo_h": mttr_lo, "hi_h": mttr_hi, "coverage": round(1 - self.config.mttr_alpha, 3)}
         if z is not None and info is not None:
             top = np.argsort(-np.abs(np.nan_to_num(z)))[:3]
             detail["sensors"] = {info.sensors[j]: round(float(z[j]), 2) for j in top if np.isfinite(z[j])}
@@ -580,8 +591,8 @@ class DetectionService:
                     self._quiet(asset, np.inf)            # down until repaired
                 stats["corrective"] += 1
             else:
-                rid, asset, mode, ftf = payload
-                complete_repaired(self.conn, rid, asset, mode, _dt(ts), ftf)
+                rid, asset, mode, _ = payload
+                complete_repaired(self.conn, rid, asset, mode, _dt(ts))
                 self._reset_asset(asset, ts + self.config.settle_h * 3600.0)
                 stats["repairs"] += 1
         open_or_update(self.conn, corrective)

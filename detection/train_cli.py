@@ -1,11 +1,12 @@
 """``prognos train``: learn from the platform's own history (TimescaleDB), per product model,
 the failure-mode signatures detection matches anomalies against (``learned_signatures``, see
 :mod:`detection.signatures`) and the failure predictor (time to failure with its interval,
-probability of failure within the horizon), stored as a new version under ``settings.model_dir``.
+probability of failure within the horizon), stored as a new version under ``settings.model_dir``;
+then refit the repair-time model (:mod:`detection.mttr`, stored in ``mttr_models``) from the repairs.
 
     prognos train                          # every product model with devices
     prognos train --model PMP-200 --horizon-h 336 --since 2026-08-01
-    prognos train --signatures-only        # the signatures, not the predictor
+    prognos train --signatures-only        # the signatures, not the predictor nor the MTTR model
 
 Exit status: 0 when every requested model was trained, 1 when some had too little history
 (no failures yet; the others are still trained and stored), 2 on bad arguments or an
@@ -24,6 +25,7 @@ import psycopg
 from tqdm import tqdm
 
 from detection import signatures
+from detection.mttr import store as mttr_store
 from detection.prediction import store
 from detection.prediction.history import SOURCES, load_history, product_models
 from detection.prediction.training import InsufficientHistory, TrainConfig, train
@@ -87,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model-dir", help="where versions are stored (default: settings.model_dir)")
     p.add_argument("--signatures-only", action="store_true",
-                   help="learn the failure-mode signatures only, not the predictor")
+                   help="learn the failure-mode signatures only, not the predictor nor the MTTR model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -149,6 +151,15 @@ def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> 
             print(f"{model_id} {predictor.version}: {len(history.assets)} assets, "
                   f"{sum(meta['data']['failures'].values())} failures, {meta['data']['rows']} rows, "
                   f"held-out RUL MAE {mae}, horizon AUC {auc} -> {path}")
+        if args.signatures_only:
+            return status
+        mttr = mttr_store.fit_from_db(conn, as_of=args.until)
+        version = mttr_store.save(conn, mttr)
+        s = mttr.summary_
+        routes = [g["route"] for g in s["groups"].values()]
+        print(f"MTTR model {version}: {s['repairs']} repairs ({s['censored']} censored, "
+              f"{s.get('recent_excluded', 0)} too recent), {routes.count('group')} model/mode groups "
+              f"calibrated on their own repairs, {routes.count('manual')} on the manual's figure")
     return status
 
 

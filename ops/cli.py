@@ -16,7 +16,7 @@ log = logging.getLogger("prognos.cli")
 
 def cmd_services(args) -> int:
     from ops.services import mosquitto, timescaledb
-    from ops.services.common import ensure_secrets
+    from ops.services.common import ensure_secrets, remove_service_dir
 
     base = Settings()
     if args.action == "up":
@@ -30,9 +30,12 @@ def cmd_services(args) -> int:
             event(log, "mosquitto_reload_skipped", reason=str(exc))
         print(json.dumps({"timescaledb": f"{settings.db_host}:{settings.db_port}", "edition": edition,
                           "mosquitto": f"{settings.mqtt_host}:{settings.mqtt_port}"}))
-    elif args.action == "down":
+    elif args.action in ("down", "purge"):
         mosquitto.stop(base)
         timescaledb.stop(base, unmount=True)
+        if args.action == "purge":       # what the services keep outside the state folder
+            mosquitto.remove(base)
+            remove_service_dir(base.state_dir / "timescaledb")
     else:
         print(json.dumps({"timescaledb": timescaledb.is_running(base),
                           "mosquitto": bool(mosquitto.pid(base))}))
@@ -64,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="prognos", description="Prognos operations tooling")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("services", help="provision/start/stop TimescaleDB and Mosquitto")
-    s.add_argument("action", choices=["up", "down", "status"])
+    s.add_argument("action", choices=["up", "down", "status", "purge"],
+                   help="purge: down, and delete the services' folders kept outside the state folder")
     s.set_defaults(func=cmd_services)
     d = sub.add_parser("devices", help="provision, revoke or list device credentials")
     d.add_argument("action", choices=["provision", "revoke", "list"])

@@ -103,7 +103,7 @@ def _create_db(settings: Settings) -> None:
 
 def _teardown(base: Settings, folder: Path, db_name: str, broker: bool) -> None:
     if broker:
-        mosquitto.stop(base.model_copy(update={"state_dir": folder}))
+        mosquitto.remove(base.model_copy(update={"state_dir": folder}))
     try:
         with psycopg.connect(base.dsn_for("postgres", admin=True), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db_name)))

@@ -7,9 +7,10 @@ token is shown once, when it is created.
 Roles, each including the rights of those before it where it makes sense:
 
 - ``viewer`` reads everything;
-- ``planner`` also schedules, assigns, re-prioritises and cancels service orders, and opens
-  preventive/corrective ones;
-- ``technician`` also starts and completes orders (recording the repair and first-time fix);
+- ``planner`` also triages (approves or rejects proposed orders), schedules, assigns,
+  re-prioritises, holds and cancels service orders, and opens preventive/corrective ones;
+- ``technician`` also starts, holds (waiting for parts or the customer) and completes orders
+  (recording the repair and first-time fix);
 - ``admin`` can do all of the above and manages tokens and webhook subscriptions;
 - ``customer`` reads only its own customer's assets, orders, uptime, MTTR and SLA (the token
   is bound to a ``customer_id``); fleet-wide figures (ingest statistics) are not for it.
@@ -49,10 +50,11 @@ TOKEN_PREFIX = "prg_"
 # customer role); "fleet" the fleet-wide operational figures.
 RIGHTS: dict[str, frozenset[str]] = {
     "viewer": frozenset({"read", "fleet"}),
-    "planner": frozenset({"read", "fleet", "schedule", "assign", "cancel", "create_order"}),
-    "technician": frozenset({"read", "fleet", "start", "complete"}),
-    "admin": frozenset({"read", "fleet", "schedule", "assign", "cancel", "create_order",
-                        "start", "complete", "tokens", "webhooks"}),
+    "planner": frozenset({"read", "fleet", "triage", "schedule", "assign", "hold", "cancel",
+                          "create_order"}),
+    "technician": frozenset({"read", "fleet", "start", "hold", "complete"}),
+    "admin": frozenset({"read", "fleet", "triage", "schedule", "assign", "hold", "cancel",
+                        "create_order", "start", "complete", "tokens", "webhooks"}),
     "customer": frozenset({"read"}),
 }
 

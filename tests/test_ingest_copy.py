@@ -3,7 +3,6 @@ the database reads it back unchanged."""
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta, timezone
 
 from hypothesis import given, settings as hsettings, strategies as st

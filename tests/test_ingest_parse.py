@@ -16,6 +16,7 @@ from ingest.parse import (REASONS, DeviceInfo, Rejected, parse_state, parse_tele
                           split_topic)
 from schemas.telemetry import (MAX_MESSAGE_BYTES, encode_readings, encode_state, format_time,
                                load_schema)
+from simulator.misbehave import malformed_payloads
 
 INFO = DeviceInfo("pump-1", "A-1", "PMP", {"vibration_rms": 0, "bearing_temp": 1, "speed": 2},
                   (0.0, -40.0, 0.0), (100.0, 200.0, 10000.0))
@@ -258,3 +259,13 @@ def test_leap_second_is_the_next_second():
 def test_seconds_and_milliseconds_are_told_apart_by_magnitude():
     assert parse_time(99_999_999_999) == datetime(5138, 11, 16, 9, 46, 39, tzinfo=timezone.utc)
     assert parse_time(100_000_000_000) == datetime(1973, 3, 3, 9, 46, 40, tzinfo=timezone.utc)
+
+
+def test_the_simulators_malformed_payloads_are_all_refused():
+    info = DeviceInfo("d", "a", "m", {"vibration_rms": 0}, (0.0,), (100.0,))
+    for kind, payload in malformed_payloads(format_time(NOW - 60), "vibration_rms"):
+        try:
+            parse_telemetry(payload, info, now=NOW, oldest=OLDEST)
+        except Rejected:
+            continue
+        pytest.fail(f"the simulator's malformed payload {kind!r} is accepted")

@@ -139,8 +139,8 @@ def test_state_events_open_and_close_downtime_repairs_and_orders(settings, db, u
     asset = f"A-{uid}-0"
     t = time.time() - 3600
     order_id = db.execute(
-        "INSERT INTO service_orders (asset_id, mode, kind, priority, opened_at) "
-        "VALUES (%s, 'bearing_wear', 'predictive', 2, now() - interval '2 hours') RETURNING order_id",
+        "INSERT INTO service_orders (asset_id, mode, kind, status, priority, opened_at) "
+        "VALUES (%s, 'bearing_wear', 'predictive', 'approved', 2, now() - interval '2 hours') RETURNING order_id",
         (asset,)).fetchone()[0]
     with IngestThread(settings), FleetPublisher(settings, creds) as pub:
         pub.publish_state(dev, {"event": "online", "t": t})
@@ -167,9 +167,12 @@ def test_state_events_open_and_close_downtime_repairs_and_orders(settings, db, u
     status, closed = db.execute("SELECT status, closed_at FROM service_orders WHERE order_id = %s",
                                 (order_id,)).fetchone()
     assert status == "completed" and closed == r_end
-    hist = db.execute("SELECT status FROM service_order_history WHERE order_id = %s",
-                      (order_id,)).fetchall()
-    assert hist == [("completed",)]
+    # the device's report walks the state machine at the repair's times: on site, then restored
+    hist = db.execute("SELECT from_status, to_status, actor, reason, at FROM service_order_history "
+                      "WHERE order_id = %s ORDER BY id", (order_id,)).fetchall()
+    assert [h[:4] for h in hist] == [("approved", "in_progress", f"device:{dev}", "repaired"),
+                                     ("in_progress", "completed", f"device:{dev}", "repaired")]
+    assert (hist[0][4], hist[1][4]) == (r_start, r_end)
 
 
 def test_rollups_summarise_minutes_and_hours(settings, db, uid):

@@ -28,7 +28,8 @@ import psycopg
 
 from prognos.config import Settings
 from prognos.logs import event
-from ops.services.common import ServiceError, apt_install, spawn_daemon, wait_port, port_open
+from ops.services.common import (ServiceError, apt_install, port_open, remove_service_dir, service_dir,
+                                 spawn_daemon, wait_port)
 
 log = logging.getLogger("prognos.services")
 ITERATIONS = 101
@@ -51,8 +52,10 @@ def verify_password(password: str, hashed: str) -> bool:
     return hmac.compare_digest(got, base64.b64decode(dk))
 
 
-def _paths(settings: Settings) -> dict[str, Path]:
-    d = settings.mqtt_dir
+def _paths(settings: Settings, create: bool = True) -> dict[str, Path]:
+    """The broker's files: in ``settings.mqtt_dir``, or where that symlinks to when the
+    ``mosquitto`` user cannot reach the state folder (``common.service_dir``)."""
+    d = service_dir(settings.mqtt_dir, "mosquitto", create=create)
     return {"dir": d, "conf": d / "mosquitto.conf", "passwd": d / "passwd", "acl": d / "acl",
             "pid": d / "mosquitto.pid", "log": d / "mosquitto.log", "data": d / "data"}
 
@@ -149,7 +152,7 @@ def _own(path: Path) -> None:
 
 def pid(settings: Settings) -> int | None:
     """The broker's pid if it is alive (never 0 or negative: those would signal a group)."""
-    path = _paths(settings)["pid"]
+    path = _paths(settings, create=False)["pid"]
     try:
         value = int(path.read_text().strip())
     except (OSError, ValueError):
@@ -217,8 +220,14 @@ def stop(settings: Settings, timeout: float = 15) -> None:
         time.sleep(0.05)
     else:
         os.kill(running, signal.SIGKILL)
-    _paths(settings)["pid"].unlink(missing_ok=True)
+    _paths(settings, create=False)["pid"].unlink(missing_ok=True)
     event(log, "mosquitto_down", port=settings.mqtt_port)
+
+
+def remove(settings: Settings) -> None:
+    """Stop the broker and delete its folder where it is outside the state folder."""
+    stop(settings)
+    remove_service_dir(settings.mqtt_dir)
 
 
 def _reap(child: int) -> None:

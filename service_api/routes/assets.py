@@ -14,7 +14,6 @@ from service_api.models import AssetDetail, AssetPublic, Page, TelemetrySeries
 from service_api.params import ID_PATTERN, IdQuery, Limit, Offset, TimeQuery, resolve_window
 from service_api.routes.service_orders import fetch_orders
 from service_api.telemetry import read_series
-from service_api.workflow import LIVE
 
 router = APIRouter(prefix="/assets", tags=["assets"])
 
@@ -49,7 +48,7 @@ LEFT JOIN (
     FROM asset_health GROUP BY asset_id) h ON h.asset_id = a.asset_id
 LEFT JOIN (
     SELECT asset_id, count(*)::int AS open_orders FROM service_orders
-    WHERE status IN {LIVE!r} GROUP BY asset_id) o ON o.asset_id = a.asset_id
+    WHERE status IN (SELECT status FROM order_statuses WHERE live) GROUP BY asset_id) o ON o.asset_id = a.asset_id
 """
 
 SORTS = {
