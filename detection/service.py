@@ -31,11 +31,11 @@ from detection.kernels.evidence import evidence_update, mode_weights
 from detection.kernels.lagged import lagged_ema
 from detection.kernels.resample import bucket_samples, new_state
 from detection.mttr import MttrCache, predicted_mttr
-from detection.prediction.history import recent_window
+from detection.prediction.history import recent_window, recent_windows
 from detection.orders import priority, respond_by
 from detection.reader import OutboxReader
 from orders.sla import sweep as sla_sweep
-from orders.state import OrderProposal, complete_repaired, new_repairs, open_or_update
+from orders.state import OrderProposal, complete_repaired, new_repairs, open_or_update, refresh_predictions
 from detection.regime import ConditionNormalizer
 from prognos.config import Settings
 from prognos.logs import event
@@ -47,7 +47,20 @@ UTC = timezone.utc
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """Parameters of the service (defaults as benchmarked by ``benchmarks.lead_time``).
+    """Parameters of the service.
+
+    How each default was chosen: the failure-mode signatures are not here (``prognos train``
+    learns them from the platform's history, :mod:`detection.signatures`). ``tau_h``,
+    ``rate_full``, ``rate_full_intermittent``, ``min_mode_score``, ``risk_threshold``,
+    ``settle_h``, ``episode_gap`` and the detector's ``warmup``/``alpha``/``robust_lr`` were tuned
+    by hand, one change at a time, on the lead-time benchmark's fleet of seed 11 (120-500 assets,
+    2026-11); they are frozen since, and ``benchmarks.lead_time`` scores only fleets of other
+    seeds (101-103 by default, with signatures learned on seed 1), so its figures are out of
+    sample for them. ``history_days``, ``history_rows``, ``min_fit_rows``, ``lag_taus_s`` follow
+    the simulated products' daily and weekly cycles and thermal time constants (minutes to
+    hours); ``predict_every_h`` is the predictor's resolution (hourly means); the ``*_every_s``
+    are operational. ``risk_threshold`` defaults to ``settings.risk_order_threshold`` in the
+    service (0.9).
 
     tau_h: memory of the failure-mode evidence. rate_full: share of recent readings attributed
     to a mode that means risk 1 (``rate_full_intermittent`` for modes that show as spikes).
@@ -59,6 +72,9 @@ class ServiceConfig:
     readings are neither scored nor learned for this long (the machine settles into its new
     normal), and none while the asset is down after a failure. ``detector.interval_s`` is the
     detectors' unit of time: faster devices are decimated to one reading per unit.
+    predict_every_h: stream time between two predictions of an asset's time to failure, and
+    predict_every_s wall time between two prediction passes (a replay or an accelerated clock
+    does not spend its steps predicting).
     mttr_refit_s: the repair-time model (:mod:`detection.mttr`) is refitted from the repairs
     when the stored one is older than this (wall seconds); mttr_alpha: its interval on an
     order covers 1 - mttr_alpha."""
@@ -74,6 +90,8 @@ class ServiceConfig:
     lag_taus_s: tuple = (900.0, 3600.0, 14400.0)
     settle_h: float = 12.0
     episode_gap: int = 12
+    predict_every_h: float = 1.0
+    predict_every_s: float = 30.0
     checkpoint_every_s: float = 30.0
     catalog_every_s: float = 30.0
     sla_every_s: float = 60.0        # SLA warnings/breaches (orders.sla.sweep) on the stream's clock
@@ -110,6 +128,17 @@ class ModelState:
         self.quiet_until = np.zeros(0)         # epoch seconds; rows before are not assessed
         self.bucket_s = float(config.detector.interval_s)
         self.buckets = new_state(0, len(info.sensors))   # decimation of fast devices
+
+    def adopt_signatures(self, info: ModelInfo) -> None:
+        """Take a refreshed catalog's failure-mode signatures (learned by ``prognos train``);
+        the detectors' state is kept. Only when the model's modes and sensors are unchanged."""
+        if info.modes != self.info.modes or info.sensors != self.info.sensors:
+            return
+        if not (np.array_equal(info.signature, self.info.signature)
+                and np.array_equal(info.absolute, self.info.absolute)):
+            self.weights, self.absolute = mode_weights(info.signature, info.absolute)
+            event(log, "signatures_adopted", model=info.model_id, learned=int(info.learned.sum()))
+        self.info = info
 
     @property
     def needs_normalizer(self) -> bool:
@@ -229,6 +258,8 @@ class DetectionService:
         self.mttr: MttrCache | None = None
         self.predictor_loader = predictor_loader
         self._predictors: dict = {}
+        self._predicted_at: dict[str, float] = {}    # device -> stream time of its last prediction
+        self._predict_wall = -np.inf                   # monotonic time of the last prediction pass
 
     # -- start-up ------------------------------------------------------------------------
     def start(self, *, from_start: bool = False) -> None:
@@ -300,6 +331,9 @@ class DetectionService:
                 self.mttr = MttrCache(self.conn, check_every_s=self.config.catalog_every_s,
                                       refit_every_s=self.config.mttr_refit_s)
             self.mttr.model                     # refits when the stored model is older than an hour
+            for model_id, st in self.models.items():        # newly learned signatures apply at once
+                if model_id in self.catalog.models:
+                    st.adopt_signatures(self.catalog.models[model_id])
             self._catalog_at = now
 
     @staticmethod
@@ -345,6 +379,7 @@ class DetectionService:
             self._apply_events(self.stream_time, stats)
             self._write_anomalies(anomalies)
             self._write_health(health)
+            self._refresh_predictions()
             stats["anomalies"] = len(anomalies)
             if self.stream_time > 0 and time.monotonic() - self._sla_at > self.config.sla_every_s:
                 stats["sla_events"] = sum(sla_sweep(self.conn, _dt(self.stream_time)).values())
@@ -443,42 +478,96 @@ class DetectionService:
     def _proposal(self, asset: str, model_id: str, mode: str, risk: float, at: datetime, kind: str,
                   z=None, info: ModelInfo | None = None) -> OrderProposal:
         contract = self.catalog.contract(asset, at)
-        mttr, lo, hi = (predicted_mttr(self.mttr, asset, mode, alpha=self.config.mttr_alpha, kind=kind)
-                        if self.mttr else (None, None, None))
-        rul = self._predict_rul(asset, model_id, at) if kind == "predictive" else 0.0
+        mttr, mttr_lo, mttr_hi = (predicted_mttr(self.mttr, asset, mode, alpha=self.config.mttr_alpha, kind=kind)
+                                  if self.mttr else (None, None, None))
+        pred = self._prediction(asset, model_id, at) if kind == "predictive" else None
+        rul = 0.0 if kind != "predictive" else (pred.rul_h if pred is not None else None)
         failure_at = at + timedelta(hours=rul) if rul is not None else None
         detail = {"source": "detection"}
         if mttr is not None:
-            detail["mttr"] = {"lo_h": lo, "hi_h": hi, "coverage": round(1 - self.config.mttr_alpha, 3)}
+            detail["mttr"] = {"lo_h": mttr_lo, "hi_h": mttr_hi, "coverage": round(1 - self.config.mttr_alpha, 3)}
         if z is not None and info is not None:
             top = np.argsort(-np.abs(np.nan_to_num(z)))[:3]
             detail["sensors"] = {info.sensors[j]: round(float(z[j]), 2) for j in top if np.isfinite(z[j])}
+        lo = hi = None
+        if pred is not None:
+            detail["p_fail"] = (pred.p_mode or {}).get(mode, pred.p_fail)
+            if pred.rul_lo_h is not None:
+                lo, hi = at + timedelta(hours=pred.rul_lo_h), at + timedelta(hours=pred.rul_hi_h)
         return OrderProposal(
             asset_id=asset, mode=mode, kind=kind, opened_at=at,
             priority=priority(contract.rank if contract else None, rul),
             sla_tier=contract.tier if contract else None, risk=round(risk, 4),
             predicted_failure_at=failure_at, predicted_mttr_h=mttr,
             respond_by=respond_by(at, contract.response_h if contract else None, failure_at, mttr),
-            detail=detail)
+            detail=detail, predicted_failure_lo=lo, predicted_failure_hi=hi)
 
-    def _predict_rul(self, asset: str, model_id: str, at: datetime) -> float | None:
-        """Hours to failure from the trained failure model for this product model, if any."""
+    def _predictor(self, model_id: str):
+        """The newest trained predictor of the product model, if any (re-checked every minute)."""
         if self.predictor_loader is None:
             return None
         pred, checked = self._predictors.get(model_id, (None, -np.inf))
         if time.monotonic() - checked > 60.0:       # pick up newly trained versions
             pred = self.predictor_loader(model_id)
             self._predictors[model_id] = (pred, time.monotonic())
-        if pred is None:
-            return None
+        return pred
+
+    def _prediction(self, asset: str, model_id: str, at: datetime):
+        """The trained predictor's output for the asset at ``at`` (None without a predictor or data)."""
+        pred = self._predictor(model_id)
         devices = self.catalog.asset_devices.get(asset)
-        if not devices:
+        if pred is None or not devices:
             return None
         window = recent_window(self.conn, devices[0], at, pred.window_h, len(self.catalog.models[model_id].sensors))
         if np.isnan(window).all():
             return None
         out = pred.predict(window)
-        return float(out.rul_h) if out.rul_h is not None and np.isfinite(out.rul_h) else None
+        return out if out.rul_h is not None and np.isfinite(out.rul_h) else None
+
+    def _refresh_predictions(self) -> None:
+        """Every ``predict_every_h`` of stream time, per asset of a model with a trained
+        predictor: time to failure with its 10th-90th percentile interval and the probability
+        of a failure of each mode within the horizon, into ``asset_health`` and the asset's
+        live predictive orders."""
+        if (self.predictor_loader is None or not self.stream_time
+                or time.monotonic() - self._predict_wall < self.config.predict_every_s):
+            return
+        self._predict_wall = time.monotonic()
+        at = _dt(self.stream_time)
+        due_before = self.stream_time - self.config.predict_every_h * 3600.0
+        health, orders = [], []
+        for model_id, st in self.models.items():
+            due = [d for d in st.devices if self._predicted_at.get(d, -np.inf) <= due_before]
+            pred = self._predictor(model_id) if due else None
+            if pred is None:
+                continue
+            windows = recent_windows(self.conn, due, at, pred.window_h, len(st.info.sensors))
+            devs = [d for d in due if d in windows and not np.isnan(windows[d]).all()]
+            for d in due:
+                self._predicted_at[d] = self.stream_time
+            for d, out in zip(devs, pred.predict_many([windows[d] for d in devs])):
+                asset = self.catalog.device_asset.get(d)
+                if asset is None or not np.isfinite(out.rul_h):
+                    continue
+                for mode, p in (out.p_mode or {}).items():
+                    health.append((asset, mode, out.rul_h, out.rul_lo_h, out.rul_hi_h, p, pred.horizon_h))
+                iv = [None if h is None else at + timedelta(hours=h) for h in (out.rul_lo_h, out.rul_hi_h)]
+                orders.append((asset, at + timedelta(hours=out.rul_h), *iv, out.p_mode))
+        if health:
+            cols = list(zip(*health))
+            self.conn.execute(
+                """INSERT INTO asset_health (asset_id, mode, updated_at, health, risk, rul_h, rul_lo_h, rul_hi_h,
+                                             p_fail, horizon_h, predicted_at)
+                   SELECT a, m, %s, 1, 0, r, lo, hi, p, h, %s
+                   FROM unnest(%s::text[], %s::text[], %s::real[], %s::real[], %s::real[], %s::real[], %s::real[])
+                        AS x(a, m, r, lo, hi, p, h)
+                   ON CONFLICT (asset_id, mode) DO UPDATE SET rul_h = EXCLUDED.rul_h, rul_lo_h = EXCLUDED.rul_lo_h,
+                       rul_hi_h = EXCLUDED.rul_hi_h, p_fail = EXCLUDED.p_fail, horizon_h = EXCLUDED.horizon_h,
+                       predicted_at = EXCLUDED.predicted_at""",
+                (at, at, *[list(c) for c in cols]))
+        if orders:
+            refresh_predictions(self.conn, orders)
+            event(log, "predictions", assets=len(orders), at=at.isoformat())
 
     # -- repairs, failures -----------------------------------------------------------------
     def _collect_events(self) -> None:
