@@ -4,12 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv services demo test bench services-down clean-state
+.PHONY: venv services demo test bench services-down clean-state chromium
+
+# The browser tests drive Debian's Chromium (Playwright is pinned to the release built for it).
+CHROMIUM := /usr/bin/chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	# The tooling (ops, simulator, benchmarks, tests) is not in the runtime wheel: put the checkout on the path.
+	$(BIN)/python -c 'import pathlib, sys, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "prognos-checkout.pth").write_text(sys.argv[1] + "\n")' '$(CURDIR)'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -22,7 +27,11 @@ services: $(STAMP)
 demo: services
 	$(BIN)/prognos demo
 
-test: services
+# Debian's Chromium for the browser tests (tests/browser), installed when missing.
+chromium:
+	test -x $(CHROMIUM) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+test: services chromium
 	$(BIN)/python -m pytest
 
 bench: services
@@ -34,5 +43,6 @@ services-down:
 	test ! -x $(BIN)/prognos || $(BIN)/prognos services down
 
 # Stops the services and deletes every piece of local state (database, broker data, demo data).
-clean-state: services-down
+clean-state:
+	test ! -x $(BIN)/prognos || $(BIN)/prognos services purge
 	rm -rf .prognos

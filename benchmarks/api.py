@@ -29,9 +29,9 @@ from tqdm import tqdm
 
 from benchmarks.common import parser, write
 from ingest.rollup import refresh_rollups
-from prognos.services.common import free_port
-from prognos.world import World
-from service_api import seed
+from ops.services.common import free_port
+from ops.world import World
+from tests import seed
 from service_api.auth import create_token
 
 

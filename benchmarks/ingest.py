@@ -47,7 +47,7 @@ SENSORS = ["vibration_rms", "bearing_temp", "motor_current", "discharge_pressure
 def _role_publisher(a) -> int:
     """Publish for devices [lo, hi): ``messages`` per device (blast) or paced for ``seconds``."""
     from prognos.config import Settings
-    from prognos.devices import credentials
+    from ops.devices import credentials
     from simulator.publisher import FleetPublisher
 
     settings = Settings()
@@ -163,7 +163,7 @@ def _role_bare(a) -> int:
 
 # -- orchestration --------------------------------------------------------------------------
 def _setup_fleet(settings, n: int) -> None:
-    from prognos.devices import provision
+    from ops.devices import provision
 
     with psycopg.connect(settings.dsn, autocommit=True) as db:
         db.execute("INSERT INTO product_models VALUES ('BENCH', 'Bench pump', 'pump') ON CONFLICT DO NOTHING")
@@ -183,7 +183,7 @@ def _setup_fleet(settings, n: int) -> None:
 
 def _wait_ingest_subscribed(settings, db, timeout: float = 120) -> None:
     """Publish probe readings until one is stored: ingest is connected and subscribed."""
-    from prognos.devices import credentials
+    from ops.devices import credentials
     from simulator.publisher import FleetPublisher
 
     with FleetPublisher(settings, {PROBE: credentials(settings)[PROBE]}, client_suffix="-probe") as pub:
@@ -267,7 +267,7 @@ def _stored(db) -> tuple[int, int]:
 
 
 def run(a) -> dict:
-    from prognos.world import World
+    from ops.world import World
 
     shapes = [("single", 1), ("batched", 10)]
     blast_msgs = {"single": a.messages, "batched": max(1, a.messages // 3)}

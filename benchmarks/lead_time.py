@@ -24,7 +24,7 @@ import psycopg
 from benchmarks.common import parser, write
 from detection.service import DetectionService, ServiceConfig
 from prognos.logs import setup_logging
-from prognos.world import World
+from ops.world import World
 from simulator.backfill import backfill
 from simulator.fleet import Fleet, FleetSpec
 from simulator.register import register_fleet

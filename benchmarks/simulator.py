@@ -205,7 +205,7 @@ def main(argv=None) -> int:
     n_phys = args.devices or 10_000
     figures = {"physics": bench_physics(n_phys, 60 if q else 300)}
     if not args.skip_db:
-        from prognos.world import World
+        from ops.world import World
 
         with World() as w:
             figures["backfill"] = bench_backfill(w.settings, 200 if q else 1000,

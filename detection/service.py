@@ -30,10 +30,11 @@ from detection.fleet import FleetConfig, FleetDetector
 from detection.kernels.evidence import evidence_update, mode_weights
 from detection.kernels.lagged import lagged_ema
 from detection.kernels.resample import bucket_samples, new_state
-from detection.mttr import MttrEstimator
+from detection.mttr import MttrCache, predicted_mttr
 from detection.prediction.history import recent_window
-from detection.orders import OrderProposal, complete_repaired, new_repairs, open_or_update, priority, respond_by
+from detection.orders import priority, respond_by
 from detection.reader import OutboxReader
+from orders.state import OrderProposal, complete_repaired, new_repairs, open_or_update
 from detection.regime import ConditionNormalizer
 from prognos.config import Settings
 from prognos.logs import event
@@ -56,7 +57,10 @@ class ServiceConfig:
     episode_gap: unflagged readings that end an anomaly episode. settle_h: after a repair,
     readings are neither scored nor learned for this long (the machine settles into its new
     normal), and none while the asset is down after a failure. ``detector.interval_s`` is the
-    detectors' unit of time: faster devices are decimated to one reading per unit."""
+    detectors' unit of time: faster devices are decimated to one reading per unit.
+    mttr_refit_s: the repair-time model (:mod:`detection.mttr`) is refitted from the repairs
+    when the stored one is older than this (wall seconds); mttr_alpha: its interval on an
+    order covers 1 - mttr_alpha."""
 
     tau_h: float = 24.0
     rate_full: float = 0.5
@@ -71,6 +75,8 @@ class ServiceConfig:
     episode_gap: int = 12
     checkpoint_every_s: float = 30.0
     catalog_every_s: float = 30.0
+    mttr_refit_s: float = 3600.0
+    mttr_alpha: float = 0.2
     detector: FleetConfig = field(default_factory=lambda: FleetConfig(warmup=144, alpha=0.005, robust_lr=0.005,
                                                                       interval_s=600.0))
 
@@ -218,7 +224,7 @@ class DetectionService:
         self.stream_time = 0.0
         self._catalog_at = self._checkpoint_at = 0.0
         self.catalog: Catalog | None = None
-        self.mttr: MttrEstimator | None = None
+        self.mttr: MttrCache | None = None
         self.predictor_loader = predictor_loader
         self._predictors: dict = {}
 
@@ -288,7 +294,10 @@ class DetectionService:
         now = time.monotonic()
         if force or now - self._catalog_at > self.config.catalog_every_s:
             self.catalog = Catalog.load(self.conn)
-            self.mttr = MttrEstimator.from_db(self.conn)
+            if self.mttr is None:
+                self.mttr = MttrCache(self.conn, check_every_s=self.config.catalog_every_s,
+                                      refit_every_s=self.config.mttr_refit_s)
+            self.mttr.model                     # refits when the stored model is older than an hour
             self._catalog_at = now
 
     @staticmethod
@@ -429,10 +438,13 @@ class DetectionService:
     def _proposal(self, asset: str, model_id: str, mode: str, risk: float, at: datetime, kind: str,
                   z=None, info: ModelInfo | None = None) -> OrderProposal:
         contract = self.catalog.contract(asset, at)
-        mttr = self.mttr.predict(model_id, mode) if self.mttr else None
+        mttr, lo, hi = (predicted_mttr(self.mttr, asset, mode, alpha=self.config.mttr_alpha, kind=kind)
+                        if self.mttr else (None, None, None))
         rul = self._predict_rul(asset, model_id, at) if kind == "predictive" else 0.0
         failure_at = at + timedelta(hours=rul) if rul is not None else None
         detail = {"source": "detection"}
+        if mttr is not None:
+            detail["mttr"] = {"lo_h": lo, "hi_h": hi, "coverage": round(1 - self.config.mttr_alpha, 3)}
         if z is not None and info is not None:
             top = np.argsort(-np.abs(np.nan_to_num(z)))[:3]
             detail["sensors"] = {info.sensors[j]: round(float(z[j]), 2) for j in top if np.isfinite(z[j])}
@@ -490,8 +502,8 @@ class DetectionService:
                     self._quiet(asset, np.inf)            # down until repaired
                 stats["corrective"] += 1
             else:
-                rid, asset, mode, ftf = payload
-                complete_repaired(self.conn, rid, asset, mode, _dt(ts), ftf)
+                rid, asset, mode, _ = payload
+                complete_repaired(self.conn, rid, asset, mode, _dt(ts))
                 self._reset_asset(asset, ts + self.config.settle_h * 3600.0)
                 stats["repairs"] += 1
         open_or_update(self.conn, corrective)

@@ -1,5 +1,6 @@
 """``prognos train``: fit the failure predictor of each product model from the platform's own
-history (TimescaleDB) and store it as a new version under ``settings.model_dir``.
+history (TimescaleDB) and store it as a new version under ``settings.model_dir``; then refit
+the repair-time model (:mod:`detection.mttr`, stored in ``mttr_models``) from the repairs.
 
     prognos train                          # every product model with devices
     prognos train --model PMP-200 --horizon-h 336 --since 2026-08-01
@@ -20,6 +21,7 @@ from datetime import datetime, timezone
 import psycopg
 from tqdm import tqdm
 
+from detection.mttr import store as mttr_store
 from detection.prediction import store
 from detection.prediction.history import SOURCES, load_history, product_models
 from detection.prediction.training import InsufficientHistory, TrainConfig, train
@@ -134,6 +136,13 @@ def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> 
             print(f"{model_id} {predictor.version}: {len(history.assets)} assets, "
                   f"{sum(meta['data']['failures'].values())} failures, {meta['data']['rows']} rows, "
                   f"held-out RUL MAE {mae}, horizon AUC {auc} -> {path}")
+        mttr = mttr_store.fit_from_db(conn, as_of=args.until)
+        version = mttr_store.save(conn, mttr)
+        s = mttr.summary_
+        routes = [g["route"] for g in s["groups"].values()]
+        print(f"MTTR model {version}: {s['repairs']} repairs ({s['censored']} censored, "
+              f"{s.get('recent_excluded', 0)} too recent), {routes.count('group')} model/mode groups "
+              f"calibrated on their own repairs, {routes.count('manual')} on the manual's figure")
     return status
 
 

@@ -36,8 +36,8 @@ _dense: dict[int, struct.Struct] = {}
 
 def to_pg_micros(unix_seconds: float) -> int:
     """Microseconds since 2000-01-01 UTC (PostgreSQL's timestamptz), from Unix seconds,
-    rounded to the millisecond the contract carries."""
-    return round(unix_seconds * 1000.0) * 1000 - PG_EPOCH_US
+    rounded to the microsecond (the resolution of both the contract and PostgreSQL)."""
+    return round(unix_seconds * 1_000_000.0) - PG_EPOCH_US
 
 
 def _array(vals: Sequence[float | None]) -> bytes:

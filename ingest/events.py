@@ -6,7 +6,10 @@ redelivered event changes nothing.
 - ``repair_started`` is recorded; ``repair_finished`` writes the repair (started at the latest
   ``repair_started`` of the same mode, else at the open downtime's start, else at the finish),
   closes the asset's open downtime, and completes a live service order of the asset and mode
-  through :func:`detection.orders.complete_repaired` (the one place repairs close orders).
+  through :func:`orders.state.complete_repaired` (the one place repairs close orders), as
+  actor ``device:<device_id>`` at the event's time. The repair's first-time fix is the device's
+  ``detail.first_time_fix`` when it reports one (a technician's answer entered on the device),
+  else unknown (NULL): a device does not know whether the fault will come back.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from __future__ import annotations
 import psycopg
 from psycopg.types.json import Jsonb
 
-from detection.orders import complete_repaired
 from ingest.parse import StateEvent
+from orders.state import complete_repaired
 
 
 def _detail(ev: StateEvent) -> dict:
@@ -72,11 +75,11 @@ def _finish_repair(cur, asset_id: str, ev: StateEvent) -> None:
         "UPDATE downtime SET ended_at = %s WHERE asset_id = %s AND ended_at IS NULL AND started_at <= %s",
         (t, asset_id, t))
     cur.execute(
-        "INSERT INTO repairs (asset_id, mode, kind, started_at, finished_at, detail) "
-        "VALUES (%s, %s, 'corrective', %s, %s, %s) ON CONFLICT (asset_id, started_at) DO NOTHING RETURNING id",
-        (asset_id, ev.mode, started, t,
+        "INSERT INTO repairs (asset_id, mode, kind, started_at, finished_at, first_time_fix, detail) "
+        "VALUES (%s, %s, 'corrective', %s, %s, %s, %s) ON CONFLICT (asset_id, started_at) DO NOTHING RETURNING id",
+        (asset_id, ev.mode, started, t, ftf if isinstance(ftf := ev.detail.get("first_time_fix"), bool) else None,
          Jsonb({"device_id": ev.device_id, "downtime_started_at": down_since.isoformat()
                 if down_since else None, **_detail(ev)})))
     row = cur.fetchone()
     if row is not None and ev.mode is not None:
-        complete_repaired(cur, row[0], asset_id, ev.mode, t, True, actor="ingest")
+        complete_repaired(cur.connection, row[0], asset_id, ev.mode, t, actor=f"device:{ev.device_id}")

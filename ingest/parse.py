@@ -26,16 +26,25 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import orjson
 
 from schemas.telemetry import (MAX_FUTURE, MAX_MESSAGE_BYTES, MAX_READINGS_PER_MESSAGE,
-                               MODE_EVENTS, STATE_EVENTS)
+                               MODE_EVENTS, STATE_EVENTS, format_time)
 
 _FUTURE_S = MAX_FUTURE.total_seconds()
 _FLOAT32_MAX = 3.4028234e38
-_TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
+_TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\Z")
+#: RFC 3339 date-time (section 5.6), plus a space for the T (its note allows it); ASCII digits
+_RFC3339_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+                         r"(?:\.([0-9]+))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))\Z")
+_EPOCH_MS_FROM = 1e11           # smaller magnitudes are epoch seconds, from here milliseconds
+_EPOCH_MS_UNTIL = 1e14          # beyond: refused (microseconds or nanoseconds)
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_UNIX_ORDINAL = date(1970, 1, 1).toordinal()
+_MIN_US = (datetime(1, 1, 2, tzinfo=timezone.utc) - _UNIX_EPOCH) // timedelta(microseconds=1)
+_MAX_US = (datetime(9999, 12, 30, tzinfo=timezone.utc) - _UNIX_EPOCH) // timedelta(microseconds=1)
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
 _DEVICE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 REASONS = ("oversized", "bad_topic", "malformed_json", "schema", "wrong_type", "non_finite",
@@ -81,33 +90,93 @@ def split_topic(topic: str, prefix: str) -> tuple[str, str]:
     raise Rejected("bad_topic", f"not {prefix}/devices/<device_id>/telemetry|state")
 
 
-def parse_time(s) -> datetime:
-    """Strict RFC 3339 UTC with milliseconds ('2026-11-25T10:00:00.000Z')."""
-    if not isinstance(s, str):
-        raise Rejected("wrong_type", f"time must be a string, got {type(s).__name__}")
-    if not _TIME_RE.match(s):
-        raise Rejected("schema", f"time {s[:40]!r} is not RFC 3339 UTC with milliseconds")
+def parse_time(x) -> datetime:
+    """The UTC instant of a contract time (see :func:`read_time`)."""
+    return read_time(x)[0]
+
+
+def read_time(x) -> tuple[datetime, str]:
+    """A contract time as ``(aware UTC datetime, canonical text)``; Rejected if it is not one.
+
+    Accepted: an RFC 3339 date-time string -- ``T``, ``t`` or a space between date and time,
+    a fraction of any length or none, ``Z``, ``z`` or a ``+hh:mm``/``-hh:mm`` offset, a leap
+    second ``:60`` counted as the next second (as PostgreSQL does) -- or a JSON number of epoch
+    seconds (``|x| < 1e11``) or epoch milliseconds (``1e11 <= x < 1e14``); 1e11 s is the year
+    5138, 1e11 ms is 1973-03-03, so the magnitude tells them apart for any time a device can
+    send. Times are kept to the microsecond (further digits are cut off). The canonical text is
+    ``YYYY-MM-DDTHH:MM:SS.mmmZ``, or ``.uuuuuuZ`` when the time has microseconds.
+
+    >>> read_time("2026-11-25 11:00:00.1234567+01:00")
+    (datetime.datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=datetime.timezone.utc), '2026-11-25T10:00:00.123456Z')
+    >>> read_time(1795600800000)[1], read_time(1795600800.5)[1]
+    ('2026-11-25T10:00:00.000Z', '2026-11-25T10:00:00.500Z')
+    """
+    tx = type(x)
+    if tx is str:
+        if _TIME_RE.match(x):                     # the encoders' form: fast path
+            try:
+                return datetime.fromisoformat(x), x
+            except ValueError:
+                raise Rejected("schema", f"time {x!r} is not a valid date") from None
+        return _from_us(_rfc3339_us(x))
+    if tx is int or tx is float:
+        if -_EPOCH_MS_FROM < x < _EPOCH_MS_FROM:
+            return _from_us(round(x * 1_000_000))
+        if _EPOCH_MS_FROM <= x < _EPOCH_MS_UNTIL:
+            return _from_us(round(x * 1000))
+        raise Rejected("schema", f"epoch time {x!r} is neither seconds (|t| < 1e11) nor "
+                                 "milliseconds (1e11 <= t < 1e14)")
+    raise Rejected("wrong_type", "time must be an RFC 3339 string or a number of epoch seconds "
+                                 f"or milliseconds, got {tx.__name__}")
+
+
+def _rfc3339_us(s: str) -> int:
+    m = _RFC3339_RE.match(s)
+    if m is None:
+        raise Rejected("schema", f"time {s[:40]!r} is not RFC 3339 (YYYY-MM-DDTHH:MM:SS[.frac] "
+                                 "with Z or an offset +hh:mm/-hh:mm)")
+    y, mo, d, h, mi, sec, frac, sign, oh, om = m.groups()
+    y, h, mi, sec = int(y), int(h), int(mi), int(sec)
     try:
-        return datetime.fromisoformat(s)
+        days = date(max(y, 1), int(mo), int(d)).toordinal() - _UNIX_ORDINAL
     except ValueError:
-        raise Rejected("schema", f"time {s!r} is not a valid date") from None
+        raise Rejected("schema", f"time {s[:40]!r} is not a valid date") from None
+    if h > 23 or mi > 59 or sec > 60 or (sign and (int(oh) > 23 or int(om) > 59)):
+        raise Rejected("schema", f"time {s[:40]!r} is not a valid time of day or offset")
+    if y == 0:
+        raise Rejected("too_old", f"{s[:40]} is older than the retention")
+    secs = days * 86400 + h * 3600 + mi * 60 + sec
+    if sign:
+        off = int(oh) * 3600 + int(om) * 60
+        secs = secs - off if sign == "+" else secs + off
+    return secs * 1_000_000 + (int(frac[:6].ljust(6, "0")) if frac else 0)
+
+
+def _from_us(us: int) -> tuple[datetime, str]:
+    if not _MIN_US <= us <= _MAX_US:
+        raise Rejected("too_old" if us < 0 else "future_time",
+                       f"{us / 1e6:.0f} s from 1970 is outside the years 1..9999")
+    t = _UNIX_EPOCH + timedelta(microseconds=us)
+    return t, format_time(t, 6 if us % 1000 else 3)
 
 
 def _load(payload: bytes):
+    """The JSON document of a message (any JSON value); Rejected if too large or not JSON."""
     if len(payload) > MAX_MESSAGE_BYTES:
         raise Rejected("oversized", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}")
     try:
-        doc = orjson.loads(payload)
+        return orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         msg = str(exc)
         if "infinity" in msg or b"NaN" in payload or b"Infinity" in payload:
             raise Rejected("non_finite", f"NaN/Infinity are not JSON numbers: {msg[:160]}") from None
         raise Rejected("malformed_json", msg[:200]) from None
-    if not isinstance(doc, dict):
-        raise Rejected("schema", f"payload must be a JSON object, got {type(doc).__name__}")
-    if doc.get("v") != 1 or isinstance(doc.get("v"), bool):
-        raise Rejected("schema", f"unsupported contract version {doc.get('v')!r}")
-    return doc
+
+
+def _check_version(doc) -> None:
+    v = doc.get("v")
+    if v != 1 or isinstance(v, bool):
+        raise Rejected("schema", f"unsupported contract version {v!r}")
 
 
 def _check_time(t: datetime, now: float, oldest: float) -> None:
@@ -140,37 +209,56 @@ def _vals(values, info: DeviceInfo) -> list:
     return out
 
 
+def _readings(doc) -> tuple[list | tuple, str]:
+    """The readings of a telemetry document and the name of their time key ('t' or 'ts')."""
+    if type(doc) is dict:
+        if "v" in doc:
+            _check_version(doc)
+            if "readings" in doc:
+                if len(doc) != 2:
+                    raise Rejected("schema", f"unexpected keys {sorted(set(doc) - {'v', 'readings'})[:5]}")
+                readings = doc["readings"]
+                if type(readings) is not list or not 1 <= len(readings) <= MAX_READINGS_PER_MESSAGE:
+                    raise Rejected("schema", f"readings must be a list of 1..{MAX_READINGS_PER_MESSAGE}")
+                return readings, "t"
+            if len(doc) != 3 or "t" not in doc or "values" not in doc:
+                raise Rejected("schema", "a reading has exactly the keys v, t, values")
+            return ({"t": doc["t"], "values": doc["values"]},), "t"
+        if "ts" in doc:
+            return (doc,), "ts"
+        raise Rejected("schema", "no time: a message is {\"v\": 1, \"t\": ..., \"values\": {...}}, "
+                                 "{\"v\": 1, \"readings\": [...]}, or ThingsBoard's "
+                                 "{\"ts\": ..., \"values\": {...}} or a list of those")
+    if type(doc) is list:
+        if not 1 <= len(doc) <= MAX_READINGS_PER_MESSAGE:
+            raise Rejected("schema", f"a list holds 1..{MAX_READINGS_PER_MESSAGE} readings")
+        return doc, "ts"
+    raise Rejected("schema", f"payload must be a JSON object or list, got {type(doc).__name__}")
+
+
 def parse_telemetry(payload: bytes, info: DeviceInfo, *, now: float, oldest: float
                     ) -> list[tuple[datetime, list, str]]:
-    """The readings of one telemetry message as ``[(time, vals, time as sent), ...]``;
-    Rejected on any fault.
+    """The readings of one telemetry message as ``[(UTC time, vals, canonical time text), ...]``;
+    Rejected on any fault. Contract v1 (``{"v": 1, ...}``) or ThingsBoard's shape
+    (``{"ts": ..., "values": {...}}`` or a list of those).
 
     ``now``/``oldest``: epoch seconds of the ingest clock and of the retention horizon.
     """
-    doc = _load(payload)
-    if "readings" in doc:
-        if set(doc) != {"v", "readings"}:
-            raise Rejected("schema", f"unexpected keys {sorted(set(doc) - {'v', 'readings'})[:5]}")
-        readings = doc["readings"]
-        if not isinstance(readings, list) or not 1 <= len(readings) <= MAX_READINGS_PER_MESSAGE:
-            raise Rejected("schema", f"readings must be a list of 1..{MAX_READINGS_PER_MESSAGE}")
-    else:
-        if set(doc) != {"v", "t", "values"}:
-            raise Rejected("schema", "a reading has exactly the keys v, t, values")
-        readings = (doc,)
+    readings, key = _readings(_load(payload))
     out = []
     seen = set()
     for r in readings:
-        if not isinstance(r, dict) or "t" not in r or "values" not in r:
-            raise Rejected("schema", "each reading needs t and values")
-        if len(r) != (3 if r is doc else 2):
-            raise Rejected("schema", "unexpected keys in a reading")
-        t = parse_time(r["t"])
+        if type(r) is not dict or key not in r or "values" not in r:
+            raise Rejected("schema", f"each reading needs {key} and values")
+        if len(r) != 2:
+            raise Rejected("schema", f"a reading has exactly the keys {key}, values; "
+                                     f"unexpected {sorted(set(r) - {key, 'values'})[:5]}")
+        t, text = read_time(r[key])
         _check_time(t, now, oldest)
         if t in seen:
-            raise Rejected("duplicate_in_message", f"two readings at {r['t']}")
+            raise Rejected("duplicate_in_message", f"two readings at {text}")
         seen.add(t)
-        out.append((t, _vals(r["values"], info), r["t"]))
+        out.append((t, _vals(r["values"], info), text))
     return out
 
 
@@ -187,6 +275,9 @@ class StateEvent:
 def parse_state(payload: bytes, device_id: str, *, now: float, oldest: float) -> StateEvent:
     """One state event (contract ``state.v1.json``); Rejected on any fault."""
     doc = _load(payload)
+    if type(doc) is not dict:
+        raise Rejected("schema", f"payload must be a JSON object, got {type(doc).__name__}")
+    _check_version(doc)
     extra = set(doc) - {"v", "t", "event", "mode", "code", "detail"}
     if extra:
         raise Rejected("schema", f"unexpected keys {sorted(extra)[:5]}")

@@ -53,6 +53,19 @@ class Settings(BaseSettings):
     # Service API
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+    # new tokens expire after this many days unless told otherwise (0: never)
+    api_token_days: float = Field(90.0, ge=0)
+    # failed authentications per client address within the window before it is refused (429)
+    auth_fail_limit: int = Field(10, ge=1)
+    auth_fail_window_s: float = Field(300.0, gt=0)
+
+    # Outbound webhooks (webhooks/): the dispatcher runs inside `prognos api` when on
+    webhook_dispatch: bool = True
+    webhook_poll_s: float = Field(1.0, gt=0)
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    webhook_max_attempts: int = Field(15, ge=1)
+    webhook_backoff_base_s: float = Field(2.0, gt=0)
+    webhook_backoff_cap_s: float = Field(3600.0, gt=0)
 
     # Telemetry retention (drop_chunks older than this)
     retention_days: int = Field(400, ge=1)

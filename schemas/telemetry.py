@@ -41,6 +41,8 @@ MODE_EVENTS = ("failure", "repair_started", "repair_finished")
 CONTRACT_DIR = Path(__file__).resolve().parent / "contract"
 
 TimeLike = datetime | str | float | int
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_US = timedelta(microseconds=1)
 
 
 def telemetry_topic(device_id: str, prefix: str = DEFAULT_PREFIX) -> str:
@@ -56,24 +58,33 @@ def load_schema(name: str = "telemetry") -> dict:
     return orjson.loads((CONTRACT_DIR / f"{name}.v{CONTRACT_VERSION}.json").read_bytes())
 
 
-def format_time(t: TimeLike) -> str:
-    """RFC 3339 UTC with milliseconds, from a datetime (aware; naive means UTC), epoch seconds
-    or an already formatted string (returned unchanged)."""
+def format_time(t: TimeLike, digits: int = 3) -> str:
+    """RFC 3339 UTC (``...Z``) with ``digits`` (3 or 6) fraction digits, from a datetime (aware;
+    naive means UTC), epoch seconds or an already formatted string (returned unchanged).
+
+    Times are rounded to the millisecond (``digits=3``, what the encoders send) or to the
+    microsecond (``digits=6``, PostgreSQL's resolution).
+
+    >>> format_time(datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=timezone.utc), 6)
+    '2026-11-25T10:00:00.123456Z'
+    """
     if isinstance(t, str):
         return t
+    scale = 10 ** (6 - digits)
     if isinstance(t, datetime):
         if t.tzinfo is None:
             t = t.replace(tzinfo=timezone.utc)
-        ts = t.timestamp()
+        us = (t - _UNIX_EPOCH) // _ONE_US
+        units = (us + scale // 2) // scale
     else:
         ts = float(t)
         if not math.isfinite(ts):
             raise ValueError(f"time is not finite: {t!r}")
-    ms_total = int(round(ts * 1000.0))
-    sec, ms = divmod(ms_total, 1000)
+        units = int(round(ts * (10 ** digits)))
+    sec, frac = divmod(units, 10 ** digits)
     g = _time.gmtime(sec)
     return (f"{g.tm_year:04d}-{g.tm_mon:02d}-{g.tm_mday:02d}T"
-            f"{g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d}.{ms:03d}Z")
+            f"{g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d}.{frac:0{digits}d}Z")
 
 
 def encode_readings(readings: Sequence[tuple[TimeLike, Mapping[str, float | None]]]) -> bytes:

@@ -2,57 +2,49 @@
 
 One psycopg ``ConnectionPool`` per app, opened in the lifespan and waited for (a wrong DSN
 fails at start-up, not at the first request). Routers live in ``service_api.routes``, one per
-resource, under ``/api/v1``; ``/health`` needs no token; ``/`` is the planner page.
+resource, under ``/api/v1``; ``/health`` needs no token; ``/`` is the planner page;
+``/api/v1/docs`` (Swagger UI) and ``/api/v1/redoc`` are served from the installed package's
+files, offline. The lifespan also runs the webhook dispatcher (``webhooks.dispatcher``) unless
+``PROGNOS_WEBHOOK_DISPATCH=false``. Every error has one body shape (``service_api.errors``).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import psycopg
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool
 
 from prognos.config import Settings, get_settings
 from prognos.logs import event
+from service_api import docs, errors
 from service_api.routes import (
     assets,
+    export,
+    fleet_incidents,
     health,
     ingest_stats,
     mttr,
+    service_figures,
     service_orders,
     sla,
+    sla_clocks,
     tokens,
     uptime,
+    webhooks,
 )
+from service_api.throttle import AuthThrottle
+from webhooks.dispatcher import Dispatcher
 
 STATIC = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
 STATEMENT_TIMEOUT_MS = 15_000
 
 log = logging.getLogger("prognos.service_api")
-
-
-def json_safe(value):
-    """``value`` with non-finite floats replaced by their names, so it encodes as strict JSON.
-
-    >>> json_safe({"input": [float("inf"), 1.5, {"x": float("nan")}]})
-    {'input': ['inf', 1.5, {'x': 'nan'}]}
-    """
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def open_pool(settings: Settings, *, timeout: float = 10.0) -> ConnectionPool:
@@ -80,10 +72,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.pool = open_pool(settings)
-        event(log, "api_started", pool_max=settings.db_pool_max)
+        dispatcher = Dispatcher(settings).start() if settings.webhook_dispatch else None
+        event(log, "api_started", pool_max=settings.db_pool_max,
+              webhook_dispatch=settings.webhook_dispatch)
         try:
             yield
         finally:
+            if dispatcher is not None:
+                dispatcher.stop()
             app.state.pool.close()
             event(log, "api_stopped")
 
@@ -94,33 +90,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "for field service planners.",
         lifespan=lifespan,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.auth_throttle = AuthThrottle(settings.auth_fail_limit, settings.auth_fail_window_s)
 
-    api = APIRouter(prefix=API_PREFIX)
-    for module in (service_orders, assets, uptime, mttr, sla, ingest_stats, tokens):
+    api = APIRouter(prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
+    for module in (service_orders, assets, uptime, mttr, sla, sla_clocks, fleet_incidents,
+                   service_figures, ingest_stats, tokens, webhooks, export):
         api.include_router(module.router)
     api.include_router(tokens.me_router)
     app.include_router(api)
     app.include_router(health.router)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_failed(request: Request, exc: RequestValidationError):
-        # FastAPI's own handler echoes the input, which fails to encode for NaN/Infinity
-        # (Python's json accepts them in requests): a 500 for what is a client error.
-        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
-
-    @app.exception_handler(psycopg.OperationalError)
-    @app.exception_handler(PoolTimeout)
-    async def database_unavailable(request: Request, exc: Exception):
-        event(log, "db_unavailable", level=logging.WARNING, path=request.url.path,
-              error=type(exc).__name__, detail=str(exc)[:200])
-        return JSONResponse({"detail": "database unavailable or too slow; retry"},
-                            status_code=503, headers={"Retry-After": "5"})
+    app.include_router(docs.router(app.openapi_url, API_PREFIX))
+    errors.install(app)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount(docs.ASSETS_URL, StaticFiles(directory=docs.ASSETS), name="docs-assets")
 
     @app.get("/", include_in_schema=False)
     def planner_page():

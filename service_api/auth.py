@@ -7,10 +7,16 @@ token is shown once, when it is created.
 Roles, each including the rights of those before it where it makes sense:
 
 - ``viewer`` reads everything;
-- ``planner`` also schedules, assigns, re-prioritises and cancels service orders, and opens
-  preventive/corrective ones;
-- ``technician`` also starts and completes orders (recording the repair and first-time fix);
-- ``admin`` can do all of the above and manages tokens.
+- ``planner`` also triages (approves or rejects proposed orders), schedules, assigns,
+  re-prioritises, holds and cancels service orders, and opens preventive/corrective ones;
+- ``technician`` also starts, holds (waiting for parts or the customer) and completes orders
+  (recording the repair and first-time fix);
+- ``admin`` can do all of the above and manages tokens and webhook subscriptions;
+- ``customer`` reads only its own customer's assets, orders, uptime, MTTR and SLA (the token
+  is bound to a ``customer_id``); fleet-wide figures (ingest statistics) are not for it.
+
+New tokens expire after ``settings.api_token_days`` (default 90) unless an expiry is given;
+each token records when it was last used (to the minute).
 
 >>> token = new_token()
 >>> token.startswith("prg_") and len(token) == 47
@@ -19,6 +25,8 @@ True
 64
 >>> can("planner", "schedule"), can("viewer", "schedule"), can("admin", "complete")
 (True, False, True)
+>>> can("customer", "read"), can("customer", "fleet")
+(True, False)
 """
 
 from __future__ import annotations
@@ -32,28 +40,34 @@ from typing import Literal
 import psycopg
 from psycopg.rows import dict_row
 
-Role = Literal["viewer", "planner", "technician", "admin"]
-ROLES: tuple[str, ...] = ("viewer", "planner", "technician", "admin")
+from prognos.config import get_settings
+
+Role = Literal["viewer", "planner", "technician", "admin", "customer"]
+ROLES: tuple[str, ...] = ("viewer", "planner", "technician", "admin", "customer")
 TOKEN_PREFIX = "prg_"
 
-# Which role may do what. "read" is every GET under /api/v1.
+# Which role may do what. "read" is every GET under /api/v1 (scoped to one customer for the
+# customer role); "fleet" the fleet-wide operational figures.
 RIGHTS: dict[str, frozenset[str]] = {
-    "viewer": frozenset({"read"}),
-    "planner": frozenset({"read", "schedule", "assign", "cancel", "create_order"}),
-    "technician": frozenset({"read", "start", "complete"}),
-    "admin": frozenset(
-        {"read", "schedule", "assign", "cancel", "create_order", "start", "complete", "tokens"}
-    ),
+    "viewer": frozenset({"read", "fleet"}),
+    "planner": frozenset({"read", "fleet", "triage", "schedule", "assign", "hold", "cancel",
+                          "create_order"}),
+    "technician": frozenset({"read", "fleet", "start", "hold", "complete"}),
+    "admin": frozenset({"read", "fleet", "triage", "schedule", "assign", "hold", "cancel",
+                        "create_order", "start", "complete", "tokens", "webhooks"}),
+    "customer": frozenset({"read"}),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the token's id, name and role."""
+    """Who is calling: the token's id, name and role, and the customer a customer token is
+    bound to (None for staff roles, who see every customer)."""
 
     token_id: int
     name: str
     role: str
+    customer_id: str | None = None
 
     def can(self, right: str) -> bool:
         return can(self.role, right)
@@ -83,10 +97,17 @@ def create_token(
     *,
     expires_at: datetime | None = None,
     expires_in: timedelta | None = None,
+    customer_id: str | None = None,
+    default_days: float | None = None,
 ) -> str:
-    """Store a new token for ``name`` with ``role`` and return it (the only time it is seen)."""
+    """Store a new token for ``name`` with ``role`` and return it (the only time it is seen).
+
+    Without ``expires_at``/``expires_in`` it expires after ``default_days`` (default: the
+    ``api_token_days`` setting; 0 = never). A ``customer`` token needs ``customer_id``."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if (role == "customer") != (customer_id is not None):
+        raise ValueError("a customer token needs customer_id, and only a customer token has one")
     name = name.strip()
     if not 1 <= len(name) <= 100 or any(ord(c) < 32 for c in name):
         raise ValueError("token name must be 1-100 printable characters")
@@ -95,12 +116,19 @@ def create_token(
             raise ValueError("give expires_at or expires_in, not both")
         if expires_in <= timedelta(0):
             raise ValueError("expires_in must be positive")
+    if expires_at is None and expires_in is None:
+        days = get_settings().api_token_days if default_days is None else default_days
+        expires_in = timedelta(days=days) if days > 0 else None
     token = new_token()
     with conn.cursor() as cur:
+        if customer_id is not None:
+            cur.execute("SELECT 1 FROM customers WHERE customer_id = %s", (customer_id,))
+            if cur.fetchone() is None:
+                raise ValueError(f"no customer {customer_id!r}")
         cur.execute(
-            """INSERT INTO api_tokens (token_hash, name, role, expires_at)
-               VALUES (%s, %s, %s, COALESCE(%s, now() + %s))""",
-            (hash_token(token), name, role, expires_at, expires_in),
+            """INSERT INTO api_tokens (token_hash, name, role, expires_at, customer_id)
+               VALUES (%s, %s, %s, COALESCE(%s, now() + %s), %s)""",
+            (hash_token(token), name, role, expires_at, expires_in, customer_id),
         )
     if not conn.autocommit:
         conn.commit()
@@ -108,14 +136,21 @@ def create_token(
 
 
 def authenticate(conn: psycopg.Connection, token: str) -> Principal | None:
-    """The principal of a live (not revoked, not expired) token, else None."""
+    """The principal of a live (not revoked, not expired) token, else None. Records the use
+    in ``last_used_at`` (at most once a minute per token, in the same statement)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            """SELECT token_id, name, role FROM api_tokens
-               WHERE token_hash = %s AND revoked_at IS NULL
-                 AND (expires_at IS NULL OR expires_at > now())""",
+            """WITH t AS (
+                   SELECT token_id, name, role, customer_id, last_used_at FROM api_tokens
+                   WHERE token_hash = %s AND revoked_at IS NULL
+                     AND (expires_at IS NULL OR expires_at > now())),
+               used AS (
+                   UPDATE api_tokens SET last_used_at = now() FROM t
+                   WHERE api_tokens.token_id = t.token_id
+                     AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute'))
+               SELECT token_id, name, role, customer_id FROM t""",
             (hash_token(token),),
         )
         row = cur.fetchone()
@@ -126,7 +161,8 @@ def list_tokens(conn: psycopg.Connection, *, include_revoked: bool = False) -> l
     """Every token's metadata (never a hash), newest first."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            """SELECT token_id, name, role, created_at, expires_at, revoked_at,
+            """SELECT token_id, name, role, customer_id, created_at, expires_at, revoked_at,
+                      last_used_at,
                       (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())) AS active
                FROM api_tokens
                WHERE %s OR revoked_at IS NULL

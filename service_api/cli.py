@@ -1,7 +1,9 @@
 """``prognos api``: run the service API, or manage its tokens.
 
     prognos api [--host H] [--port P]                 serve (uvicorn) until interrupted
-    prognos api tokens create --name N --role R [--expires-days D]   prints the token once
+    prognos api tokens create --name N --role R [--customer C] [--expires-days D | --never-expires]
+                                                      prints the token once (default expiry:
+                                                      PROGNOS_API_TOKEN_DAYS, 90 days)
     prognos api tokens list [--all]
     prognos api tokens revoke TOKEN_ID
 """
@@ -30,7 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     c = tsub.add_parser("create", help="create a token and print it (shown only once)")
     c.add_argument("--name", required=True)
     c.add_argument("--role", required=True, choices=ROLES)
-    c.add_argument("--expires-days", type=float, help="expire after this many days")
+    c.add_argument("--customer", help="the customer a 'customer' token is bound to")
+    exp = c.add_mutually_exclusive_group()
+    exp.add_argument("--expires-days", type=float,
+                     help="expire after this many days (default: settings.api_token_days)")
+    exp.add_argument("--never-expires", action="store_true", help="a token that never expires")
     ls = tsub.add_parser("list", help="list tokens (never the tokens themselves)")
     ls.add_argument("--all", action="store_true", help="include revoked tokens")
     r = tsub.add_parser("revoke", help="revoke a token by id")
@@ -51,7 +57,10 @@ def _tokens(args, settings) -> int:
                 return 2
             expires = timedelta(days=args.expires_days) if args.expires_days else None
             try:
-                token = create_token(conn, args.name, args.role, expires_in=expires)
+                token = create_token(conn, args.name, args.role, expires_in=expires,
+                                     customer_id=args.customer,
+                                     default_days=0 if args.never_expires
+                                     else settings.api_token_days)
             except ValueError as exc:
                 print(exc, file=sys.stderr)
                 return 2
@@ -59,10 +68,13 @@ def _tokens(args, settings) -> int:
             print(f"token for {args.name!r} ({args.role}); store it now: it is not shown again",
                   file=sys.stderr)
         elif args.action == "list":
-            print(f"{'id':>5}  {'role':<10}  {'active':<6}  {'expires':<25}  name")
+            print(f"{'id':>5}  {'role':<10}  {'active':<6}  {'expires':<25}  "
+                  f"{'last used':<25}  name")
             for t in list_tokens(conn, include_revoked=args.all):
+                scope = f" (customer {t['customer_id']})" if t["customer_id"] else ""
                 print(f"{t['token_id']:>5}  {t['role']:<10}  {str(t['active']):<6}  "
-                      f"{str(t['expires_at'] or '-'):<25}  {t['name']}")
+                      f"{str(t['expires_at'] or '-'):<25}  {str(t['last_used_at'] or '-'):<25}  "
+                      f"{t['name']}{scope}")
         else:
             if not revoke_token(conn, args.token_id):
                 print(f"no live token {args.token_id}", file=sys.stderr)

@@ -11,6 +11,7 @@ Use them as annotated parameters::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -20,7 +21,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 
 from prognos.config import Settings
+from prognos.logs import event
 from service_api.auth import Principal, authenticate
+from service_api.throttle import AuthThrottle
+
+log = logging.getLogger("prognos.service_api")
 
 bearer = HTTPBearer(auto_error=False, description="An API token: `prognos api tokens create`")
 
@@ -40,11 +45,28 @@ DbConn = Annotated[psycopg.Connection, Depends(get_conn)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+def client_address(request: Request) -> str:
+    """The peer address (behind a reverse proxy, run uvicorn with --proxy-headers so that this
+    is the client's, not the proxy's)."""
+    return request.client.host if request.client else "unknown"
+
+
 def get_current_user(
+    request: Request,
     conn: DbConn,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    client = client_address(request)
+    wait = throttle.retry_after(client)
+    if wait is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed authentications from {client}; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     if creds is None or creds.scheme.lower() != "bearer":
+        throttle.failed(client)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing bearer token (Authorization: Bearer prg_...)",
@@ -52,6 +74,8 @@ def get_current_user(
         )
     user = authenticate(conn, creds.credentials)
     if user is None:
+        throttle.failed(client)
+        event(log, "auth_failed", level=logging.WARNING, client=client, path=request.url.path)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "invalid, expired or revoked token",
@@ -61,6 +85,17 @@ def get_current_user(
 
 
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
+
+
+def scope(user: Principal, customer: str | None) -> str | None:
+    """The customer filter a query must apply: a customer token's own customer whatever was
+    asked, else the requested one (None: every customer)."""
+    return user.customer_id or customer
+
+
+def visible(user: Principal, customer_id: str) -> bool:
+    """Whether ``user`` may see an object of ``customer_id`` (else the route answers 404)."""
+    return user.customer_id is None or user.customer_id == customer_id
 
 
 def requires(right: str):

@@ -11,11 +11,14 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from orders.state import DECISION_REASONS, HOLD_REASONS, STATUSES
+
 T = TypeVar("T")
 
-OrderStatus = Literal["open", "scheduled", "in_progress", "completed", "cancelled"]
+OrderStatus = Literal[STATUSES]
+OrderReason = Literal[DECISION_REASONS + HOLD_REASONS]
 OrderKind = Literal["predictive", "preventive", "corrective"]
-Role = Literal["viewer", "planner", "technician", "admin"]
+Role = Literal["viewer", "planner", "technician", "admin", "customer"]
 
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
@@ -45,6 +48,9 @@ class ServiceOrderPublic(BaseModel):
     opened_at: datetime
     closed_at: datetime | None
     first_time_fix: bool | None
+    reason: str | None = Field(None, description="reason code of the last status change")
+    status_at: datetime | None = Field(None, description="when the current status began")
+    fleet_incident_id: int | None = None
     scheduled_for: datetime | None = None
     assignee: str | None = None
     model_id: str
@@ -55,9 +61,50 @@ class ServiceOrderPublic(BaseModel):
 
 class OrderHistoryPublic(BaseModel):
     at: datetime
-    status: str
-    actor: str
+    from_status: str | None = Field(description="NULL: the order was opened")
+    to_status: str
+    actor: str = Field(description="'role:name' of a person, 'detection', 'triage' or 'device:<id>'")
+    reason: str | None
     note: str
+
+
+class OrderStatusPublic(BaseModel):
+    status: str
+    live: bool
+    description: str
+
+
+class OrderReasonPublic(BaseModel):
+    reason: str
+    description: str
+
+
+class OrderTransitionPublic(BaseModel):
+    from_status: str
+    to_status: str
+    right: str
+
+
+class OrderVocabulary(BaseModel):
+    statuses: list[OrderStatusPublic]
+    transitions: list[OrderTransitionPublic]
+    reasons: list[OrderReasonPublic]
+    decision_reasons: list[str]
+    hold_reasons: list[str]
+
+
+class OrderDecision(BaseModel):
+    """A planner's approval (or the end of a hold): when (default now) and an optional note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: datetime | None = None
+    note: str = Field("", max_length=2000, pattern=_PRINTABLE)
+
+
+class OrderRejection(OrderDecision):
+    reason: Literal[DECISION_REASONS] = Field(
+        description="false_alarm: no fault, detection re-baselines that asset and mode")
 
 
 class RepairPublic(BaseModel):
@@ -69,7 +116,7 @@ class RepairPublic(BaseModel):
     started_at: datetime
     finished_at: datetime
     duration_h: float
-    first_time_fix: bool
+    first_time_fix: bool | None = Field(description="the technician's word; NULL: not reported")
 
 
 class ServiceOrderDetail(ServiceOrderPublic):
@@ -83,7 +130,9 @@ class ServiceOrderUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal["scheduled", "in_progress", "completed", "cancelled"] | None = None
+    status: Literal[STATUSES[1:]] | None = None
+    reason: OrderReason | None = Field(
+        None, description="rejected/cancelled: a decision reason; on_hold: waiting_customer or waiting_parts")
     scheduled_for: datetime | None = None
     assignee: str | None = Field(None, min_length=1, max_length=100, pattern=_PRINTABLE)
     priority: int | None = Field(None, ge=1, le=5)
@@ -257,6 +306,14 @@ class PredictedMttr(BaseModel):
     actual_mttr_h: float | None = Field(description="historical mean for this model and mode")
     nominal_mttr_h: float | None
     expected_mttr_h: float | None = Field(description="predicted, else actual, else nominal")
+    model_mttr_h: float | None = Field(None, description="the repair-time model's median for this order now")
+    mttr_lo_h: float | None = Field(None, description="lower end of its conformal interval")
+    mttr_hi_h: float | None = Field(None, description="upper end (null: unbounded)")
+    mttr_coverage: float | None = Field(None, description="nominal coverage of the interval")
+    mttr_basis: Literal["group", "mode", "pooled", "manual", "none"] | None = Field(
+        None, description="group: calibrated on this model and mode's repairs; mode: on this "
+                          "failure mode's across models; pooled; manual: few repairs, centred "
+                          "on the nominal MTTR")
 
 
 class MttrReport(BaseModel):
@@ -314,7 +371,11 @@ class TokenCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
     role: Role
-    expires_in_days: float | None = Field(None, gt=0, le=3650)
+    customer_id: str | None = Field(None, min_length=1, max_length=128,
+                                    pattern=r"^[^\x00-\x1f\x7f]+$",
+                                    description="required for (and only for) role customer")
+    expires_in_days: float | None = Field(None, gt=0, le=3650,
+                                          description="default: the api_token_days setting")
 
     @field_validator("name")
     @classmethod
@@ -328,9 +389,11 @@ class TokenPublic(BaseModel):
     token_id: int
     name: str
     role: Role
+    customer_id: str | None
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    last_used_at: datetime | None
     active: bool
 
 
@@ -338,6 +401,8 @@ class TokenCreated(BaseModel):
     token_id: int
     name: str
     role: Role
+    customer_id: str | None
+    expires_at: datetime | None
     token: str = Field(description="shown once; store it now")
 
 
@@ -345,4 +410,127 @@ class Me(BaseModel):
     token_id: int
     name: str
     role: Role
+    customer_id: str | None
     rights: list[str]
+
+
+# --- SLA clocks, triage, service figures (orders/) ------------------------------------------
+
+
+class SlaClockPublic(BaseModel):
+    name: Literal["response", "restore"]
+    state: Literal["not_started", "in_progress", "nearing_breach", "breached", "met", "paused", "cancelled"]
+    started_at: datetime | None
+    deadline: datetime | None
+    warn_at: datetime | None
+    stopped_at: datetime | None
+    paused_h: float = Field(description="calendar hours on hold (not counted)")
+    hours_left: float | None = Field(description="wall hours to the deadline; negative: past it")
+
+
+class OrderSlaPublic(BaseModel):
+    order_id: int
+    asset_id: str
+    mode: str
+    kind: str
+    status: str
+    priority: int
+    customer_id: str
+    model_id: str
+    sla_tier: str | None
+    response: SlaClockPublic | None
+    restore: SlaClockPublic | None
+    breach_probability: float | None = Field(
+        description="P(restore after the restore deadline), live orders; orders/sla.py")
+    arrival: datetime | None = Field(description="assumed technician arrival (visit or now + wait, + travel)")
+    repair_median_h: float | None
+    repair_lo_h: float | None = Field(description="10 % quantile of the repair-time distribution")
+    repair_hi_h: float | None = Field(description="90 % quantile of the repair-time distribution")
+    repair_source: str | None = Field(description="'model' (MTTR model) or 'nominal' (service manual prior)")
+
+
+class OrderSlaList(BaseModel):
+    at: datetime
+    items: list[OrderSlaPublic]
+
+
+class FleetIncidentPublic(BaseModel):
+    incident_id: int
+    model_id: str
+    status: Literal["open", "confirmed", "dismissed"]
+    opened_at: datetime
+    window_h: float
+    assets: int
+    fleet_size: int
+    modes: list[str]
+    orders: int
+    resolved_at: datetime | None
+    resolved_by: str | None
+    note: str
+
+
+class FleetIncidentResolve(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["confirmed", "dismissed"] = Field(
+        description="confirmed: approve its proposals; dismissed (data, firmware, supply): reject them as false alarms")
+    note: str = Field("", max_length=2000, pattern=_PRINTABLE)
+
+
+class PrecisionRow(BaseModel):
+    model_id: str
+    mode: str
+    orders: int
+    confirmed: int
+    false_alarms: int
+    dismissed_other: int
+    live: int
+    precision: float | None
+
+
+class FirstTimeFixRow(BaseModel):
+    model_id: str | None
+    mode: str | None
+    repairs: int
+    judged: int
+    fixed_first_time: int
+    repeated: int
+    technician_answered: int
+    first_time_fix_rate: float | None
+    repeat_rate: float | None
+
+
+class BillingRow(BaseModel):
+    kind: str
+    billing: Literal["warranty", "contract", "billable"]
+    orders: int
+    completed: int
+
+
+class ServiceFigures(BaseModel):
+    from_: datetime = Field(alias="from")
+    to: datetime
+    at: datetime
+    first_time_fix: list[FirstTimeFixRow]
+    billing: list[BillingRow]
+    precision: list[PrecisionRow]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class RenewalCandidate(BaseModel):
+    contract_id: str
+    asset_id: str
+    tier: str
+    starts_on: date
+    ends_on: date
+    days_left: int
+    model_id: str
+    customer_id: str
+    site_id: str
+    availability: float | None
+    downtime_h: float
+    orders: int
+    restore_met: int
+    restore_breached: int
+    restore_compliance: float | None

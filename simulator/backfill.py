@@ -26,6 +26,7 @@ from simulator.copy_binary import encode_rows
 from simulator.fleet import Fleet
 from simulator.ground_truth import parse_time
 from simulator.runner import SENSOR_OPEN_CODE, reported
+from simulator.technicians import OBSERVED
 
 log = logging.getLogger("prognos.simulator.backfill")
 
@@ -82,10 +83,11 @@ def _record_events(cur, fleet: Fleet, events: list[dict]) -> None:
                         "AND started_at <= %s", (t, a, t))
         elif ev == "repair_end":
             started = t - timedelta(hours=float(e.get("duration_h", 0.0)))
-            detail = {k: e[k] for k in ("duration_h", "parts_delay_h") if k in e}
+            # what the technician records; the factors drawn stay in the ground truth
+            detail = {k: e[k] for k in ("duration_h", "parts_delay_h", *OBSERVED) if k in e}
             cur.execute(
                 "INSERT INTO repairs (asset_id, mode, kind, started_at, finished_at, "
-                "first_time_fix, detail) VALUES (%s, %s, %s, %s, %s, true, %s) "
+                "detail) VALUES (%s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (asset_id, started_at) DO NOTHING",
                 (a, mode, e.get("kind", "corrective"), started, t, Jsonb(detail)))
         if ev in STATE_EVENT or (ev == "sensor_fault" and reported(e)):

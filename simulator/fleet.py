@@ -13,8 +13,9 @@ The physics is vectorised per product model over ``(n_steps, n_devices, n_sensor
   progress 1.  Sudden failures have no precursor.  Electrical faults show as current spikes
   and voltage dips whose rate and size grow with damage.
 * **Failure and repair**: the machine stops (readings of a stopped machine continue); a
-  technician arrives after the SLA tier's response time and repairs in a time drawn from the
-  failure mode, product model, site and parts availability.  Scheduled preventive maintenance
+  technician of the site's region (:mod:`simulator.technicians`: skill level 1-3) arrives
+  after the SLA tier's response time and repairs in a time drawn from the failure mode, product
+  model, site, the technician's skill, the hour it starts and parts availability.  Scheduled preventive maintenance
   partly restores health; :meth:`Fleet.apply_maintenance` acts on a predictive order.
 * **Sensor faults** (not equipment failures): stuck values, dropouts and spiky episodes, plus
   isolated missing values.
@@ -46,6 +47,7 @@ from scipy.signal import lfilter
 
 from simulator.catalog import CATALOG, ProductModel
 from simulator.ground_truth import GroundTruth, rfc3339
+from simulator.technicians import record, roster, visit
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -151,6 +153,9 @@ class _Group:
         # per (model, step time) for noise, spikes and dropouts
         self.ev_rng = [np.random.Generator(np.random.PCG64(
             np.random.SeedSequence([spec.seed, int(r), 1]))) for r in rows]
+        # which technician comes: a stream of its own, so the other draws stay as they were
+        self.tech_rng = [np.random.Generator(np.random.PCG64(
+            np.random.SeedSequence([spec.seed, int(r), 2]))) for r in rows]
         self._philox_key = (int(spec.seed) % (1 << 60)) * 64 + gidx
         self.rows = np.array(rows, np.int64)
         self.asset_ids = [assets[r].asset_id for r in rows]
@@ -183,6 +188,7 @@ class _Group:
         # per asset
         self.pattern = np.array([PATTERNS.index(assets[r].pattern) for r in rows])
         self.tz = np.array([s.tz_h for s in site])
+        self.region = [s.region for s in site]
         self.site_temp = np.array([s.mean_temp for s in site])
         self.site_repair = np.array([s.repair_factor for s in site])
         self.site_parts = np.array([s.parts_unavailable_p for s in site])
@@ -281,6 +287,7 @@ class Fleet:
                     repair_factor=float(rng.lognormal(0, 0.25)),
                     parts_unavailable_p=float(rng.uniform(0.05, 0.3)))
         site_ids = list(self.sites)
+        self.technicians = roster(REGIONS, spec.seed, prefix=p)
         if isinstance(spec.models, dict):
             model_ids = list(spec.models)
             w = np.array([spec.models[m] for m in model_ids], float)
@@ -513,11 +520,15 @@ class Fleet:
         g.onset_t[i, m] = np.inf
         g.H[i, m] = 0.0
         g.E[i, m] = g.ev_rng[i].exponential(1.0)
-        dur = (g.mttr[m] * 0.6 * g.pm.repair_factor * g.site_repair[i]
-               * g.ev_rng[i].lognormal(0, 0.25))
+        noise = float(g.ev_rng[i].lognormal(0, 0.25))
+        tech, factor, drawn = visit(self.technicians[g.region[i]], g.tech_rng[i], t, float(g.tz[i]))
+        dur = g.mttr[m] * 0.6 * g.pm.repair_factor * g.site_repair[i] * noise * factor
         ev = self._log(t, g, i, "maintenance", mode, kind=kind, restored=was,
                        damage=round(damage, 4), order_id=order_id)
-        self._planned_stop(g, i, t, dur * HOUR, mode, kind, order_id)
+        self._planned_stop(g, i, t, dur * HOUR, mode, kind, order_id, visit_detail={
+            **record(tech, True), "drawn": {"site_factor": round(float(g.site_repair[i]), 4),
+                                            "model_factor": g.pm.repair_factor, "noise": round(noise, 4),
+                                            **drawn}})
         return ev
 
     # ------------------------------------------------------------------ internals
@@ -545,13 +556,13 @@ class Fleet:
         heapq.heappush(self._actions, (t, self._seq, action))
         self._seq += 1
 
-    def _planned_stop(self, g, i, t, dur_s, mode, kind, order_id=None):
+    def _planned_stop(self, g, i, t, dur_s, mode, kind, order_id=None, visit_detail=None):
         g.down_from[i], g.down_until[i] = t, t + dur_s
         self._log(t, g, i, "downtime_start", mode, planned=True)
         self._log(t, g, i, "repair_start", mode, kind=kind, order_id=order_id)
         self._schedule(t + dur_s, "repair_end", g.pm.model_id, i, mode, kind, True,
                        {"duration_h": round(dur_s / HOUR, 3), "order_id": order_id,
-                        "parts_delay_h": 0.0})
+                        "parts_delay_h": 0.0, **(visit_detail or {})})
 
     def _preventive(self, g: _Group, i: int, t: float, order_id=None) -> dict:
         cleared, reduced = [], []
@@ -615,8 +626,15 @@ class Fleet:
         mode = g.modes[m]
         resp_h = max(MIN_RESPONSE_H, g.response_h[i] * rng.uniform(0.25, 1.0))
         parts_h = float(rng.uniform(12, 96)) if rng.random() < g.site_parts[i] else 0.0
-        rep_h = (g.mttr[m] * g.pm.repair_factor * g.site_repair[i] * rng.lognormal(0, 0.35)
-                 + parts_h)
+        noise = float(rng.lognormal(0, 0.35))
+        # the technician of the asset's region who comes, and when the work starts
+        tech, factor, drawn = visit(self.technicians[g.region[i]], g.tech_rng[i], t + resp_h * HOUR,
+                                    float(g.tz[i]))
+        rep_h = g.mttr[m] * g.pm.repair_factor * g.site_repair[i] * noise * factor + parts_h
+        detail = {"duration_h": round(rep_h, 3), "parts_delay_h": round(parts_h, 3),
+                  **record(tech, parts_h == 0.0),
+                  "drawn": {"site_factor": round(float(g.site_repair[i]), 4),
+                            "model_factor": g.pm.repair_factor, "noise": round(noise, 4), **drawn}}
         g.down_from[i] = t
         g.down_until[i] = t + (resp_h + rep_h) * HOUR
         self._log(t, g, i, "failure", mode)
@@ -624,7 +642,7 @@ class Fleet:
         self._schedule(t + resp_h * HOUR, "repair_start", g.pm.model_id, i, mode, "corrective",
                        resp_h)
         self._schedule(g.down_until[i], "repair_end", g.pm.model_id, i, mode, "corrective",
-                       False, {"duration_h": round(rep_h, 3), "parts_delay_h": round(parts_h, 3)})
+                       False, detail)
 
     def _step_group(self, g: _Group, t_us: np.ndarray, dt: float) -> np.ndarray:
         t = t_us / 1e6

@@ -47,11 +47,13 @@ def malformed_payloads(t: str, sensor: str) -> list[tuple[str, bytes]]:
     return [
         ("not_json", b'{"v": 1, "t": '),
         ("not_utf8", b'\xff\xfe{"v":1}'),
-        ("not_object", j([good])),
+        ("not_object", j("a reading")),
+        ("list_of_v1_readings", j([good])),                # a list is ThingsBoard's shape: ts
         ("wrong_version", j({**good, "v": 2})),
         ("missing_time", j({"v": 1, "values": {sensor: 1.0}})),
         ("bad_time_format", j({**good, "t": "25/11/2026 10:00"})),
-        ("time_without_ms", j({**good, "t": t[:19] + "Z"})),
+        ("time_without_offset", j({**good, "t": t[:19]})),  # local time: ambiguous
+        ("epoch_microseconds", j({**good, "t": 1_795_600_800_000_000})),
         ("unknown_sensor", j({**good, "values": {"flux_capacitor": 1.21}})),
         ("string_value", j({**good, "values": {sensor: "2.3"}})),
         ("non_finite", b'{"v": 1, "t": "' + t.encode() + b'", "values": {"' + sensor.encode()

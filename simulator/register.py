@@ -1,6 +1,6 @@
 """Register a fleet's installed base in the database: product models, sensors, failure modes,
 customers, sites, assets, service contracts and devices (credentials through
-:func:`prognos.devices.provision`).  Idempotent: existing rows are left as they are, so a
+:func:`ops.devices.provision`).  Idempotent: existing rows are left as they are, so a
 second run (or a restarted simulator) changes nothing and keeps the device secrets."""
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def register_fleet(settings: Settings, fleet: Fleet, *, provision_devices: bool 
         conn.commit()
     creds = {}
     if provision_devices:
-        from prognos.devices import provision
+        from ops.devices import provision
 
         creds = provision(settings, [(a.device_id, a.asset_id) for a in assets])
     event(log, "fleet_registered", assets=len(assets), customers=len(fleet.customers),

@@ -27,6 +27,7 @@ from prognos.config import Settings
 from prognos.logs import event
 from simulator.catalog import CATALOG
 from simulator.fleet import TIER_RESPONSE_H, Fleet
+from simulator.technicians import OBSERVED
 
 log = logging.getLogger("prognos.simulator.runner")
 
@@ -72,7 +73,7 @@ class LiveRunner:
                  credentials: dict[str, str] | None = None, publisher=None):
         self.settings, self.fleet, self.opts = settings, fleet, opts
         if credentials is None:
-            from prognos.devices import credentials as load
+            from ops.devices import credentials as load
 
             credentials = load(settings)
         missing = [d for d in fleet.device_ids() if d not in credentials]
@@ -271,6 +272,8 @@ class LiveRunner:
                     detail["kind"] = e["kind"]
                 if order_id:
                     detail["order_id"] = order_id
+                if name == "repair_finished":      # what the technician records
+                    detail.update({k: e[k] for k in OBSERVED if k in e})
             if detail:
                 msg["detail"] = detail
             # pending readings before the event go first (keeps each device's stream ordered)
@@ -285,7 +288,7 @@ class LiveRunner:
             with psycopg.connect(self.settings.dsn, autocommit=True) as conn:
                 rows = conn.execute(
                     "SELECT o.order_id, o.asset_id, o.mode, o.kind, coalesce(o.sla_tier, 'silver') "
-                    "FROM service_orders o WHERE o.status IN ('open', 'scheduled') "
+                    "FROM service_orders o WHERE o.status IN ('approved', 'scheduled') "
                     "AND o.kind IN ('predictive', 'preventive') AND o.asset_id = ANY(%s) "
                     "ORDER BY o.priority, o.order_id",
                     ([a.asset_id for a in self.fleet.assets],)).fetchall()

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from prognos.world import World
+from ops.world import World
 from service_api.app import create_app
 from service_api.auth import create_token
 
@@ -39,8 +39,12 @@ def uid() -> str:
 
 @pytest.fixture(scope="module")
 def client(settings):
-    """The service API in-process, against the session's database."""
-    with TestClient(create_app(settings)) as c:
+    """The service API in-process, against the session's database (tests send many bad
+    tokens on purpose: the failed-authentication throttle is tested on its own app; the webhook
+    dispatcher too)."""
+    app_settings = settings.model_copy(update={"auth_fail_limit": 1_000_000,
+                                               "webhook_dispatch": False})
+    with TestClient(create_app(app_settings)) as c:
         yield c
 
 

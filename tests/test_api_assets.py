@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from service_api import seed
+from tests import seed
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -88,7 +88,7 @@ def test_asset_detail(client, viewer, db, fleet):
     assert d["anomalies"][0]["detector"] == "ewm_z" and d["anomalies"][0]["score"] == 7.5
     assert d["downtime"][0]["duration_h"] == pytest.approx(3)
     assert d["repairs"][0]["duration_h"] == pytest.approx(2)
-    assert [o["status"] for o in d["orders"]] == ["open", "completed"]
+    assert [o["status"] for o in d["orders"]] == ["approved", "completed"]
     assert client.get("/api/v1/assets/no-such-asset", headers=viewer).status_code == 404
 
 

@@ -60,8 +60,8 @@ def test_create_token_refuses_bad_role_and_name(db):
 
 
 @pytest.mark.parametrize("role,rights", [
-    ("viewer", ["read"]),
-    ("technician", ["complete", "read", "start"]),
+    ("viewer", ["fleet", "read"]),
+    ("technician", ["complete", "fleet", "hold", "read", "start"]),
 ])
 def test_me_lists_rights(client, db, uid, role, rights):
     r = client.get("/api/v1/me", headers=bearer(create_token(db, f"me-{uid}", role)))

@@ -13,16 +13,18 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from service_api import seed
+from tests import seed
 from service_api.app import create_app
 from service_api.auth import create_token
 
 ROUTES = ["/api/v1/service-orders", "/api/v1/assets", "/api/v1/uptime", "/api/v1/mttr",
-          "/api/v1/sla", "/api/v1/ingest/stats"]
+          "/api/v1/sla", "/api/v1/ingest/stats", "/api/v1/sla/at-risk", "/api/v1/sla/clocks",
+          "/api/v1/fleet-incidents", "/api/v1/service-figures", "/api/v1/service-figures/renewals",
+          "/api/v1/service-orders/vocabulary"]
 PARAMS = ["status", "kind", "priority", "model", "site", "customer", "tier", "asset", "mode",
           "limit", "offset", "from", "to", "at", "group_by", "include_planned", "min_risk",
           "sort", "lifecycle", "in_warranty", "with_open_orders", "horizon_h", "sensor",
-          "resolution", "recent", "hours"]
+          "resolution", "recent", "hours", "days", "state", "live"]
 
 texts = st.text(max_size=40)
 numbers = st.one_of(st.integers(-2**70, 2**70), st.floats(allow_nan=True, allow_infinity=True))

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from service_api import seed
+from tests import seed
 from service_api.auth import create_token
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -61,10 +61,10 @@ def test_queue_filters_sort_and_pagination(client, tokens, db, fleet):
     assert order[-1] == ids["prev"]
 
     live = client.get("/api/v1/service-orders", headers=tokens["viewer"],
-                      params={**q, "status": ["open", "scheduled"]}).json()
+                      params={**q, "status": ["approved", "scheduled"]}).json()
     assert live["count"] == 4 and ids["done"] not in [o["order_id"] for o in live["items"]]
     pred = client.get("/api/v1/service-orders", headers=tokens["viewer"],
-                      params={**q, "kind": "predictive", "status": "open"}).json()
+                      params={**q, "kind": "predictive", "status": "approved"}).json()
     assert pred["count"] == 3
     site = client.get("/api/v1/service-orders", headers=tokens["viewer"],
                       params={"site": f"{fleet['customer']}-S1"}).json()
@@ -156,8 +156,10 @@ def test_full_life_cycle_with_roles_history_and_repair(client, tokens, db, fleet
     o = r.json()
     assert o["status"] == "completed" and o["first_time_fix"] is False
     assert datetime.fromisoformat(o["closed_at"]) == done_at
-    assert [h["status"] for h in o["history"]] == ["open", "scheduled", "scheduled", "in_progress",
-                                                   "completed"]
+    assert [(h["from_status"], h["to_status"]) for h in o["history"]] == [
+        (None, "approved"), ("approved", "scheduled"), ("scheduled", "scheduled"),
+        ("scheduled", "in_progress"), ("in_progress", "completed")]
+    assert [h["reason"] for h in o["history"]][1:] == ["planner", "planning", "planner", "planner"]
     assert o["history"][1]["actor"] == "planner:orders-planner"
     assert "parts ordered" in o["history"][1]["note"] and "tech-7" in o["history"][1]["note"]
     [rep] = o["repairs"]
@@ -185,8 +187,14 @@ def test_cancel_and_validation(client, tokens, db, fleet):
     assert client.patch(url, headers=tokens["planner"],
                         json={"status": "cancelled", "first_time_fix": True}).status_code == 422
     assert client.patch(url, headers=tokens["technician"], json={"status": "cancelled"}).status_code == 403
-    r = client.patch(url, headers=tokens["planner"], json={"status": "cancelled", "note": "duplicate"})
+    # cancelling needs a reason code
+    assert client.patch(url, headers=tokens["planner"], json={"status": "cancelled"}).status_code == 422
+    assert client.patch(url, headers=tokens["planner"],
+                        json={"status": "cancelled", "reason": "bogus"}).status_code == 422
+    r = client.patch(url, headers=tokens["planner"],
+                     json={"status": "cancelled", "reason": "duplicate", "note": "see 17"})
     assert r.status_code == 200 and r.json()["status"] == "cancelled" and r.json()["closed_at"]
+    assert r.json()["reason"] == "duplicate" and r.json()["history"][-1]["note"] == "see 17"
     assert db.execute("SELECT count(*) FROM repairs WHERE order_id = %s", (oid,)).fetchone()[0] == 0
 
 
@@ -199,7 +207,7 @@ def test_planner_opens_preventive_order(client, tokens, db, fleet):
     r = client.post("/api/v1/service-orders", headers=tokens["planner"], json=body)
     assert r.status_code == 201, r.text
     o = r.json()
-    assert o["sla_tier"] == "platinum" and o["status"] == "open" and o["kind"] == "preventive"
+    assert o["sla_tier"] == "platinum" and o["status"] == "approved" and o["kind"] == "preventive"
     assert datetime.fromisoformat(o["respond_by"]) == opened + timedelta(hours=4)
     assert o["history"][0]["note"] == "annual inspection"
     again = client.post("/api/v1/service-orders", headers=tokens["planner"], json=body)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from service_api import seed
+from tests import seed
 
 
 def h(base: datetime, hours: float) -> datetime:

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from prognos.supervisor import Supervisor, tail
-from prognos.world import World
+from ops.supervisor import Supervisor, tail
+from ops.world import World
 from service_api.app import create_app
 from service_api.auth import create_token
 from simulator.backfill import backfill
@@ -52,9 +52,11 @@ def platform(e2e_world, tmp_path_factory):
     time.sleep(3)
     with psycopg.connect(s.dsn, autocommit=True) as conn:
         token = create_token(conn, "e2e viewer", "viewer")
+        planner = create_token(conn, "e2e planner", "planner")
     with TestClient(create_app(s)) as client:
         yield {"fleet": fleet, "creds": creds, "drill": drill, "sup": sup, "live_start": live_start,
-               "client": client, "auth": {"Authorization": f"Bearer {token}"}}
+               "client": client, "auth": {"Authorization": f"Bearer {token}"},
+               "planner": {"Authorization": f"Bearer {planner}"}}
     codes = sup.stop()
     assert all(c == 0 for c in codes.values()), {c.name: tail(c.logfile) for c in sup.children}
 
@@ -108,8 +110,10 @@ def test_degrading_pump_gets_one_predictive_order_and_healthy_pumps_none(e2e_wor
                               "AND risk > 0.05 ORDER BY risk DESC").fetchall()
         anomalies = conn.execute("SELECT asset_id, time, sensor, score FROM anomalies WHERE asset_id LIKE 'e2e-%%' "
                                  "ORDER BY time").fetchall()
-    assert [(o["asset_id"], o["mode"], o["status"]) for o in mine] == [(platform["drill"], "seal_leak", "open")], \
-        (health, anomalies)
+    # triage approves it for the top tiers, else it waits for a planner
+    assert [(o["asset_id"], o["mode"]) for o in mine] == [(platform["drill"], "seal_leak")], (health, anomalies)
+    assert mine[0]["status"] in ("proposed", "approved") and mine[0]["reason"] in (
+        "auto_approved", "needs_review", "rate_limited")
     order = mine[0]
     assert order["predicted_mttr_h"] > 0 and order["priority"] in range(1, 6)
     opened = datetime.fromisoformat(order["opened_at"])
@@ -118,6 +122,11 @@ def test_degrading_pump_gets_one_predictive_order_and_healthy_pumps_none(e2e_wor
 
 def test_repair_completes_the_order_and_uptime_and_mttr_agree(e2e_world, platform):
     world = e2e_world
+    c = platform["client"]
+    for o in c.get("/api/v1/service-orders", params={"asset": platform["drill"], "status": "proposed"},
+                   headers=platform["auth"]).json()["items"]:   # the planner approves what triage left
+        assert c.post(f"/api/v1/service-orders/{o['order_id']}/approve", json={},
+                      headers=platform["planner"]).status_code == 200
     _run(world, platform, LIVE_H, execute_orders=True)       # a technician acts on the order
     _caught_up(world, platform)
     c, auth, drill = platform["client"], platform["auth"], platform["drill"]

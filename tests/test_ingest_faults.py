@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from prognos.services import timescaledb
+from ops.services import timescaledb
 from simulator.publisher import FleetPublisher
 from tests.test_ingest_support import (SENSORS, IngestThread, count_rows, make_fleet, start_ingest_process,
                                        stop_process, wait_for)

@@ -96,14 +96,51 @@ def test_bad_input_goes_to_dead_letters_and_good_input_still_flows(settings, db,
     assert count_rows(db, [dev]) == 0
 
 
+def test_every_time_form_and_thingsboard_shape_stored_as_utc(settings, db, uid):
+    """RFC 3339 with offsets and long fractions, epoch seconds and milliseconds, ThingsBoard's
+    shape: stored at their UTC instant to the microsecond, and the outbox names the same keys."""
+    creds = make_fleet(db, settings, uid, n=1)
+    dev = next(iter(creds))
+    topic = telemetry_topic(dev)
+    base = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=10)
+    ms = int(base.timestamp() * 1000)
+    local = (base + timedelta(hours=5, minutes=30)).strftime("%Y-%m-%d %H:%M:%S")
+    payloads = [
+        orjson.dumps({"v": 1, "t": base.strftime("%Y-%m-%dT%H:%M:%SZ"), "values": {"speed": 1.0}}),
+        orjson.dumps({"v": 1, "t": f"{local}.000002999+05:30", "values": {"speed": 2.0}}),
+        orjson.dumps({"v": 1, "t": (base.timestamp() + 3), "values": {"speed": 3.0}}),
+        orjson.dumps({"ts": ms + 4000, "values": {"speed": 4.0}}),
+        orjson.dumps([{"ts": ms + 5000 + i, "values": {"speed": 5.0 + i}} for i in range(3)]),
+        orjson.dumps({"speed": 9.0}),                      # ThingsBoard without ts: refused
+    ]
+    with IngestThread(settings), FleetPublisher(settings, creds) as pub:
+        for p in payloads:
+            pub.publish_raw(dev, topic, p)
+        assert pub.flush(30)
+        wait_for(lambda: count_rows(db, [dev]) == 7, what="7 rows")
+        wait_for(lambda: db.execute("SELECT count(*) FROM dead_letters WHERE topic = %s",
+                                    (topic,)).fetchone()[0] == 1, what="the dead letter")
+    got = db.execute("SELECT time, vals[%s] FROM telemetry WHERE device_id = %s ORDER BY time",
+                     (6, dev)).fetchall()            # speed: position 5
+    us = timedelta(microseconds=1)
+    want = [(base, 1.0), (base + 2 * us, 2.0), (base + 3000000 * us, 3.0),
+            (base + 4000000 * us, 4.0)] + [(base + (5000000 + 1000 * i) * us, 5.0 + i) for i in range(3)]
+    assert got == want
+    keys = db.execute("SELECT t FROM ingest_batches, unnest(device_ids, times) AS u(d, t) "
+                      "WHERE d = %s ORDER BY t", (dev,)).fetchall()
+    assert [k[0] for k in keys] == [w[0] for w in want]
+    reason = db.execute("SELECT reason FROM dead_letters WHERE topic = %s", (topic,)).fetchone()[0]
+    assert reason == "schema"
+
+
 def test_state_events_open_and_close_downtime_repairs_and_orders(settings, db, uid):
     creds = make_fleet(db, settings, uid, n=1)
     dev = next(iter(creds))
     asset = f"A-{uid}-0"
     t = time.time() - 3600
     order_id = db.execute(
-        "INSERT INTO service_orders (asset_id, mode, kind, priority, opened_at) "
-        "VALUES (%s, 'bearing_wear', 'predictive', 2, now() - interval '2 hours') RETURNING order_id",
+        "INSERT INTO service_orders (asset_id, mode, kind, status, priority, opened_at) "
+        "VALUES (%s, 'bearing_wear', 'predictive', 'approved', 2, now() - interval '2 hours') RETURNING order_id",
         (asset,)).fetchone()[0]
     with IngestThread(settings), FleetPublisher(settings, creds) as pub:
         pub.publish_state(dev, {"event": "online", "t": t})
@@ -130,9 +167,12 @@ def test_state_events_open_and_close_downtime_repairs_and_orders(settings, db, u
     status, closed = db.execute("SELECT status, closed_at FROM service_orders WHERE order_id = %s",
                                 (order_id,)).fetchone()
     assert status == "completed" and closed == r_end
-    hist = db.execute("SELECT status FROM service_order_history WHERE order_id = %s",
-                      (order_id,)).fetchall()
-    assert hist == [("completed",)]
+    # the device's report walks the state machine at the repair's times: on site, then restored
+    hist = db.execute("SELECT from_status, to_status, actor, reason, at FROM service_order_history "
+                      "WHERE order_id = %s ORDER BY id", (order_id,)).fetchall()
+    assert [h[:4] for h in hist] == [("approved", "in_progress", f"device:{dev}", "repaired"),
+                                     ("in_progress", "completed", f"device:{dev}", "repaired")]
+    assert (hist[0][4], hist[1][4]) == (r_start, r_end)
 
 
 def test_rollups_summarise_minutes_and_hours(settings, db, uid):

@@ -1,5 +1,5 @@
 """The broker enforces identity: a device cannot speak for another, a wrong password or a
-revoked device is refused (prognos.devices renders the password file and ACL)."""
+revoked device is refused (ops.devices renders the password file and ACL)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from prognos.devices import revoke
+from ops.devices import revoke
 from schemas.telemetry import encode_readings, telemetry_topic
 from simulator.publisher import ConnectRefused, FleetPublisher
 from tests.test_ingest_support import IngestThread, count_rows, make_fleet, wait_for

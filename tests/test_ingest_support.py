@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ingest.worker import IngestOptions, IngestWorker, RetryPolicy
 from prognos.config import settings_env
-from prognos.devices import provision
+from ops.devices import provision
 
 ROOT = Path(__file__).resolve().parent.parent
 SENSORS = [("vibration_rms", "mm/s", 0.0, 100.0), ("bearing_temp", "degC", -40.0, 200.0),

@@ -5,7 +5,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from prognos.world import World
+from ops.world import World
 from schemas.migrate import MigrationError, available, migrate
 
 
@@ -42,7 +42,7 @@ def test_one_live_order_per_asset_and_mode(db, uid):
     ins = ("INSERT INTO service_orders (asset_id, mode, kind, priority, opened_at, status) "
            "VALUES (%s, 'fouling', 'predictive', 3, now(), %s)")
     db.execute(ins, (f"a{uid}", "completed"))
-    db.execute(ins, (f"a{uid}", "open"))
+    db.execute(ins, (f"a{uid}", "approved"))
     with pytest.raises(psycopg.errors.UniqueViolation):
         db.execute(ins, (f"a{uid}", "scheduled"))
 

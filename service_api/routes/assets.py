@@ -9,12 +9,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from psycopg.rows import dict_row
 
-from service_api.deps import CurrentUser, DbConn
+from service_api.deps import CurrentUser, DbConn, scope, visible
 from service_api.models import AssetDetail, AssetPublic, Page, TelemetrySeries
 from service_api.params import ID_PATTERN, IdQuery, Limit, Offset, TimeQuery, resolve_window
 from service_api.routes.service_orders import fetch_orders
 from service_api.telemetry import read_series
-from service_api.workflow import LIVE
 
 router = APIRouter(prefix="/assets", tags=["assets"])
 
@@ -46,7 +45,7 @@ LEFT JOIN (
     FROM asset_health GROUP BY asset_id) h ON h.asset_id = a.asset_id
 LEFT JOIN (
     SELECT asset_id, count(*)::int AS open_orders FROM service_orders
-    WHERE status IN {LIVE!r} GROUP BY asset_id) o ON o.asset_id = a.asset_id
+    WHERE status IN (SELECT status FROM order_statuses WHERE live) GROUP BY asset_id) o ON o.asset_id = a.asset_id
 """
 
 SORTS = {
@@ -77,6 +76,7 @@ def list_assets(
     offset: Offset = 0,
 ):
     """The installed base, filtered; riskiest first by default."""
+    customer = scope(user, customer)
     params = {
         "model": model, "site": site, "customer": customer, "tier": tier,
         "lifecycle": lifecycle, "min_risk": min_risk, "in_warranty": in_warranty,
@@ -126,6 +126,8 @@ def get_asset(
     service orders, downtime and repairs (newest first, ``recent`` of each)."""
     with conn.cursor(row_factory=dict_row) as cur:
         asset = _one_asset(cur, asset_id)
+        if not visible(user, asset["customer_id"]):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {asset_id!r}")
         p = {"asset": asset_id, "model": asset["model_id"], "n": recent}
         cur.execute("SELECT device_id, status FROM devices WHERE asset_id = %(asset)s", p)
         dev = cur.fetchone() or {}
@@ -190,7 +192,7 @@ def get_telemetry(
     point carries the bucket's mean, min, max and reading count (raw: the value, n = 1)."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            """SELECT d.device_id, s.position, s.unit
+            """SELECT d.device_id, s.position, s.unit, a.customer_id
                FROM assets a
                LEFT JOIN devices d ON d.asset_id = a.asset_id
                LEFT JOIN sensors s ON s.model_id = a.model_id AND s.name = %s
@@ -198,7 +200,7 @@ def get_telemetry(
             (sensor, asset_id),
         )
         row = cur.fetchone()
-        if row is None:
+        if row is None or not visible(user, row["customer_id"]):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {asset_id!r}")
         if row["position"] is None:
             raise HTTPException(

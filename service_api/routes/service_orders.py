@@ -7,14 +7,17 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
-from psycopg import errors
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
-from service_api.deps import CurrentUser, DbConn, requires
+from orders import state
+from service_api.deps import CurrentUser, DbConn, requires, scope, visible
 from service_api.models import (
+    OrderDecision,
+    OrderHistoryPublic,
     OrderKind,
+    OrderRejection,
     OrderStatus,
+    OrderVocabulary,
     Page,
     ServiceOrderCreate,
     ServiceOrderDetail,
@@ -22,7 +25,6 @@ from service_api.models import (
     ServiceOrderUpdate,
 )
 from service_api.params import IdQuery, Limit, Offset, utc
-from service_api.workflow import LIVE, allowed_next, right_for, transition_right
 
 router = APIRouter(prefix="/service-orders", tags=["service orders"])
 
@@ -31,7 +33,7 @@ OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 ORDER_SELECT = """
 SELECT o.order_id, o.asset_id, o.mode, o.kind, o.status, o.priority, o.sla_tier, o.risk,
        o.predicted_failure_at, o.predicted_mttr_h, o.respond_by, o.opened_at, o.closed_at,
-       o.first_time_fix, o.detail, a.model_id, a.site_id, a.customer_id
+       o.first_time_fix, o.reason, o.status_at, o.fleet_incident_id, o.detail, a.model_id, a.site_id, a.customer_id
 FROM service_orders o JOIN assets a ON a.asset_id = o.asset_id
 """
 
@@ -88,7 +90,7 @@ def list_orders(
     values), most urgent first: by priority (1 = most urgent), then respond-by, then age."""
     params = {
         "status": status_, "kind": kind, "priority": priority, "model": model, "site": site,
-        "customer": customer, "tier": tier, "asset": asset, "mode": mode,
+        "customer": scope(user, customer), "tier": tier, "asset": asset, "mode": mode,
         "limit": limit, "offset": offset,
     }
     where = """
@@ -117,6 +119,21 @@ WHERE (%(status)s::text[] IS NULL OR o.status = ANY(%(status)s::text[]))
     return {"items": items, "count": count, "limit": limit, "offset": offset}
 
 
+@router.get("/vocabulary", response_model=OrderVocabulary)
+def vocabulary(conn: DbConn, user: CurrentUser):
+    """The order statuses (which are live), the possible transitions with the right each needs,
+    and the reason codes, as the database and :mod:`orders.state` define them."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT status, live, description FROM order_statuses ORDER BY position")
+        statuses = cur.fetchall()
+        cur.execute("SELECT reason, description FROM order_reasons ORDER BY reason")
+        reasons = cur.fetchall()
+    return {"statuses": statuses, "reasons": reasons,
+            "transitions": [{"from_status": a, "to_status": b, "right": r}
+                            for (a, b), r in state.TRANSITIONS.items()],
+            "decision_reasons": list(state.DECISION_REASONS), "hold_reasons": list(state.HOLD_REASONS)}
+
+
 def _order_detail(conn, order_id: int) -> dict:
     rows = fetch_orders(conn, "WHERE o.order_id = %(id)s", {"id": order_id})
     if not rows:
@@ -124,7 +141,7 @@ def _order_detail(conn, order_id: int) -> dict:
     order = rows[0]
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            """SELECT at, status, actor, note FROM service_order_history
+            """SELECT at, from_status, to_status, actor, reason, note FROM service_order_history
                WHERE order_id = %s ORDER BY at, id""",
             (order_id,),
         )
@@ -142,145 +159,120 @@ def _order_detail(conn, order_id: int) -> dict:
 @router.get("/{order_id}", response_model=ServiceOrderDetail)
 def get_order(conn: DbConn, user: CurrentUser, order_id: OrderId):
     """One order with its status history and the repairs recorded against it."""
-    return _order_detail(conn, order_id)
+    order = _order_detail(conn, order_id)
+    if not visible(user, order["customer_id"]):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no service order {order_id}")
+    return order
 
 
 def _unprocessable(msg: str) -> HTTPException:
     return HTTPException(422, msg)
 
 
+def _http(exc: state.OrderError) -> HTTPException:
+    code = {state.NotFound: 404, state.Conflict: 409, state.LiveOrderExists: 409}.get(type(exc), 422)
+    return HTTPException(code, str(exc))
+
+
+def _when(at: datetime | None) -> datetime:
+    now = datetime.now(timezone.utc)
+    at = utc(at, "at") or now
+    if at > now + FUTURE_SLACK:
+        raise _unprocessable("'at' is in the future")
+    return at
+
+
+def _require(user, right: str) -> None:
+    if not user.can(right):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role!r} may not {right} service orders")
+
+
+def _change(conn, user, order_id: int, new_status: str | None, *, at: datetime, reason: str | None,
+            note: str, changes: dict) -> dict:
+    """Rights first (403), then whether the change is possible (409), then the values (422);
+    the change itself is :func:`orders.state.transition` (one history row, one event)."""
+    if new_status is not None:
+        _require(user, state.right_for(new_status))
+    if "scheduled_for" in changes or "priority" in changes:
+        _require(user, "schedule")
+    if "assignee" in changes:
+        _require(user, "assign")
+    try:
+        with conn.transaction():
+            if new_status == "completed":
+                state.complete_by_technician(conn, order_id, actor=user.actor, at=at, note=note,
+                                             first_time_fix=changes.get("first_time_fix"))
+            else:
+                state.transition(conn, order_id, new_status, actor=user.actor, reason=reason, note=note,
+                                 at=at, changes=changes)
+    except state.OrderError as exc:
+        raise _http(exc) from None
+    return _order_detail(conn, order_id)
+
+
 @router.patch("/{order_id}", response_model=ServiceOrderDetail)
 def update_order(conn: DbConn, user: CurrentUser, order_id: OrderId, body: ServiceOrderUpdate):
     """Move an order along its life cycle and/or change its planning.
 
-    - ``status``: ``scheduled`` (planner; needs ``scheduled_for`` here or already set),
-      ``in_progress`` (technician on site: the SLA response time), ``completed`` (technician;
+    - ``status``: ``approved`` / ``rejected`` (planner, from proposed), ``scheduled`` (planner;
+      needs ``scheduled_for`` here or already set), ``approved`` again from scheduled
+      (unscheduled for re-planning), ``in_progress`` (technician on site: the SLA response time),
+      ``on_hold`` (planner or technician, with ``reason`` waiting_customer or waiting_parts; the
+      SLA clocks pause) and back to the status it was held from, ``completed`` (technician;
       needs ``first_time_fix``; records the repair from the start of work to ``at``: the SLA
-      restore time), ``cancelled`` (planner, from open or scheduled).
+      restore time), ``cancelled`` (planner, from any live status, with a ``reason``).
+    - ``reason``: a reason code (``GET /service-orders/reasons``); rejecting or cancelling
+      with ``false_alarm`` tells detection to re-baseline that asset and mode.
     - ``scheduled_for``, ``assignee``, ``priority``: planner, on a live order.
-    - ``at``: when it happened (default now); not in the future, not before the order opened
-      or its last recorded change.
+    - ``at``: when it happened (default now); not in the future, not before the order's last
+      change.
 
     Every accepted change adds one history row. An impossible transition is a 409.
     """
-    changes = body.model_dump(exclude_unset=True, exclude={"note", "at"})
+    changes = body.model_dump(exclude_unset=True, exclude={"note", "at", "status", "reason"})
     changes = {k: v for k, v in changes.items() if v is not None or k == "first_time_fix"}
-    if not any(k in changes for k in ("status", "scheduled_for", "assignee", "priority")):
+    if body.status is None and not changes:
         raise _unprocessable("nothing to change: give status, scheduled_for, assignee or priority")
-    now = datetime.now(timezone.utc)
-    at = utc(body.at, "at") or now
-    if at > now + FUTURE_SLACK:
-        raise _unprocessable("'at' is in the future")
-    new_status = body.status
-    if body.first_time_fix is not None and new_status != "completed":
-        raise _unprocessable("first_time_fix is only given when completing an order")
+    at = _when(body.at)
+    if "scheduled_for" in changes:
+        changes["scheduled_for"] = utc(body.scheduled_for, "scheduled_for")
+    return _change(conn, user, order_id, body.status, at=at, reason=body.reason, note=body.note.strip(),
+                   changes=changes)
 
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            "SELECT status, opened_at, asset_id, mode, kind, detail FROM service_orders "
-            "WHERE order_id = %s FOR UPDATE",
-            (order_id,),
-        )
-        order = cur.fetchone()
-        if order is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no service order {order_id}")
-        current = order["status"]
-        cur.execute(
-            "SELECT greatest(max(at), %s) AS last FROM service_order_history WHERE order_id = %s",
-            (order["opened_at"], order_id),
-        )
-        last = cur.fetchone()["last"]
-        if at < last:
-            raise _unprocessable(f"'at' is before the order's last change ({last.isoformat()})")
 
-        # Rights first (403), then whether the change is possible (409), then the values (422).
-        needed = []
-        if new_status is not None:
-            needed.append(right_for(new_status))
-        if "scheduled_for" in changes or "priority" in changes:
-            needed.append("schedule")
-        if "assignee" in changes:
-            needed.append("assign")
-        for right in needed:
-            if not user.can(right):
-                raise HTTPException(
-                    status.HTTP_403_FORBIDDEN,
-                    f"role {user.role!r} may not {right} service orders",
-                )
-        if new_status is not None and transition_right(current, new_status) is None:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                f"order {order_id} is {current}; it cannot become {new_status} "
-                f"(allowed: {', '.join(allowed_next(current)) or 'none'})",
-            )
-        if new_status is None and current not in LIVE:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT, f"order {order_id} is {current}; it can no longer change"
-            )
+@router.post("/{order_id}/approve", response_model=ServiceOrderDetail)
+def approve_order(conn: DbConn, user: CurrentUser, order_id: OrderId, body: OrderDecision):
+    """A planner approves a proposed order (it becomes work a scheduler may plan)."""
+    return _change(conn, user, order_id, "approved", at=_when(body.at), reason="planner",
+                   note=body.note.strip(), changes={})
 
-        detail: dict[str, Any] = {}
-        if "scheduled_for" in changes:
-            sf = utc(body.scheduled_for, "scheduled_for")
-            detail["scheduled_for"] = iso(sf)
-        if "assignee" in changes:
-            detail["assignee"] = body.assignee
-        if new_status == "scheduled" and not (
-            "scheduled_for" in detail or (order["detail"] or {}).get("scheduled_for")
-        ):
-            raise _unprocessable("scheduling needs scheduled_for")
 
-        closed_at = None
-        if new_status == "completed":
-            if body.first_time_fix is None:
-                raise _unprocessable("completing an order needs first_time_fix (true or false)")
-            cur.execute(
-                """SELECT max(at) AS started FROM service_order_history
-                   WHERE order_id = %s AND status = 'in_progress'""",
-                (order_id,),
-            )
-            started = cur.fetchone()["started"] or order["opened_at"]
-            if at < started:
-                raise _unprocessable(f"'at' is before work started ({started})")
-            closed_at = at
-            cur.execute(
-                """INSERT INTO repairs (asset_id, mode, order_id, kind, started_at, finished_at,
-                                        first_time_fix, detail)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-                   ON CONFLICT (asset_id, started_at) DO UPDATE
-                   SET order_id = COALESCE(repairs.order_id, EXCLUDED.order_id),
-                       first_time_fix = EXCLUDED.first_time_fix, kind = EXCLUDED.kind""",
-                (
-                    order["asset_id"], order["mode"], order_id, order["kind"], started, at,
-                    body.first_time_fix, Jsonb({"recorded_by": user.actor}),
-                ),
-            )
-        elif new_status == "cancelled":
-            closed_at = at
+@router.post("/{order_id}/reject", response_model=ServiceOrderDetail)
+def reject_order(conn: DbConn, user: CurrentUser, order_id: OrderId, body: OrderRejection):
+    """A planner rejects a proposed order with a reason code (``false_alarm``: detection
+    re-baselines that asset and mode and the order counts against the model's precision) and
+    text."""
+    return _change(conn, user, order_id, "rejected", at=_when(body.at), reason=body.reason,
+                   note=body.note.strip(), changes={})
 
-        cur.execute(
-            """UPDATE service_orders SET
-                   status = COALESCE(%(status)s, status),
-                   priority = COALESCE(%(priority)s, priority),
-                   detail = detail || %(detail)s,
-                   closed_at = COALESCE(%(closed_at)s, closed_at),
-                   first_time_fix = COALESCE(%(ftf)s, first_time_fix)
-               WHERE order_id = %(id)s""",
-            {
-                "status": new_status, "priority": changes.get("priority"), "detail": Jsonb(detail),
-                "closed_at": closed_at, "ftf": body.first_time_fix, "id": order_id,
-            },
-        )
-        summary = ", ".join(
-            f"{k}={v}" for k, v in [*detail.items(), ("priority", changes.get("priority"))]
-            if v is not None
-        )
-        note = "; ".join(x for x in (body.note.strip(), summary) if x)
-        cur.execute(
-            """INSERT INTO service_order_history (order_id, at, status, actor, note)
-               VALUES (%s, %s, %s, %s, %s)""",
-            (order_id, at, new_status or current, user.actor, note),
-        )
-    return _order_detail(conn, order_id)
+
+@router.post("/{order_id}/resume", response_model=ServiceOrderDetail)
+def resume_order(conn: DbConn, user: CurrentUser, order_id: OrderId, body: OrderDecision):
+    """End an order's hold: it returns to the status it was held from."""
+    row = conn.execute("SELECT status, held_from FROM service_orders WHERE order_id = %s", (order_id,)).fetchone()
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no service order {order_id}")
+    if row[0] != "on_hold":
+        _require(user, "hold")
+        raise HTTPException(status.HTTP_409_CONFLICT, f"order {order_id} is {row[0]}, not on hold")
+    return _change(conn, user, order_id, row[1], at=_when(body.at), reason="resumed",
+                   note=body.note.strip(), changes={})
+
+
+@router.get("/{order_id}/history", response_model=list[OrderHistoryPublic])
+def order_history(conn: DbConn, user: CurrentUser, order_id: OrderId):
+    """Every change of the order, oldest first: from and to status, actor, reason, note, time."""
+    return get_order(conn, user, order_id)["history"]
 
 
 @router.post(
@@ -290,9 +282,9 @@ def update_order(conn: DbConn, user: CurrentUser, order_id: OrderId, body: Servi
     dependencies=[requires("create_order")],
 )
 def create_order(conn: DbConn, user: CurrentUser, body: ServiceOrderCreate):
-    """Open a preventive or corrective order. Its SLA tier is the asset's active contract's;
-    ``respond_by`` defaults to ``opened_at`` plus the tier's response target. One live order per
-    asset and failure mode: a second is a 409."""
+    """Open a preventive or corrective order (it opens approved). Its SLA tier is the asset's
+    active contract's; ``respond_by`` defaults to ``opened_at`` plus the tier's response target.
+    One live order per asset and failure mode: a second is a 409."""
     now = datetime.now(timezone.utc)
     opened_at = utc(body.opened_at, "opened_at") or now
     if opened_at > now + FUTURE_SLACK:
@@ -325,32 +317,10 @@ def create_order(conn: DbConn, user: CurrentUser, body: ServiceOrderCreate):
         if body.assignee is not None:
             detail["assignee"] = body.assignee
         try:
-            with conn.transaction():
-                cur.execute(
-                    """INSERT INTO service_orders (asset_id, mode, kind, priority, sla_tier,
-                           predicted_mttr_h, respond_by, opened_at, detail)
-                       VALUES (%s, %s, %s, %s, %s, NULL, %s, %s, %s) RETURNING order_id""",
-                    (
-                        body.asset_id, body.mode, body.kind, body.priority, row["tier"],
-                        respond_by, opened_at, Jsonb(detail),
-                    ),
-                )
-        except errors.UniqueViolation:
-            cur.execute(
-                f"SELECT order_id FROM service_orders WHERE asset_id = %s AND mode = %s "
-                f"AND status IN {LIVE!r}",
-                (body.asset_id, body.mode),
-            )
-            live = cur.fetchone()
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                f"asset {body.asset_id} already has live order {live and live['order_id']} "
-                f"for {body.mode}",
-            ) from None
-        order_id = cur.fetchone()["order_id"]
-        cur.execute(
-            """INSERT INTO service_order_history (order_id, at, status, actor, note)
-               VALUES (%s, %s, 'open', %s, %s)""",
-            (order_id, opened_at, user.actor, body.note.strip()),
-        )
+            order_id = state.create(
+                conn, asset_id=body.asset_id, mode=body.mode, kind=body.kind, status="approved",
+                priority=body.priority, opened_at=opened_at, actor=user.actor, note=body.note.strip(),
+                sla_tier=row["tier"], respond_by=respond_by, detail=detail)
+        except state.OrderError as exc:
+            raise _http(exc) from None
     return _order_detail(conn, order_id)

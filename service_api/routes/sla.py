@@ -1,21 +1,21 @@
-"""SLA standing per service contract tier and per customer, and open orders at risk.
+"""SLA standing per service contract tier and per customer, and open orders near their response
+target. The clocks are :mod:`orders.sla`'s (tier calendars, pauses on hold, a predictive order's
+restore target its predicted failure); this route counts them.
 
-For each order with an SLA tier, opened in [from, to) and not cancelled, judged at ``at``
-(default now):
+For each order with an SLA tier, opened in [from, to) and not rejected or cancelled, judged at
+``at`` (default now) from its history up to then:
 
-- response target ``R`` = the order's ``respond_by``, else ``opened_at`` + the tier's
-  ``response_h``; restore target ``S`` = ``opened_at`` + the tier's ``restore_h``;
-- responded at = first time the order went ``in_progress`` (technician on site), else its
-  ``closed_at`` if completed; restored at = ``closed_at`` of a completed order;
-- response is *met* if responded at ≤ R, *breached* if responded at > R or not responded and
-  ``at`` > R, else *pending*; the same for restore against S;
+- response (restore) is *met* / *breached* when that clock says so, else *pending*;
 - an order *complies* when both are met and is *breached* when either is;
   compliance % = complying / (complying + breached) × 100 (pending orders are not judged yet);
   response (restore) compliance % = met / (met + breached) × 100 for that target alone;
-- first-time-fix rate = share of completed orders fixed on the first visit.
+- first-time-fix rate = share of completed orders whose repair fixed the fault on the first
+  visit (``orders/figures.py``: not if the technician said so or the same asset and mode needed
+  another repair within 30 days; the technician's answer while the repair is not judged yet).
 
-At risk: live orders not yet responded whose response target falls before ``at`` +
-``horizon_h`` (overdue ones included and flagged), soonest first.
+At risk: live orders not yet responded whose response deadline falls before ``at`` +
+``horizon_h`` (overdue ones included and flagged), soonest first. (Orders by probability of
+missing the restore target: ``GET /sla/at-risk``.)
 """
 
 from __future__ import annotations
@@ -24,67 +24,21 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from psycopg.rows import dict_row
 
-from service_api.deps import CurrentUser, DbConn
+from orders import sla as clocks
+from service_api.deps import CurrentUser, DbConn, scope
 from service_api.models import SlaReport
 from service_api.params import IdQuery, TimeQuery, resolve_window, utc
 
 router = APIRouter(prefix="/sla", tags=["sla"])
 
-JUDGED = """
-WITH o AS (
-    SELECT o.order_id, o.status, o.sla_tier, a.customer_id, o.first_time_fix,
-           COALESCE(o.respond_by, o.opened_at + t.response_h * interval '1 hour') AS r_target,
-           o.opened_at + t.restore_h * interval '1 hour' AS s_target,
-           COALESCE(
-               (SELECT min(h.at) FROM service_order_history h
-                WHERE h.order_id = o.order_id AND h.status = 'in_progress'),
-               CASE WHEN o.status = 'completed' THEN o.closed_at END) AS responded_at,
-           CASE WHEN o.status = 'completed' THEN o.closed_at END AS restored_at
-    FROM service_orders o
-    JOIN assets a ON a.asset_id = o.asset_id
-    JOIN sla_tiers t ON t.tier = o.sla_tier
-    WHERE o.status <> 'cancelled' AND o.opened_at >= %(from)s AND o.opened_at < %(to)s
-      AND (%(tier)s::text IS NULL OR o.sla_tier = %(tier)s)
-      AND (%(customer)s::text IS NULL OR a.customer_id = %(customer)s)
-),
-j AS (
-    SELECT o.*,
-           CASE WHEN responded_at IS NOT NULL THEN
-                    CASE WHEN responded_at <= r_target THEN 'met' ELSE 'breached' END
-                WHEN %(at)s > r_target THEN 'breached' ELSE 'pending' END AS response,
-           CASE WHEN restored_at IS NOT NULL THEN
-                    CASE WHEN restored_at <= s_target THEN 'met' ELSE 'breached' END
-                WHEN %(at)s > s_target THEN 'breached' ELSE 'pending' END AS restore
-    FROM o
-)
-SELECT sla_tier, customer_id, GROUPING(sla_tier) = 0 AS by_tier,
-       count(*)::int AS orders,
-       count(*) FILTER (WHERE response = 'met')::int AS responded_in_time,
-       count(*) FILTER (WHERE response = 'breached')::int AS response_breached,
-       count(*) FILTER (WHERE restore = 'met')::int AS restored_in_time,
-       count(*) FILTER (WHERE restore = 'breached')::int AS restore_breached,
-       count(*) FILTER (WHERE response = 'met' AND restore = 'met')::int AS complying,
-       count(*) FILTER (WHERE response = 'breached' OR restore = 'breached')::int AS breached,
-       avg(first_time_fix::int) FILTER (WHERE status = 'completed') AS first_time_fix_rate
-FROM j
-GROUP BY GROUPING SETS ((sla_tier), (customer_id))
-"""
-
-AT_RISK = """
-SELECT o.order_id, o.asset_id, a.customer_id, o.sla_tier, o.status, o.priority,
-       COALESCE(o.respond_by, o.opened_at + t.response_h * interval '1 hour') AS respond_by
-FROM service_orders o
-JOIN assets a ON a.asset_id = o.asset_id
-JOIN sla_tiers t ON t.tier = o.sla_tier
-WHERE o.status IN ('open', 'scheduled')
-  AND COALESCE(o.respond_by, o.opened_at + t.response_h * interval '1 hour')
-      <= %(at)s + %(horizon)s * interval '1 hour'
-  AND (%(tier)s::text IS NULL OR o.sla_tier = %(tier)s)
-  AND (%(customer)s::text IS NULL OR a.customer_id = %(customer)s)
-ORDER BY 7, o.priority, o.order_id
-LIMIT %(limit)s
+FIXED_SQL = """
+SELECT o.order_id,
+       CASE WHEN o.first_time_fix IS FALSE OR bool_or(ro.first_time_fix IS FALSE) THEN false
+            ELSE coalesce(bool_and(ro.first_time_fix), o.first_time_fix) END AS fixed
+FROM service_orders o LEFT JOIN repair_outcomes(%(at)s) ro ON ro.order_id = o.order_id
+WHERE o.order_id = ANY(%(ids)s) AND o.status = 'completed' AND o.closed_at <= %(at)s
+GROUP BY o.order_id, o.first_time_fix
 """
 
 
@@ -92,23 +46,24 @@ def _pct(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 3) if whole else None
 
 
-def _group(row: dict, key: str) -> dict:
+def _group(key: str, items: list[tuple[str, str, bool | None]]) -> dict:
+    resp = [r for r, _, _ in items]
+    rest = [s for _, s, _ in items]
+    complying = sum(r == "met" and s == "met" for r, s, _ in items)
+    breached = sum(r == "breached" or s == "breached" for r, s, _ in items)
+    fixed = [f for _, _, f in items if f is not None]
     return {
-        "key": row[key],
-        "orders": row["orders"],
-        "responded_in_time": row["responded_in_time"],
-        "response_breached": row["response_breached"],
-        "restored_in_time": row["restored_in_time"],
-        "restore_breached": row["restore_breached"],
-        "pending": row["orders"] - row["complying"] - row["breached"],
-        "response_compliance_pct": _pct(
-            row["responded_in_time"], row["responded_in_time"] + row["response_breached"]
-        ),
-        "restore_compliance_pct": _pct(
-            row["restored_in_time"], row["restored_in_time"] + row["restore_breached"]
-        ),
-        "compliance_pct": _pct(row["complying"], row["complying"] + row["breached"]),
-        "first_time_fix_rate": row["first_time_fix_rate"],
+        "key": key,
+        "orders": len(items),
+        "responded_in_time": resp.count("met"),
+        "response_breached": resp.count("breached"),
+        "restored_in_time": rest.count("met"),
+        "restore_breached": rest.count("breached"),
+        "pending": len(items) - complying - breached,
+        "response_compliance_pct": _pct(resp.count("met"), resp.count("met") + resp.count("breached")),
+        "restore_compliance_pct": _pct(rest.count("met"), rest.count("met") + rest.count("breached")),
+        "compliance_pct": _pct(complying, complying + breached),
+        "first_time_fix_rate": sum(fixed) / len(fixed) if fixed else None,
     }
 
 
@@ -130,23 +85,41 @@ def sla(
     now = datetime.now(timezone.utc)
     start, end = resolve_window(from_, to, timedelta(days=90), now)
     at = utc(at, "at") or now
-    p = {"from": start, "to": end, "at": at, "tier": tier, "customer": customer,
-         "horizon": horizon_h, "limit": limit}
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(JUDGED, p)
-        rows = cur.fetchall()
-        cur.execute(AT_RISK, p)
-        risky = cur.fetchall()
-        cur.execute("SELECT tier, rank FROM sla_tiers")
-        rank = {r["tier"]: r["rank"] for r in cur.fetchall()}
-    for r in risky:
-        r["hours_left"] = (r["respond_by"] - at).total_seconds() / 3600.0
-        r["overdue"] = r["hours_left"] < 0
+    p = {"from": start, "to": end, "tier": tier, "customer": scope(user, customer)}
+    rows = clocks.order_clocks(
+        conn, "o.sla_tier IS NOT NULL AND o.status NOT IN ('cancelled', 'rejected') "
+              "AND o.opened_at >= %(from)s AND o.opened_at < %(to)s "
+              "AND (%(tier)s::text IS NULL OR o.sla_tier = %(tier)s) "
+              "AND (%(customer)s::text IS NULL OR a.customer_id = %(customer)s)",
+        p, at, with_probability=False)
+    fixed = dict(conn.execute(FIXED_SQL, {"at": at, "ids": [c.order_id for c in rows]}).fetchall()) if rows else {}
+    by_tier: dict[str, list] = {}
+    by_customer: dict[str, list] = {}
+    for c in rows:
+        item = (c.response.state if c.response else "pending", c.restore.state if c.restore else "pending",
+                fixed.get(c.order_id))
+        by_tier.setdefault(c.tier, []).append(item)
+        by_customer.setdefault(c.detail["customer_id"], []).append(item)
+    rank = {t: r["rank"] for t, r in clocks.tiers(conn).items()}
+    risky = []
+    for c in clocks.order_clocks(
+            conn, "o.sla_tier IS NOT NULL AND o.status IN ('proposed', 'approved', 'scheduled') "
+                  "AND (%(tier)s::text IS NULL OR o.sla_tier = %(tier)s) "
+                  "AND (%(customer)s::text IS NULL OR a.customer_id = %(customer)s)",
+            p, at, with_probability=False):
+        r = c.response
+        if (r is None or r.deadline is None or r.stopped_at is not None or c.status == "on_hold"
+                or r.deadline > at + timedelta(hours=horizon_h)):
+            continue
+        risky.append({"order_id": c.order_id, "asset_id": c.detail["asset_id"],
+                      "customer_id": c.detail["customer_id"], "sla_tier": c.tier, "status": c.status,
+                      "priority": c.detail["priority"], "respond_by": r.deadline,
+                      "hours_left": (r.deadline - at).total_seconds() / 3600.0,
+                      "overdue": r.deadline < at})
+    risky.sort(key=lambda o: (o["respond_by"], o["priority"], o["order_id"]))
     return {
         "from": start, "to": end, "at": at,
-        "by_tier": sorted((_group(r, "sla_tier") for r in rows if r["by_tier"]),
-                          key=lambda g: rank.get(g["key"], 0)),
-        "by_customer": sorted((_group(r, "customer_id") for r in rows if not r["by_tier"]),
-                              key=lambda g: g["key"]),
-        "at_risk": risky,
+        "by_tier": sorted((_group(k, v) for k, v in by_tier.items()), key=lambda g: rank.get(g["key"], 0)),
+        "by_customer": sorted((_group(k, v) for k, v in by_customer.items()), key=lambda g: g["key"]),
+        "at_risk": risky[:limit],
     }

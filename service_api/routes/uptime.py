@@ -24,7 +24,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 
-from service_api.deps import CurrentUser, DbConn
+from service_api.deps import CurrentUser, DbConn, scope
 from service_api.models import UptimeReport
 from service_api.params import IdQuery, TimeQuery, resolve_window
 
@@ -98,6 +98,7 @@ def uptime(
     ``service_api/routes/uptime.py``: A = (T - D) / T, MTBF = U / N, MTTR = D_u / N."""
     start, end = resolve_window(from_, to, timedelta(days=30), datetime.now(timezone.utc))
     key = GROUP_KEYS[group_by]
+    customer = scope(user, customer)
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             UPTIME_SQL.format(key=key),

@@ -55,7 +55,7 @@ function fill(tbody, rows, empty = "nothing here") {
 function queueQuery() {
   const p = new URLSearchParams({ limit: PAGE, offset: state.offset });
   const status = $("#f-status").value;
-  for (const s of status === "live" ? ["open", "scheduled", "in_progress"] : [status]) p.append("status", s);
+  for (const s of status === "live" ? ["proposed", "approved", "scheduled", "in_progress", "on_hold"] : [status]) p.append("status", s);
   if ($("#f-kind").value) p.set("kind", $("#f-kind").value);
   if ($("#f-tier").value) p.set("tier", $("#f-tier").value);
   return p;
@@ -64,20 +64,21 @@ function queueQuery() {
 function actionsFor(o) {
   const b = (label, fn) => el("button", { type: "button", onclick: fn }, label);
   const out = [];
-  if (["open", "scheduled"].includes(o.status) && can("schedule")) out.push(b(o.status === "open" ? "Schedule" : "Reschedule", () => scheduleDialog(o)));
+  if (["approved", "scheduled"].includes(o.status) && can("schedule")) out.push(b(o.status === "approved" ? "Schedule" : "Reschedule", () => scheduleDialog(o)));
   if (o.status === "scheduled" && can("start")) out.push(b("Start", () => patchOrder(o, { status: "in_progress" })));
   if (o.status === "in_progress" && can("complete")) out.push(b("Complete", () => completeDialog(o)));
-  if (["open", "scheduled"].includes(o.status) && can("cancel")) out.push(b("Cancel", () => {
+  if (["proposed", "approved", "scheduled", "on_hold"].includes(o.status) && can("cancel")) out.push(b("Cancel", () => {
     const note = prompt(`Cancel order ${o.order_id}? Reason:`);
-    if (note !== null) patchOrder(o, { status: "cancelled", note });
+    if (note !== null) patchOrder(o, { status: "cancelled", reason: "other", note });
   }));
+  if (globalThis.ordersUI) out.push(...globalThis.ordersUI.actions(o));   // triage, hold, history: orders.js
   return out;
 }
 
 function respondCell(o) {
   if (!o.respond_by) return el("td", {}, "–");
   const hours = (new Date(o.respond_by) - Date.now()) / 3.6e6;
-  const live = ["open", "scheduled"].includes(o.status);
+  const live = ["proposed", "approved", "scheduled"].includes(o.status);
   const cls = live && hours < 0 ? "bad" : live && hours < 8 ? "warn" : "";
   return el("td", { class: cls, title: live ? `${hours.toFixed(1)} h left` : "" }, fmtTime(o.respond_by));
 }
@@ -136,7 +137,7 @@ function scheduleDialog(o) {
     el("label", {}, "Priority (1 = most urgent)", prio), el("label", {}, "Note", note),
   ], () => {
     const body = { scheduled_for: new Date(when.value).toISOString(), priority: Number(prio.value), note: note.value };
-    if (o.status === "open") body.status = "scheduled";
+    if (o.status === "approved") body.status = "scheduled";
     if (who.value.trim()) body.assignee = who.value.trim();
     patchOrder(o, body);
   });
@@ -283,7 +284,7 @@ async function refresh() {
     state.me = await api("/me");
     $("#whoami").textContent = `${state.me.name} · ${state.me.role}`;
     showError("");
-    await Promise.all([loadQueue(), loadStanding()]);
+    await Promise.all([loadQueue(), loadStanding(), globalThis.ordersUI ? globalThis.ordersUI.load() : null]);
   } catch (e) {
     showError(e.status === 401 ? "This token is not valid (unknown, expired or revoked)." : e.message);
   }

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import pwd
 import secrets
 import shutil
 import socket
 import subprocess
+import stat
 import time
 from pathlib import Path
 
@@ -113,3 +116,93 @@ def ensure_secrets(state_dir: Path) -> dict[str, str]:
         tmp.chmod(0o600)
         tmp.replace(path)
     return values
+
+
+#: Where a service that drops to its own user keeps its files when that user cannot reach the
+#: state folder (a checkout under /root or in a 0700 temporary folder).
+SERVICE_ROOT = Path(os.environ.get("PROGNOS_SERVICE_ROOT", "/var/lib/prognos"))
+
+
+def can_traverse(user: str, path: Path) -> bool:
+    """Whether ``user`` may reach ``path``: search (x) permission on it and every folder above
+    it, by the mode bits (an ACL that grants more is not consulted: this errs towards moving)."""
+    pw = pwd.getpwnam(user)
+    groups = {g for g in os.getgrouplist(user, pw.pw_gid)}
+    p = Path(os.path.abspath(path))
+    for d in [p, *p.parents]:
+        try:
+            st = d.stat()
+        except FileNotFoundError:
+            continue                     # created later, by us, with access for the user
+        if pw.pw_uid == 0:
+            continue
+        if st.st_uid == pw.pw_uid:
+            bit = stat.S_IXUSR
+        elif st.st_gid in groups:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if not st.st_mode & bit:
+            return False
+    return True
+
+
+def service_dir(link: Path, user: str, *, create: bool = True) -> Path:
+    """The folder (a resolved path) where a service that runs as ``user`` keeps its files.
+
+    ``link`` itself (a folder in the project's state folder) when the user can reach it, or
+    when we are not root (then the service runs as we do). Otherwise -- Mosquitto and
+    PostgreSQL started by root drop to their own users, who cannot read a checkout under
+    ``/root`` or in a 0700 folder -- ``SERVICE_ROOT/<name>-<hash of link's path>``, owned by
+    the user, and ``link`` becomes a symlink to it (an existing folder there is moved). Without
+    ``create`` nothing is created or moved.
+    """
+    link = Path(os.path.abspath(link))
+    if link.is_symlink():
+        target = link.resolve()
+        if create and not target.exists():
+            target.mkdir(parents=True, mode=0o700)
+            _chown(target, user)
+        return target
+    if os.geteuid() != 0 or not _user_exists(user) or can_traverse(user, link.parent):
+        return link
+    digest = hashlib.sha256(str(link).encode()).hexdigest()[:16]
+    target = SERVICE_ROOT / f"{link.name}-{digest}"
+    if not create:
+        return target if target.exists() else link
+    SERVICE_ROOT.mkdir(parents=True, exist_ok=True)
+    SERVICE_ROOT.chmod(0o755)
+    if link.exists():
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.move(str(link), str(target))
+    target.mkdir(mode=0o700, exist_ok=True)
+    _chown(target, user)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target, target_is_directory=True)
+    event(log, "service_dir_moved", path=str(link), to=str(target), user=user)
+    return target
+
+
+def remove_service_dir(link: Path) -> None:
+    """Delete a service folder made by :func:`service_dir` outside the state folder (the state
+    folder's own contents are its owner's to delete)."""
+    link = Path(os.path.abspath(link))
+    if link.is_symlink():
+        target = link.resolve()
+        if target.parent == SERVICE_ROOT.resolve():
+            shutil.rmtree(target, ignore_errors=True)
+        link.unlink(missing_ok=True)
+
+
+def _user_exists(user: str) -> bool:
+    try:
+        pwd.getpwnam(user)
+        return True
+    except KeyError:
+        return False
+
+
+def _chown(path: Path, user: str) -> None:
+    pw = pwd.getpwnam(user)
+    os.chown(path, pw.pw_uid, pw.pw_gid)

@@ -23,8 +23,8 @@ from psycopg import sql
 
 from prognos.config import Settings, settings_env
 from prognos.logs import event
-from prognos.services import mosquitto, timescaledb
-from prognos.services.common import free_port
+from ops.services import mosquitto, timescaledb
+from ops.services.common import free_port
 from schemas.migrate import migrate
 
 log = logging.getLogger("prognos.world")
@@ -103,7 +103,7 @@ def _create_db(settings: Settings) -> None:
 
 def _teardown(base: Settings, folder: Path, db_name: str, broker: bool) -> None:
     if broker:
-        mosquitto.stop(base.model_copy(update={"state_dir": folder}))
+        mosquitto.remove(base.model_copy(update={"state_dir": folder}))
     try:
         with psycopg.connect(base.dsn_for("postgres", admin=True), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db_name)))

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 
 from prognos.config import Settings
-from prognos.services import mosquitto
+from ops.services import mosquitto
 
 
 def _load(path: Path) -> dict[str, str]:

@@ -4,7 +4,11 @@ Where the host's package manager has ``postgresql-NN-timescaledb`` it is install
 the host. Debian 12 has none: there a Debian 13 root is built once with
 ``debootstrap --variant=minbase --include=postgresql-17-timescaledb trixie`` under
 ``.prognos/timescaledb/root`` and PostgreSQL 17 runs from it through ``chroot`` on the project's
-port. Either way the data directory lives under the project's state folder and is reused.
+port. Either way the data directory lives under the project's state folder and is reused. In
+the chroot the server's files are reached through the chroot, whatever the checkout folder's
+permissions; on the host, when the ``postgres`` user cannot reach the state folder (a checkout
+under ``/root`` or in a 0700 folder), the server's folder is ``/var/lib/prognos/timescaledb-<hash>``
+with a symlink to it (``common.service_dir``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import psycopg
 
 from prognos.config import Settings
 from prognos.logs import event
-from prognos.services.common import ServiceError, apt_install, port_open, run, wait_port
+from ops.services.common import ServiceError, apt_install, port_open, run, service_dir, wait_port
 
 log = logging.getLogger("prognos.services")
 
@@ -85,8 +89,9 @@ def layout(settings: Settings) -> Layout:
         return Layout("chroot", root, "/usr/lib/postgresql/17/bin", "/var/lib/postgresql/prognos",
                       "/var/log/postgresql/prognos.log")
     major = (base / "host-mode").read_text().strip() if (base / "host-mode").exists() else _host_package()[1]
-    return Layout("host", None, f"/usr/lib/postgresql/{major}/bin", str(base / "data"),
-                  str(base / "postgresql.log"))
+    home = service_dir(base, "postgres", create=False)
+    return Layout("host", None, f"/usr/lib/postgresql/{major}/bin", str(home / "data"),
+                  str(home / "postgresql.log"))
 
 
 def provision(settings: Settings, admin_password: str) -> Layout:
@@ -114,14 +119,16 @@ def provision(settings: Settings, admin_password: str) -> Layout:
     else:
         pkg, major = _host_package()
         apt_install(pkg)
-        (base / "host-mode").write_text(major)
+        home = service_dir(base, "postgres")    # elsewhere if postgres cannot reach the checkout
+        (home / "host-mode").write_text(major)
         lay = layout(settings)
-        run(["chown", "postgres:postgres", str(base)], quiet=True)
+        run(["chown", "postgres:postgres", str(home)], quiet=True)
         Path("/var/run/postgresql").mkdir(exist_ok=True)
         run(["chown", "postgres:postgres", "/var/run/postgresql"], quiet=True)
     data = lay.host_path(lay.datadir)
     if not (data / "PG_VERSION").exists():
-        pwfile = lay.host_path("/var/lib/postgresql/.pwfile") if lay.mode == "chroot" else base / ".pwfile"
+        pwfile = (lay.host_path("/var/lib/postgresql/.pwfile") if lay.mode == "chroot"
+                  else Path(lay.datadir).parent / ".pwfile")
         pwfile.parent.mkdir(parents=True, exist_ok=True)
         pwfile.write_text(admin_password + "\n")
         run(["chown", "postgres:postgres", str(pwfile)], quiet=True)

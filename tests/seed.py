@@ -109,7 +109,7 @@ def add_order(
     mode: str,
     *,
     kind: str = "predictive",
-    status: str = "open",
+    status: str = "approved",
     priority: int = 3,
     sla_tier: str | None = "gold",
     opened_at: datetime,
@@ -122,19 +122,24 @@ def add_order(
     history: list[tuple[datetime, str]] = (),
 ) -> int:
     """Insert an order (and its history rows: (at, status) pairs); returns its id."""
+    steps = [(opened_at, "proposed" if kind == "predictive" and status == "proposed" else "approved"),
+             *history]
     with conn.cursor() as cur:
         cur.execute(
             """INSERT INTO service_orders (asset_id, mode, kind, status, priority, sla_tier, risk,
                    predicted_failure_at, predicted_mttr_h, respond_by, opened_at, closed_at,
-                   first_time_fix)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING order_id""",
+                   first_time_fix, status_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING order_id""",
             (asset_id, mode, kind, status, priority, sla_tier, risk, predicted_failure_at,
-             predicted_mttr_h, respond_by, opened_at, closed_at, first_time_fix),
+             predicted_mttr_h, respond_by, opened_at, closed_at, first_time_fix,
+             max(closed_at or opened_at, steps[-1][0])),
         )
         order_id = cur.fetchone()[0]
         cur.executemany(
-            "INSERT INTO service_order_history (order_id, at, status) VALUES (%s, %s, %s)",
-            [(order_id, at, st) for at, st in [(opened_at, "open"), *history]],
+            "INSERT INTO service_order_history (order_id, at, from_status, to_status, actor, reason) "
+            "VALUES (%s, %s, %s, %s, 'seed', %s)",
+            [(order_id, at, prev, st, "opened" if prev is None else "planner")
+             for (at, st), prev in zip(steps, [None, *(s for _, s in steps)])],
         )
     return order_id
 
@@ -196,7 +201,7 @@ def seed_installed_base(conn: psycopg.Connection, prefix: str, n_assets: int, *,
             t += dur
         if rng.random() < 0.1:
             opened = now - timedelta(hours=rng.uniform(0, 72))
-            orders.append((a, rng.choice(MODES)[0], "predictive", rng.choice(["open", "scheduled"]),
+            orders.append((a, rng.choice(MODES)[0], "predictive", rng.choice(["approved", "scheduled"]),
                            rng.randint(1, 5), rng.choice(tiers), rng.random(),
                            opened + timedelta(days=rng.uniform(1, 20)), rng.uniform(2, 8),
                            opened + timedelta(hours=rng.choice([4, 8, 24, 72])), opened))

@@ -8,6 +8,11 @@ does, so within a few minutes a device degrades, is flagged, and a predictive se
 appears; technicians act on predictive orders (the simulator's ``execute_orders``) and their
 repairs complete them. Each run starts the demo fleet afresh. Ctrl-C stops everything it
 started.
+
+The demo keeps to its own: a database it creates (``prognos_demo``; marked by a comment on the
+database, and the reset refuses a database without that mark), its own Mosquitto on port 18831
+(the configured broker port + 1) with its own password file (the production broker's device list is not touched), and its own
+state folder ``.prognos/demo`` (device credentials, trained models, logs).
 """
 
 from __future__ import annotations
@@ -22,14 +27,20 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import psycopg
+from psycopg import sql
 
 from prognos.config import Settings, settings_env
 from prognos.logs import event, setup_logging
-from prognos.services.common import port_open
-from prognos.supervisor import Supervisor, tail
+from ops.services import mosquitto
+from ops.services.common import port_open
+from ops.supervisor import Supervisor, tail
 
 log = logging.getLogger("prognos.demo")
 PREFIX = "demo"
+#: The demo's own database, apart from the one production uses.
+DEMO_DB = "prognos_demo"
+#: The start of the comment ``prognos demo`` puts on the database it creates.
+MARK = "prognos demo database"
 
 
 def _args(argv):
@@ -42,14 +53,56 @@ def _args(argv):
     p.add_argument("--acceleration", type=float, default=3600.0,
                    help="simulated seconds per wall second until caught up (default 3600)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds")
+    p.add_argument("--database", default=DEMO_DB,
+                   help=f"the demo's own database, created (and marked) by the demo (default {DEMO_DB}); "
+                        "a database the demo did not create is refused")
+    p.add_argument("--mqtt-port", type=int, default=None,
+                   help="port of the demo's own Mosquitto (default: the configured broker port + 1, 18831)")
     a = p.parse_args(argv)
     if a.assets < 3 or a.history_days < 1 or a.live_hours <= 0 or a.acceleration < 1:
         p.error("need --assets >= 3, --history-days >= 1, --live-hours > 0, --acceleration >= 1")
     return a
 
 
+class NotDemoDatabase(RuntimeError):
+    """The database was not created by ``prognos demo``: the demo will not touch it."""
+
+
+def _marked(conn: psycopg.Connection) -> bool:
+    """Whether the connected database carries the demo's mark (its comment, set at creation)."""
+    comment = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                           "WHERE datname = current_database()").fetchone()[0]
+    return bool(comment) and comment.startswith(MARK)
+
+
+def ensure_database(settings: Settings) -> None:
+    """Create the demo's database (``settings.db_name``) with the demo's mark, or check that an
+    existing one carries it; NotDemoDatabase otherwise. The application role creates it (it has
+    CREATEDB); timescaledb comes from template1."""
+    with psycopg.connect(settings.dsn_for("postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                              (settings.db_name,)).fetchone()
+        if not exists:
+            name = sql.Identifier(settings.db_name)
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+            conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(name, sql.Literal(
+                f"{MARK}, created {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; every run "
+                "of `prognos demo` deletes its demo fleet here")))
+            event(log, "demo_database_created", database=settings.db_name)
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        if not _marked(conn):
+            raise NotDemoDatabase(
+                f"database {settings.db_name!r} exists and was not created by `prognos demo`; the "
+                "demo resets its data on every run, so it refuses to use it. Give the demo a "
+                "database of its own (--database NAME).")
+
+
 def _reset(conn: psycopg.Connection) -> None:
-    """Forget the previous demo fleet: its telemetry, orders, events and detector state."""
+    """Forget the previous demo fleet: its telemetry, orders, events and detector state; only
+    in a database the demo created (NotDemoDatabase otherwise, before anything is deleted)."""
+    if not _marked(conn):
+        db = conn.execute("SELECT current_database()").fetchone()[0]
+        raise NotDemoDatabase(f"database {db!r} was not created by `prognos demo`; not resetting it")
     like = f"{PREFIX}-%"
     for table in ("telemetry", "telemetry_1m", "telemetry_1h", "device_events"):
         conn.execute(f"DELETE FROM {table} WHERE device_id LIKE %s", (like,))
@@ -66,7 +119,7 @@ def _status(settings: Settings, stop: threading.Event, started: float, drill: st
                 readings = conn.execute("SELECT coalesce(sum(cardinality(device_ids)), 0) FROM ingest_batches").fetchone()[0]
                 anomalies = conn.execute("SELECT count(*) FROM anomalies").fetchone()[0]
                 orders = conn.execute(
-                    "SELECT count(*) FILTER (WHERE kind = 'predictive' AND status IN ('open','scheduled','in_progress')), "
+                    "SELECT count(*) FILTER (WHERE kind = 'predictive' AND status IN (SELECT status FROM order_statuses WHERE live)), "
                     "count(*) FILTER (WHERE status = 'completed') FROM service_orders").fetchone()
                 if first is None:
                     first = conn.execute(
@@ -119,19 +172,38 @@ def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     setup_logging()
     from schemas.migrate import migrate
+
+    base = Settings()
+    demo_dir = base.state_dir / "demo"
+    # a database, broker, device credentials and model folder of the demo's own
+    settings = base.model_copy(update={"db_name": args.database, "state_dir": demo_dir,
+                                       "mqtt_port": args.mqtt_port or base.mqtt_port + 1})
+    started = time.monotonic()
+    try:
+        ensure_database(settings)
+    except NotDemoDatabase as exc:
+        raise SystemExit(str(exc)) from None
+    if port_open(settings.api_host, settings.api_port):
+        raise SystemExit(f"port {settings.api_port} is already in use (is another demo or `prognos api` running?);"
+                         " stop it or set PROGNOS_API_PORT")
+    signal.signal(signal.SIGTERM, _interrupt)     # `kill` stops the demo as cleanly as Ctrl-C
+    migrate(settings.dsn)
+    mosquitto.start(settings)
+    try:
+        return _run(args, base, settings, started)
+    finally:
+        mosquitto.stop(settings)
+
+
+def _run(args, base: Settings, settings: Settings, started: float) -> int:
+    """Reset, register and backfill the demo fleet, then run the platform until Ctrl-C."""
     from service_api.auth import create_token
     from simulator.backfill import backfill
     from simulator.fleet import Fleet, FleetSpec
     from simulator.register import register_fleet
     from simulator.runner import LiveRunner, RunOptions
 
-    settings = Settings()
-    started = time.monotonic()
-    if port_open(settings.api_host, settings.api_port):
-        raise SystemExit(f"port {settings.api_port} is already in use (is another demo or `prognos api` running?);"
-                         " stop it or set PROGNOS_API_PORT")
-    signal.signal(signal.SIGTERM, _interrupt)     # `kill` stops the demo as cleanly as Ctrl-C
-    migrate(settings.dsn)
+    demo_dir = settings.state_dir
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     live_start = now - timedelta(hours=args.live_hours)
     start = live_start - timedelta(days=args.history_days)
@@ -142,10 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"backfilling {args.history_days:g} days of history for {args.assets} assets ...", flush=True)
     backfill(settings, fleet, start, live_start, step_s=600.0, progress=True)
     drill = _inject_drill(fleet, live_start)
-    demo_dir = settings.state_dir / "demo"
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         token = create_token(conn, f"demo planner {now:%Y-%m-%d %H:%M}", "planner", expires_in=timedelta(days=30))
-    token_file = settings.state_dir / "planner.token"
+    token_file = base.state_dir / "planner.token"
     token_file.write_text(token + "\n")
     token_file.chmod(0o600)
 

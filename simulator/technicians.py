@@ -1,0 +1,75 @@
+"""The simulated field service organisation: technicians per region and what they change
+about a repair's duration.
+
+Each region has a roster of ``PER_REGION`` technicians with a skill level 1 (junior) .. 3
+(expert) drawn with :data:`SKILL_P`; a repair goes to a technician of the asset's region
+(uniformly, from the asset's own random stream), and the hands-on part of the repair time is
+multiplied by :data:`SKILL_FACTOR` of that technician's level and by :data:`SHIFT_FACTOR`
+(work started in business hours, 08-18 local Monday to Friday, goes faster than at night or at
+the weekend).  Waiting for parts is not scaled.
+
+What a technician records on the repair (and the platform may learn from) is
+:data:`OBSERVED`; the factors drawn stay in the simulator's ground truth (``drawn``).
+
+>>> r = roster(["north", "south"], seed=1)
+>>> len(r["north"]), sorted({t.skill for ts in r.values() for t in ts}) <= [1, 2, 3]
+(6, True)
+>>> r["north"][0].tech_id
+'sim-t-north-0'
+>>> shift_factor(datetime(2026, 3, 2, 10, tzinfo=timezone.utc).timestamp(), 0.0)   # Monday 10:00
+0.9
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+PER_REGION = 6
+SKILL_P = (0.25, 0.5, 0.25)                 # levels 1, 2, 3
+SKILL_FACTOR = {1: 1.3, 2: 1.0, 3: 0.75}    # hands-on time multiplier per level
+SHIFT_FACTOR = {True: 0.9, False: 1.1}      # in business hours / outside them
+OBSERVED = ("technician_id", "skill_level", "parts_on_hand", "region")
+
+
+@dataclass(frozen=True)
+class Technician:
+    tech_id: str
+    region: str
+    skill: int
+
+
+def roster(regions, seed: int, per_region: int = PER_REGION, prefix: str = "sim") -> dict[str, list[Technician]]:
+    """``{region: [Technician, ...]}``, reproducible from ``seed`` (its own random stream, so
+    the fleet's other draws do not move)."""
+    rng = np.random.default_rng([int(seed), 11])
+    return {reg: [Technician(f"{prefix}-t-{reg}-{k}", reg, int(rng.choice(3, p=SKILL_P)) + 1)
+                  for k in range(per_region)] for reg in regions}
+
+
+def business_hours(t: float, tz_h: float) -> bool:
+    """Whether simulated time ``t`` (epoch seconds) is 08-18 local on a weekday."""
+    local = t / 3600.0 + tz_h
+    hod = local % 24.0
+    dow = (local // 24.0 + 3.0) % 7.0          # 1970-01-01 was a Thursday; Monday = 0
+    return bool(dow < 5 and 8.0 <= hod < 18.0)
+
+
+def shift_factor(t: float, tz_h: float) -> float:
+    return SHIFT_FACTOR[business_hours(t, tz_h)]
+
+
+def visit(techs: list[Technician], rng: np.random.Generator, start_t: float, tz_h: float) -> tuple[Technician, float, dict]:
+    """Who does a repair starting at ``start_t`` and the factor on its hands-on time;
+    returns ``(technician, factor, drawn)`` with ``drawn`` the true factors (ground truth)."""
+    tech = techs[int(rng.integers(len(techs)))]
+    skill_f, shift_f = SKILL_FACTOR[tech.skill], shift_factor(start_t, tz_h)
+    return tech, skill_f * shift_f, {"skill_factor": skill_f, "shift_factor": shift_f}
+
+
+def record(tech: Technician, parts_on_hand: bool) -> dict:
+    """What the technician records on the repair (:data:`OBSERVED`)."""
+    return {"technician_id": tech.tech_id, "skill_level": tech.skill,
+            "parts_on_hand": bool(parts_on_hand), "region": tech.region}
