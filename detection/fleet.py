@@ -118,7 +118,7 @@ class FleetConfig:
     context: bool = True
     ctx_bins: int = 12
     ctx_tiles: int = 2
-    ctx_pad: int = 12
+    ctx_pad: int = 48
     ctx_window: int = 30
     ctx_min_surprise: float = 4.0
     ctx_prior_n: float = 10.0
