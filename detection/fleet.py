@@ -127,7 +127,7 @@ class FleetConfig:
     phase_period: float = 86400.0
     phase_pad: int = 4
     phase_weight: float = 0.7
-    res_floor: float = 1.0
+    res_floor: float = 2.0
     stuck_p: float = 1e-6
     counters: bool = True
 

@@ -63,7 +63,12 @@ class ServiceConfig:
     episode_gap: unflagged readings that end an anomaly episode. settle_h: after a repair,
     readings are neither scored nor learned for this long (the machine settles into its new
     normal), and none while the asset is down after a failure. ``detector.interval_s`` is the
-    detectors' unit of time: faster devices are decimated to one reading per unit.
+    detectors' unit of time: faster devices are summarised per unit (``detection.kernels.resample``).
+    ``detector`` is the product model's detector-set configuration (the same ``FleetConfig``
+    ``benchmarks.nab`` runs as ``NAB_CONFIG``). The simulated product models' residuals are white
+    noise, on which the context channel raises false alarms in its first weeks (measured in
+    benchmarks/RESULTS.md, robust section), so their configuration runs the z tests only
+    (``context=False``); a model with smooth telemetry turns it on.
     mttr_refit_s: the repair-time model (:mod:`detection.mttr`) is refitted from the repairs
     when the stored one is older than this (wall seconds); mttr_alpha: its interval on an
     order covers 1 - mttr_alpha."""
@@ -84,7 +89,7 @@ class ServiceConfig:
     mttr_refit_s: float = 3600.0
     mttr_alpha: float = 0.2
     detector: FleetConfig = field(default_factory=lambda: FleetConfig(warmup=144, alpha=0.005, robust_lr=0.005,
-                                                                      interval_s=600.0))
+                                                                      interval_s=600.0, context=False))
 
 
 #: Weight of a new gap in a device's typical gap between readings (bucket samples).

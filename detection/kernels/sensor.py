@@ -5,7 +5,9 @@ value, some channels are counters that only rise (operating hours, energy, cycle
 never move. The detector set learns this per (device, sensor) in ``sq[D, S, NQ]``:
 
 - ``RES``: the resolution, the smallest non-zero step between consecutive readings seen so far;
-  every scale is floored by ``res_floor x RES`` so a steady quantised sensor cannot produce a
+  every scale is floored by ``res_floor x RES`` (default two steps: a quantised reading is
+  uncertain by a step either way, and a sensor wandering by a step must not accumulate in the
+  CUSUM) so a steady quantised sensor cannot produce a
   huge z from one step.
 - ``SAME``: the learned share of readings that repeat the previous one exactly, ``RUN`` the
   current run of repeats. A run whose probability ``SAME ** RUN`` falls below ``stuck_p`` is a
