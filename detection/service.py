@@ -191,7 +191,7 @@ class ModelState:
         if i is None or mode not in self.info.modes:
             return
         m = self.info.modes.index(mode)
-        cols = np.flatnonzero(np.asarray(self.info.signature)[m] != 0.0)
+        cols = np.flatnonzero(np.asarray(self.info.mode_mask)[m])
         self.det.rebaseline([i], cols if len(cols) else None)
         self.rate[i, m] = 0.0
         self.ordered[i, m] = False

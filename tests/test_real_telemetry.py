@@ -127,3 +127,20 @@ def test_spikes_between_ten_minute_readings_still_count_at_one_reading_a_second(
     assert not kept[spike_at].any()                            # no spike is a reading the level sees
     hit = np.searchsorted(tt, t[spike_at])                     # the buckets holding them
     assert res.flag[hit].all() and not res.flag[tt < T0 + 4 * 86400.0].any()
+
+
+def test_the_service_rebaselines_the_sensors_of_a_false_alarms_mode_only():
+    from detection.catalog import ModelInfo
+    from detection.service import ModelState
+
+    info = ModelInfo("M", ["load", "temp", "vib"], ["fouling"], np.array([[False, True, False]]),
+                     np.array([[0.0, 1.0, 0.0]]), np.array([False]), np.array([False]), {"fouling": 8.0})
+    st = ModelState(info, ServiceConfig())
+    idx = st.rows_for(["dev"] * 200)
+    t = T0 + 600.0 * np.arange(200)
+    st.det.update_rows(idx, np.random.default_rng(7).normal(size=(200, 3)), t)
+    st.rate[0, 0], st.ordered[0, 0] = 0.8, True
+    st.rebaseline("dev", "fouling")
+    assert st.det.cnt[0, :, 0].tolist() == [200, 0, 200]      # only the mode's sensor learns afresh
+    assert st.rate[0, 0] == 0.0 and not st.ordered[0, 0]      # its evidence starts over
+    st.rebaseline("unknown", "fouling")                        # nothing to do, no error
