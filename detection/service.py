@@ -1,15 +1,20 @@
 """The online detection service (``prognos detect``).
 
 Each step reads newly committed telemetry through ingest's outbox (exactly once), and per
-product model: removes what the operating regime explains (condition normaliser), decimates
-devices that report faster than the detectors' unit of time to one reading per unit
-(``detection.kernels.resample``; a device reporting every 10 minutes passes through), updates
+product model: removes what the operating regime explains (condition normaliser), summarises
+devices that report faster than the detectors' unit of time per bucket of that unit (the newest
+reading as the level, plus an exceedance test over every reading in the bucket, so spikes
+between kept readings count; ``detection.kernels.resample``; a device reporting every 10
+minutes passes through), updates
 the streaming detectors (:class:`detection.fleet.FleetDetector`), attributes anomalies to failure
 modes (evidence kernel), records anomaly episodes and asset health, and opens or refreshes one
 predictive service order per asset and failure mode when the evidence for that mode reaches
 the risk threshold. Failures recorded in ``downtime`` open corrective orders; repairs complete
 live orders of their mode and make the asset's detectors start over (the old normal is gone),
-each at its own time in the stream. State is checkpointed to ``detector_checkpoints`` in the
+each at its own time in the stream. A planner's false alarm (``orders.feedback.false_alarms``)
+re-baselines the sensors that mode moves on that asset and clears its evidence: the current
+readings become the new normal (``FleetDetector.rebaseline``). A stuck sensor is recorded as an
+anomaly of detector ``stuck`` (a sensor fault) and scores nothing. State is checkpointed to ``detector_checkpoints`` in the
 same transaction as the step's writes, so a restarted service continues exactly.
 """
 
@@ -34,6 +39,8 @@ from detection.mttr import MttrCache, predicted_mttr
 from detection.prediction.history import recent_window, recent_windows
 from detection.orders import priority, respond_by
 from detection.reader import OutboxReader
+from orders.feedback import false_alarms
+from orders.sla import sweep as sla_sweep
 from orders.state import OrderProposal, complete_repaired, new_repairs, open_or_update, refresh_predictions
 from detection.regime import ConditionNormalizer
 from prognos.config import Settings
@@ -70,7 +77,12 @@ class ServiceConfig:
     episode_gap: unflagged readings that end an anomaly episode. settle_h: after a repair,
     readings are neither scored nor learned for this long (the machine settles into its new
     normal), and none while the asset is down after a failure. ``detector.interval_s`` is the
-    detectors' unit of time: faster devices are decimated to one reading per unit.
+    detectors' unit of time: faster devices are summarised per unit (``detection.kernels.resample``).
+    ``detector`` is the product model's detector-set configuration (the same ``FleetConfig``
+    ``benchmarks.nab`` runs as ``NAB_CONFIG``). The simulated product models' residuals are white
+    noise, on which the context channel raises false alarms in its first weeks (measured in
+    benchmarks/RESULTS.md, robust section), so their configuration runs the z tests only
+    (``context=False``); a model with smooth telemetry turns it on.
     predict_every_h: stream time between two predictions of an asset's time to failure, and
     predict_every_s wall time between two prediction passes (a replay or an accelerated clock
     does not spend its steps predicting).
@@ -93,10 +105,11 @@ class ServiceConfig:
     predict_every_s: float = 30.0
     checkpoint_every_s: float = 30.0
     catalog_every_s: float = 30.0
+    sla_every_s: float = 60.0        # SLA warnings/breaches (orders.sla.sweep) on the stream's clock
     mttr_refit_s: float = 3600.0
     mttr_alpha: float = 0.2
     detector: FleetConfig = field(default_factory=lambda: FleetConfig(warmup=144, alpha=0.005, robust_lr=0.005,
-                                                                      interval_s=600.0))
+                                                                      interval_s=600.0, context=False))
 
 
 #: Weight of a new gap in a device's typical gap between readings (bucket samples).
@@ -117,6 +130,7 @@ class ModelState:
         self.last_t = np.zeros(0)
         self.ordered = np.zeros((0, m), dtype=bool)
         self.calm = np.zeros(0, dtype=np.int64)      # unflagged readings since the last flag
+        self.stuck = np.zeros((0, len(info.sensors)), dtype=bool)   # sensors stuck at their last reading
         self.weights, self.absolute = mode_weights(info.signature, info.absolute)
         self.rate_full = np.where(info.intermittent, config.rate_full_intermittent, config.rate_full)
         self.buffer: list[tuple] = []     # rows held until the normaliser is fitted
@@ -171,6 +185,7 @@ class ModelState:
             self.last_t = np.concatenate([self.last_t, np.full(grow, np.nan)])
             self.ordered = np.vstack([self.ordered, np.zeros((grow, m), dtype=bool)])
             self.calm = np.concatenate([self.calm, np.full(grow, 10**9, dtype=np.int64)])
+            self.stuck = np.vstack([self.stuck, np.zeros((grow, len(self.info.sensors)), dtype=bool)])
             self.ema = np.concatenate([self.ema, np.full((grow,) + self.ema.shape[1:], np.nan)])
             self.ema_t = np.concatenate([self.ema_t, np.full(grow, np.nan)])
             self.quiet_until = np.concatenate([self.quiet_until, np.full(grow, -np.inf)])
@@ -180,8 +195,9 @@ class ModelState:
         return np.fromiter((self.index[d] for d in device_ids), dtype=np.int64, count=len(device_ids))
 
     def bucket(self, idx: np.ndarray, X: np.ndarray, ts: np.ndarray) -> tuple:
-        """The rows as the detectors take them: per device, one reading per bucket of the
-        detectors' unit of time (unchanged for devices reporting that often or less)."""
+        """The rows as the detectors take them: per device, one row per bucket of the
+        detectors' unit of time (unchanged for devices reporting that often or less), and the
+        bucket summaries' exceedance evidence: ``(idx, ts, X, ex)``."""
         return bucket_samples(idx, ts, np.ascontiguousarray(X, dtype=np.float64), self.bucket_s,
                             BUCKET_GAP_ALPHA, *self.buckets)
 
@@ -191,6 +207,7 @@ class ModelState:
             return
         _, has, vals = self.buckets[:3]
         has[i], vals[i] = False, np.nan                  # a pending bucket of the old state
+        self.buckets[-1][i] = new_state(1, len(self.info.sensors))[-1][0]   # the sensors' raw bands
         self.quiet_until[i] = quiet_until
         self.det.reset_devices([i])
         self.rate[i] = 0.0
@@ -198,10 +215,22 @@ class ModelState:
         self.ordered[i] = False
         self.calm[i] = 10**9
 
+    def rebaseline(self, device_id: str, mode: str) -> None:
+        """A planner's false alarm: the sensors ``mode`` moves (all, if none is known) learn the
+        device's current readings as the new normal, and the mode's evidence starts over."""
+        i = self.index.get(device_id)
+        if i is None or mode not in self.info.modes:
+            return
+        m = self.info.modes.index(mode)
+        cols = np.flatnonzero(np.asarray(self.info.mode_mask)[m])
+        self.det.rebaseline([i], cols if len(cols) else None)
+        self.rate[i, m] = 0.0
+        self.ordered[i, m] = False
+
     # -- checkpoint ----------------------------------------------------------------------
     def to_dict(self) -> dict:
         buf = io.BytesIO()
-        np.savez(buf, rate=self.rate, last_t=self.last_t, ordered=self.ordered, calm=self.calm,
+        np.savez(buf, rate=self.rate, last_t=self.last_t, ordered=self.ordered, calm=self.calm, stuck=self.stuck,
                  ema=self.ema, ema_t=self.ema_t, quiet_until=self.quiet_until,
                  **{f"bucket_{k}": a for k, a in enumerate(self.buckets)},
                  norm=self.norm.coef_ if self.norm is not None else np.zeros((0, 0)),
@@ -213,11 +242,17 @@ class ModelState:
     def load_dict(self, d: dict) -> None:
         self.devices = list(d["devices"])
         self.index = {dev: i for i, dev in enumerate(self.devices)}
-        self.det = FleetDetector.from_bytes(bytes.fromhex(d["det"]))
+        try:
+            self.det = FleetDetector.from_bytes(bytes.fromhex(d["det"]))
+        except ValueError as exc:          # a checkpoint of an older detector set: warm up again
+            event(log, "detector_state_discarded", model=self.info.model_id, reason=str(exc))
+            self.det = FleetDetector(len(self.info.sensors), self.det.config)
+            self.det.ensure_devices(len(self.devices))
         with np.load(io.BytesIO(bytes.fromhex(d["arrays"]))) as f:
             self.rate, self.last_t, self.ordered, self.calm = f["rate"], f["last_t"], f["ordered"], f["calm"]
+            self.stuck = f["stuck"] if "stuck" in f.files else np.zeros((len(self.devices), len(self.info.sensors)), bool)
             self.ema, self.ema_t, self.quiet_until = f["ema"], f["ema_t"], f["quiet_until"]
-            if "bucket_0" in f.files and f"bucket_{len(self.buckets)}" not in f.files:
+            if f"bucket_{len(self.buckets) - 1}" in f.files and f"bucket_{len(self.buckets)}" not in f.files:
                 self.buckets = tuple(f[f"bucket_{k}"] for k in range(len(self.buckets)))
             else:                          # a checkpoint from before bucket samples
                 self.buckets = new_state(len(self.devices), len(self.info.sensors))
@@ -247,11 +282,12 @@ class DetectionService:
         self.reader = OutboxReader()
         self.models: dict[str, ModelState] = {}
         self.repair_position = 0
+        self.false_alarm_position = 0       # last service_order_history id handled as a false alarm
         # Repairs and failures apply at their own time in the stream: (time, kind, payload)
         self.pending: list[tuple] = []
         self.downtime_position = 0
         self.stream_time = 0.0
-        self._catalog_at = self._checkpoint_at = 0.0
+        self._catalog_at = self._checkpoint_at = self._sla_at = 0.0
         self.catalog: Catalog | None = None
         self.mttr: MttrCache | None = None
         self.predictor_loader = predictor_loader
@@ -271,6 +307,8 @@ class DetectionService:
             if not from_start:
                 self.reader.position = OutboxReader.head(self.conn)
                 self.repair_position = self.conn.execute("SELECT coalesce(max(id), 0) FROM repairs").fetchone()[0]
+                self.false_alarm_position = self.conn.execute(
+                    "SELECT coalesce(max(id), 0) FROM service_order_history").fetchone()[0]
                 self.downtime_position = self.conn.execute("SELECT coalesce(max(id), 0) FROM downtime").fetchone()[0]
             self._fit_normalizers()
         self.conn.commit()
@@ -354,6 +392,7 @@ class DetectionService:
         t0 = time.monotonic()
         self._refresh_catalog()
         self._collect_events()
+        self._rebaseline_false_alarms()
         batch = self.reader.read(self.conn)
         stats = {"readings": 0, "anomalies": 0, "orders_opened": 0, "corrective": 0, "repairs": 0}
         anomalies: list[tuple] = []
@@ -379,6 +418,9 @@ class DetectionService:
             self._write_health(health)
             self._refresh_predictions()
             stats["anomalies"] = len(anomalies)
+            if self.stream_time > 0 and time.monotonic() - self._sla_at > self.config.sla_every_s:
+                stats["sla_events"] = sum(sla_sweep(self.conn, _dt(self.stream_time)).values())
+                self._sla_at = time.monotonic()
             if time.monotonic() - self._checkpoint_at > self.config.checkpoint_every_s:
                 self.checkpoint(commit=False)
         self.conn.commit()
@@ -419,11 +461,12 @@ class DetectionService:
             if st.info.modes:
                 X[:, st.info.condition_sensors] = np.nan   # regime inputs, not health signals
             X[ts < st.quiet_until[idx]] = np.nan           # down, or settling after a repair
-            idx, ts, X = st.bucket(idx, X, ts)
+            idx, ts, X, ex = st.bucket(idx, X, ts)
             if not len(idx):
                 continue
             devs = np.asarray(st.devices, dtype=object)[idx]
-            res = st.det.update_rows(idx, X, ts)
+            res = st.det.update_rows(idx, X, ts, ex=ex)
+            self._stuck(st, idx, res, ts, devs, anomalies)
             if not st.info.modes:
                 continue
             ev = evidence_update(idx, ts, res.z, res.flag, st.weights, st.absolute, st.rate, st.last_t,
@@ -444,6 +487,18 @@ class DetectionService:
                 for m, mode in enumerate(st.info.modes):
                     health[(asset, mode)] = (_dt(ts[k]), float(risk[k, m]), float(ev[k, m]))
 
+    def _stuck(self, st: ModelState, idx, res, ts, devs, anomalies) -> None:
+        """Record the onset of each stuck sensor (a sensor fault, detector ``stuck``)."""
+        prev = st.stuck
+        for k in range(len(idx)):
+            d = idx[k]
+            now = res.stuck[k]
+            for j in np.flatnonzero(now & ~prev[d]):
+                anomalies.append((_dt(ts[k]), self.catalog.device_asset[devs[k]], st.info.sensors[j], 1.0, 0.0,
+                                  "stuck"))
+            present = ~np.isnan(res.z[k]) | now
+            prev[d] = np.where(present, now, prev[d])
+
     def _episodes(self, st: ModelState, idx, res, ts, devs, anomalies) -> None:
         """Record the first flagged reading of each anomaly episode (after ``episode_gap``
         unflagged readings of the same device)."""
@@ -462,7 +517,7 @@ class DetectionService:
                 z = np.nan_to_num(res.z[k])
                 j = int(np.argmax(np.abs(z)))
                 anomalies.append((_dt(ts[k]), self.catalog.device_asset[devs[k]], st.info.sensors[j],
-                                  float(res.fused[k]), float(z[j])))
+                                  float(res.fused[k]), float(z[j]), "fused"))
             last_flag[d] = rank[k]
         counts = np.bincount(idx, minlength=len(st.calm))
         seen = counts > 0
@@ -577,6 +632,17 @@ class DetectionService:
             self.downtime_position = did
         self.pending.sort(key=lambda e: (e[0], e[1]))
 
+    def _rebaseline_false_alarms(self) -> None:
+        """Planners' false alarms since the last step: re-baseline that asset and mode."""
+        for fa in false_alarms(self.conn, self.false_alarm_position):
+            self.false_alarm_position = fa.id
+            st = self.models.get(self.catalog.asset_model.get(fa.asset_id))
+            if st is None:
+                continue
+            for d in self.catalog.asset_devices.get(fa.asset_id, []):
+                st.rebaseline(d, fa.mode)
+            event(log, "rebaselined", asset=fa.asset_id, mode=fa.mode, order_id=fa.order_id, reason="false_alarm")
+
     def _apply_events(self, upto: float, stats: dict) -> None:
         keep, corrective = [], []
         for ts, kind, payload in self.pending:
@@ -617,8 +683,8 @@ class DetectionService:
             return
         with self.conn.cursor() as cur:
             cur.executemany(
-                """INSERT INTO anomalies (time, asset_id, sensor, detector, score, detail)
-                   VALUES (%s, %s, %s, 'fused', %s, jsonb_build_object('z', %s::real))
+                """INSERT INTO anomalies (time, asset_id, sensor, score, detail, detector)
+                   VALUES (%s, %s, %s, %s, jsonb_build_object('z', %s::real), %s)
                    ON CONFLICT DO NOTHING""", anomalies)
 
     def _write_health(self, health) -> None:
@@ -641,7 +707,7 @@ class DetectionService:
                  "pending": self.pending, "stream_time": self.stream_time,
                  "config": json.loads(json.dumps(asdict(self.config), default=str))}
         position = {"batch_id": self.reader.position, "repair_id": self.repair_position,
-                    "downtime_id": self.downtime_position}
+                    "downtime_id": self.downtime_position, "false_alarm_id": self.false_alarm_position}
         self.conn.execute(
             """INSERT INTO detector_checkpoints (name, saved_at, position, state) VALUES (%s, now(), %s, %s)
                ON CONFLICT (name) DO UPDATE SET saved_at = now(), position = EXCLUDED.position, state = EXCLUDED.state""",
@@ -655,6 +721,7 @@ class DetectionService:
         self.reader.position = position["batch_id"]
         self.repair_position = position["repair_id"]
         self.downtime_position = position["downtime_id"]
+        self.false_alarm_position = position.get("false_alarm_id", 0)
         self.pending = [tuple(e) for e in state["pending"]]
         self.stream_time = state["stream_time"]
         for model_id, d in state["models"].items():

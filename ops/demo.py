@@ -65,6 +65,13 @@ def _args(argv):
     return a
 
 
+def demo_settings(base: Settings, database: str = DEMO_DB, mqtt_port: int | None = None) -> Settings:
+    """The demo's own database, broker port (the configured one + 1) and state folder
+    (``.prognos/demo``: device credentials, broker files, models, logs)."""
+    return base.model_copy(update={"db_name": database, "state_dir": base.state_dir / "demo",
+                                   "mqtt_port": mqtt_port or base.mqtt_port + 1})
+
+
 class NotDemoDatabase(RuntimeError):
     """The database was not created by ``prognos demo``: the demo will not touch it."""
 
@@ -186,10 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     from schemas.migrate import migrate
 
     base = Settings()
-    demo_dir = base.state_dir / "demo"
-    # a database, broker, device credentials and model folder of the demo's own
-    settings = base.model_copy(update={"db_name": args.database, "state_dir": demo_dir,
-                                       "mqtt_port": args.mqtt_port or base.mqtt_port + 1})
+    settings = demo_settings(base, args.database, args.mqtt_port)
     started = time.monotonic()
     try:
         ensure_database(settings)

@@ -58,7 +58,7 @@ HOLD_REASONS = ("waiting_customer", "waiting_parts")
 #: Reasons a planner may give when rejecting or cancelling (``false_alarm`` feeds detection).
 DECISION_REASONS = ("false_alarm", "not_needed", "duplicate", "customer_declined", "out_of_contract",
                     "other")
-SYSTEM_ACTORS = ("detection", "triage", "system")
+SYSTEM_ACTORS = ("detection", "triage", "scheduler", "system")
 #: Triage outcomes that keep an order proposed; recorded as the order's reason.
 TRIAGE_OUTCOMES = ("needs_review", "rate_limited", "storm")
 

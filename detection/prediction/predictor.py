@@ -88,6 +88,30 @@ class AssetPredictor:
         """``window``: float64[n_steps, n_sensors] hourly means, oldest first, NaN allowed."""
         return self._predict_rows(self.features(window))[0]
 
+    def predict_history(self, values) -> tuple[np.ndarray, np.ndarray]:
+        """Backtest: ``(rul, p_fail)`` for every row of an asset's history (float64[n_rows,
+        n_sensors], oldest first), each from that row and the ones before it only, as the
+        service would have predicted at the end of that row (window features look back at
+        most ``window_h`` rows; exponentially weighted means start at the first row)."""
+        return self.predict_histories([values])[0]
+
+    def predict_histories(self, histories: Sequence) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``predict_history`` for many assets at once (one model call for all their rows)."""
+        feats = []
+        for values in histories:
+            w = np.asarray(values, dtype=np.float64)
+            if w.ndim != 2 or w.shape[1] != len(self.sensors) or w.shape[0] < 1:
+                raise ValueError(f"values must be float[n_rows >= 1, {len(self.sensors)}], got shape {w.shape}")
+            if self.normalizer is not None:
+                w = self.normalizer.augment(w)
+            feats.append(window_features(w, self.spec))
+        if not feats:
+            return []
+        f = np.vstack(feats)
+        rul, p = self.rul_model.predict(f), np.clip(self.horizon_model.p_fail(f), 0.0, 1.0)
+        cut = np.cumsum([len(x) for x in feats])[:-1]
+        return list(zip(np.split(rul, cut), np.split(p, cut)))
+
     def predict_many(self, windows: Sequence) -> list[Prediction]:
         """``predict`` for many assets' windows at once (one model call for the fleet)."""
         if len(windows) == 0:

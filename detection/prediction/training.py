@@ -140,6 +140,11 @@ def fit_normalizer(history: ModelHistory, regimes: int) -> RegimeNormalizer | No
     return RegimeNormalizer(cond, regimes).fit(running)
 
 
+def _bucket(history: ModelHistory) -> str:
+    steps = sorted({a.step_h for a in history.assets}) or [1.0]
+    return ", ".join("1 hour" if s == 1 else "1 day" if s == 24 else f"{s:g} hours" for s in steps)
+
+
 def holdout_assets(history: ModelHistory, share: float, seed: int) -> np.ndarray:
     """Indices of the assets held out for the metrics: the same share of the assets that had
     a predictable failure and of those that had none (so the held-out part has failures to
@@ -215,7 +220,7 @@ def train(history: ModelHistory, cfg: TrainConfig, progress=None) -> tuple[Asset
         "code_version": code_version(),
         "python": platform.python_version(),
         "data": {"from": lo.isoformat() if lo else None, "to": hi.isoformat() if hi else None,
-                 "bucket": "1 hour", "assets": [a.asset_id for a in history.assets],
+                 "bucket": _bucket(history), "assets": [a.asset_id for a in history.assets],
                  "failures": failures, "predictable": history.predictable,
                  "rows": int(len(rows)), "rul_rows": int(rows.rul_known.sum()),
                  "horizon_rows": int(rows.label_known.sum()),
@@ -224,9 +229,7 @@ def train(history: ModelHistory, cfg: TrainConfig, progress=None) -> tuple[Asset
         "window_h": cfg.window_h,
         "horizon_h": cfg.horizon_h,
         "features": names,
-        "regime": None if normalizer is None else {
-            "condition": [history.sensors[i] for i in normalizer.condition],
-            "edges": normalizer.edges_.tolist()},
+        "regime": None if normalizer is None else normalizer.describe(history.sensors),
         "config": {k: v for k, v in asdict(cfg).items() if k != "spec"} | {"spec": cfg.spec.to_dict()},
         "modes": [str(c) for c in clf.classes_ if c != NO_FAILURE],
         "metrics_holdout": metrics,

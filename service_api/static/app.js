@@ -83,8 +83,12 @@ function respondCell(o) {
   return el("td", { class: cls, title: live ? `${hours.toFixed(1)} h left` : "" }, fmtTime(o.respond_by));
 }
 
+let queueSeq = 0;  // answers can arrive out of order when filters change quickly: the last asked wins
+
 async function loadQueue() {
+  const seq = ++queueSeq;
   const page = await api(`/service-orders?${queueQuery()}`);
+  if (seq !== queueSeq) return;
   fill($("#queue tbody"), page.items.map((o) => el("tr", {},
     el("td", {}, String(o.order_id)),
     el("td", {}, el("span", { class: `prio p${o.priority}` }, String(o.priority))),
@@ -287,7 +291,8 @@ async function refresh() {
     state.me = await api("/me");
     $("#whoami").textContent = `${state.me.name} · ${state.me.role}`;
     showError("");
-    await Promise.all([loadQueue(), loadStanding(), globalThis.ordersUI ? globalThis.ordersUI.load() : null]);
+    await Promise.all([loadQueue(), loadStanding(), globalThis.ordersUI ? globalThis.ordersUI.load() : null,
+      globalThis.boardUI ? globalThis.boardUI.load() : null]);
   } catch (e) {
     showError(e.status === 401 ? "This token is not valid (unknown, expired or revoked)." : e.message);
   }
