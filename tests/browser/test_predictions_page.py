@@ -14,10 +14,10 @@ from playwright.sync_api import expect
 from tests.browser.test_planner_page import login, row
 
 
-def test_predicted_failure_interval_and_evidence_are_shown(page, page_data, settings):
+def test_predicted_failure_interval_and_evidence_are_shown(page, page_data, settings_page):
     now = page_data["now"]
     order_id = page_data["orders"]["to_schedule"]
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+    with psycopg.connect(settings_page.dsn, autocommit=True) as conn:
         asset = conn.execute("SELECT asset_id FROM service_orders WHERE order_id = %s", (order_id,)).fetchone()[0]
         conn.execute("""UPDATE asset_health SET rul_h = 72, rul_lo_h = 30, rul_hi_h = 160, p_fail = 0.83,
                             horizon_h = 336, predicted_at = %s WHERE asset_id = %s AND mode = 'bearing_wear'""",
