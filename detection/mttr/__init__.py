@@ -56,12 +56,10 @@ class MttrCache:
             else:
                 latest = store.latest_id(self.conn)
                 current = latest[0] if latest else None
-            manual = nominal(self.conn)
             if current is None:
-                self._model, self._id = MttrModel().fit([], manual), None
-            elif current != self._id:
+                self._model, self._id = MttrModel().fit([], nominal(self.conn)), None
+            else:                                # (load also takes newly registered models)
                 self._model, self._id = store.load(self.conn, current), current
-            self._model.refresh_nominal(manual)     # product models registered since the fit
             self._assets.clear()
         return self._model
 
