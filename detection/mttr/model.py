@@ -316,12 +316,17 @@ class MttrModel:
         # the pooled rest's own calibration when it has enough repairs, else every repair's
         bins = np.array([self.bin_of_.get(g, POOLED) for g in eg], dtype=object)
         own = (bins != POOLED) | (self.bin_n_.get(POOLED, 0) >= 19)
-        lo, hi = P[P < 50], P[P >= 50]
-        kw = {"lower_percentiles": lo if len(lo) else None, "higher_percentiles": hi if len(hi) else None}
-        for sel, cps, b in ((own, self.cps_, bins[own]), (~own, self.cps_all_, None)):
-            if sel.any():
-                res = cps.predict(r_hat[sel], sigmas=sig[sel], bins=b, **kw)
-                Q[sel] = np.asarray(res, float).reshape(int(sel.sum()), len(P))
+        Q[:] = np.where(P < 50, -np.inf, np.inf)[None]      # beyond what a calibration resolves
+        for b in set(bins[own].tolist()) | ({None} if (~own).any() else set()):
+            sel = own & (bins == b) if b is not None else ~own
+            n_cal = self.bin_n_[b] if b is not None else sum(self.bin_n_.values())
+            # n residuals resolve percentiles 100/(n+1) .. 100 - 100/(n+1); ask for those only
+            ok = (P >= 100.0 / (n_cal + 1) - 1e-9) & (P <= 100.0 - 100.0 / (n_cal + 1) + 1e-9)
+            lo, hi = P[ok & (P < 50)], P[ok & (P >= 50)]
+            cps, kw = (self.cps_, {"bins": bins[sel]}) if b is not None else (self.cps_all_, {})
+            res = cps.predict(r_hat[sel], sigmas=sig[sel], lower_percentiles=lo if len(lo) else None,
+                              higher_percentiles=hi if len(hi) else None, **kw)
+            Q[np.ix_(sel, ok)] = np.asarray(res, float).reshape(int(sel.sum()), int(ok.sum()))
         out = np.empty((n, len(q)))
         cols = np.searchsorted(P, q * 100.0)
         starts = np.cumsum(rep) - rep
