@@ -30,6 +30,8 @@ from service_api.routes import (
     health,
     ingest_stats,
     mttr,
+    predictions,
+    schedule,
     service_figures,
     service_orders,
     sla,
@@ -100,8 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_throttle = AuthThrottle(settings.auth_fail_limit, settings.auth_fail_window_s)
 
     api = APIRouter(prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
-    for module in (service_orders, assets, uptime, mttr, sla, sla_clocks, fleet_incidents,
-                   service_figures, ingest_stats, tokens, webhooks, export):
+    for module in (service_orders, assets, predictions, uptime, mttr, sla, sla_clocks, fleet_incidents,
+                   service_figures, ingest_stats, schedule, tokens, webhooks, export):
         api.include_router(module.router)
     api.include_router(tokens.me_router)
     app.include_router(api)

@@ -28,7 +28,8 @@ SELECT a.asset_id, a.serial, a.model_id, pm.name AS model_name, pm.category,
        a.install_date, a.lifecycle_stage, a.warranty_end,
        COALESCE(a.warranty_end >= current_date, false) AS in_warranty,
        c.tier AS contract_tier, c.ends_on AS contract_ends_on,
-       h.risk, h.health, h.worst_mode, h.rul_h, h.updated_at AS health_updated_at,
+       h.risk, h.health, h.worst_mode, h.rul_h, h.rul_lo_h, h.rul_hi_h, h.p_fail,
+       h.updated_at AS health_updated_at,
        COALESCE(o.open_orders, 0) AS open_orders
 FROM assets a
 JOIN product_models pm ON pm.model_id = a.model_id
@@ -41,6 +42,8 @@ LEFT JOIN (
     ORDER BY sc.asset_id, st.rank) c ON c.asset_id = a.asset_id
 LEFT JOIN (
     SELECT asset_id, max(risk) AS risk, min(health) AS health, min(rul_h) AS rul_h,
+           (array_agg(rul_lo_h ORDER BY rul_h NULLS LAST))[1] AS rul_lo_h,
+           (array_agg(rul_hi_h ORDER BY rul_h NULLS LAST))[1] AS rul_hi_h, max(p_fail) AS p_fail,
            max(updated_at) AS updated_at, (array_agg(mode ORDER BY risk DESC))[1] AS worst_mode
     FROM asset_health GROUP BY asset_id) h ON h.asset_id = a.asset_id
 LEFT JOIN (
@@ -140,7 +143,8 @@ def get_asset(
         asset["sensors"] = cur.fetchall()
         cur.execute(
             """SELECT fm.mode, fm.description, fm.predictable, fm.mttr_h AS nominal_mttr_h,
-                      h.health, h.risk, h.rul_h, h.updated_at, h.detail
+                      h.health, h.risk, h.rul_h, h.rul_lo_h, h.rul_hi_h, h.p_fail, h.horizon_h,
+                      h.predicted_at, h.updated_at, h.detail
                FROM failure_modes fm
                LEFT JOIN asset_health h ON h.asset_id = %(asset)s AND h.mode = fm.mode
                WHERE fm.model_id = %(model)s
