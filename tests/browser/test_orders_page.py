@@ -18,12 +18,12 @@ from tests.browser.test_planner_page import login, row, status_of
 
 
 @pytest.fixture
-def proposals(settings):
+def proposals(settings_page):
     """Two proposed predictive orders (bronze: triage leaves them to a planner), first in the
     queue whatever else the database holds."""
     uid = secrets.token_hex(3)
     now = datetime.now(timezone.utc)
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+    with psycopg.connect(settings_page.dsn, autocommit=True) as conn:
         m, c = f"OP-M{uid}", f"OP-C{uid}"
         seed.add_model(conn, m)
         seed.add_customer(conn, c, [f"{c}-S"])
@@ -40,13 +40,13 @@ def proposals(settings):
     return ids
 
 
-def test_planner_approves_and_rejects_proposals(page, page_data, settings, proposals):
+def test_planner_approves_and_rejects_proposals(page, page_data, settings_page, proposals):
     keep, drop = proposals
     login(page, page_data["tokens"]["planner"])
     expect(row(page, keep).locator("td:nth-child(10)")).to_have_text("proposed")
     row(page, keep).get_by_role("button", name="Approve").click()
     expect(row(page, keep).locator("td:nth-child(10)")).to_have_text("approved")
-    assert status_of(settings, keep) == "approved"
+    assert status_of(settings_page, keep) == "approved"
 
     row(page, drop).get_by_role("button", name="Reject").click()
     dlg = page.locator("#dlg")
@@ -55,7 +55,7 @@ def test_planner_approves_and_rejects_proposals(page, page_data, settings, propo
     dlg.locator("textarea").fill("sensor bracket loose")
     page.click("#dlg-ok")
     expect(row(page, drop)).to_have_count(0)          # rejected: no longer live
-    with psycopg.connect(settings.dsn) as conn:
+    with psycopg.connect(settings_page.dsn) as conn:
         assert conn.execute("SELECT status, reason FROM service_orders WHERE order_id = %s",
                             (drop,)).fetchone() == ("rejected", "false_alarm")
 
