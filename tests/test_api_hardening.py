@@ -58,7 +58,9 @@ def test_customer_token_sees_only_its_own_customer(client, two_customers, viewer
     assert {a["customer_id"] for a in other["items"]} <= {"HA"}
     assert client.get("/api/v1/assets/HA-1", headers=me).status_code == 200
     for path in ("/api/v1/assets/HB-1", "/api/v1/assets/HB-1/telemetry?sensor=vibration_rms",
-                 f"/api/v1/service-orders/{orders['HB-1']}"):
+                 "/api/v1/assets/HB-1/prediction", f"/api/v1/service-orders/{orders['HB-1']}",
+                 f"/api/v1/service-orders/{orders['HB-1']}/history",
+                 f"/api/v1/sla/orders/{orders['HB-1']}"):
         r = client.get(path, headers=me)
         assert r.status_code == 404 and r.json()["error"] == "not_found", path
         assert client.get(path, headers=viewer).status_code != 404  # staff see it
