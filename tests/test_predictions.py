@@ -6,23 +6,17 @@ service API in-process)."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from datetime import timedelta
 
 import numpy as np
 import psycopg
 import pytest
 
-from detection.orders import open_or_update
+from orders.state import open_or_update
 from detection.prediction.store import load_latest
 from detection.service import DetectionService, ServiceConfig
 from detection.train_cli import main as train_main
-from service_api.app import STATIC
-from service_api.auth import create_token
 from tests.detection_fixtures import STEP, write
-from tests.test_api_page_script import HARNESS, server  # noqa: F401  (the live API fixture)
 from tests.test_prediction_train import HOURS, START, seed_model
 
 LIVE_STEPS = 12 * 12          # 12 h of readings every 5 minutes through the outbox
@@ -102,33 +96,3 @@ def test_the_api_serves_predictions_and_their_evidence(predicted, client, viewer
     a = client.get(f"/api/v1/assets/{asset}", headers=viewer).json()
     assert a["rul_lo_h"] <= a["rul_h"] <= a["rul_hi_h"] and 0 <= a["p_fail"] <= 1
     assert client.get("/api/v1/assets/no-such-asset/prediction", headers=viewer).status_code == 404
-
-
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-def test_the_planner_page_shows_the_prediction_and_its_evidence(predicted, server, db, tmp_path):
-    """app.js + predictions.js run by Node against the live API (tests/test_api_page_script.py's
-    minimal DOM): the queue shows the predicted failure with its interval, the asset view the
-    per-mode prediction table and the anomalous sensors since the last repair."""
-    asset = predicted["asset"]
-    db.execute("INSERT INTO anomalies (time, asset_id, sensor, detector, score, detail) VALUES "
-               "(%s, %s, 'vibration_rms', 'fused', 0.8, '{\"z\": 5.5}')", (predicted["end"], asset))
-    db.execute("UPDATE service_orders SET priority = 1, respond_by = now() - interval '4999 days', "
-               "opened_at = now() - interval '5000 days' WHERE asset_id = %s", (asset,))  # first in the queue
-    harness = HARNESS.replace('  console.log(JSON.stringify(out));', '''  out.predRows = $("#a-pred").all((e) => e.tag === "tr").length;
-  out.evidence = $("#a-evidence").textContent;
-  out.interval = rows[0].all((e) => e.className === "muted interval").map((e) => e.textContent).join("");
-  console.log(JSON.stringify(out));''')
-    assert harness != HARNESS
-    script = tmp_path / "page.js"
-    script.write_text((STATIC / "app.js").read_text() + "\n" + (STATIC / "predictions.js").read_text())
-    (tmp_path / "harness.js").write_text(harness)
-    token = create_token(db, "page-pred", "planner")
-    proc = subprocess.run([shutil.which("node"), str(tmp_path / "harness.js")], capture_output=True, text=True,
-                          timeout=60, env={"BASE": server, "TOKEN": token, "SCRIPT": str(script), "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert "crash" not in out, out.get("crash")
-    assert out["error"] == "" and out["assetTitle"].startswith(asset), out
-    assert out["predRows"] >= 2                                 # header + the model's modes
-    assert "vibration_rms" in out["evidence"] and "Anomalous since" in out["evidence"]
-    assert " – " in out["interval"]                             # the queue shows the 10th-90th percentile
