@@ -60,11 +60,11 @@ def test_planner_approves_and_rejects_proposals(page, page_data, settings_page, 
                             (drop,)).fetchone() == ("rejected", "false_alarm")
 
     # the approved order's history and clocks
-    row(page, keep).locator("a.history").click()
+    row(page, keep).get_by_role("button", name="History").click()
     expect(dlg).to_be_visible()
     expect(dlg.locator("table.history tbody tr")).to_have_count(3)   # opened, triage left it, approved
     expect(dlg).to_contain_text("Breach probability")
-    page.click("#dlg-ok")
+    page.locator("#dlg button[value=cancel]").click()
     # the SLA risk list shows live orders with their probability
     expect(page.locator("#o-risk tbody tr").first).to_be_visible()
     expect(page.locator("#o-precision tbody tr").first).to_be_visible()
@@ -74,6 +74,6 @@ def test_viewer_sees_the_panel_without_actions(page, page_data, proposals):
     login(page, page_data["tokens"]["viewer"])
     r = row(page, proposals[0])
     expect(r).to_be_visible()
-    expect(r.get_by_role("button")).to_have_count(0)
-    expect(r.locator("a.history")).to_have_count(1)
+    expect(r.get_by_role("button").filter(has_not_text="History")).to_have_count(0)
+    expect(r.get_by_role("button", name="History")).to_have_count(1)
     expect(page.locator("#o-risk tbody tr").first).to_be_visible()
