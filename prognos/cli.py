@@ -22,6 +22,7 @@ DISPATCH = {
     "detect": ("detection.cli", "online detection service: anomalies, health, service orders"),
     "train": ("detection.train_cli", "train failure-prediction models from the platform's history"),
     "api": ("service_api.cli", "service API and planner page; API tokens"),
+    "plan": ("scheduling.cli", "field schedule: technicians routed to approved orders; pins"),
     # Operations tooling (the ``ops`` package, in a checkout only; not in the runtime wheel).
     "services": ("ops.cli", "provision/start/stop the project's own TimescaleDB and Mosquitto"),
     "devices": ("ops.cli", "provision, revoke or list device credentials on the project's broker"),

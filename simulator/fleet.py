@@ -46,6 +46,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from simulator.catalog import CATALOG, ProductModel
+from simulator.geography import place_sites
 from simulator.ground_truth import GroundTruth, rfc3339
 from simulator.technicians import record, roster, visit
 
@@ -287,6 +288,7 @@ class Fleet:
                     repair_factor=float(rng.lognormal(0, 0.25)),
                     parts_unavailable_p=float(rng.uniform(0.05, 0.3)))
         site_ids = list(self.sites)
+        self.site_coords = place_sites(site_ids, [self.sites[s].region for s in site_ids], spec.seed)
         self.technicians = roster(REGIONS, spec.seed, prefix=p)
         if isinstance(spec.models, dict):
             model_ids = list(spec.models)

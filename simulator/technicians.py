@@ -73,3 +73,35 @@ def record(tech: Technician, parts_on_hand: bool) -> dict:
     """What the technician records on the repair (:data:`OBSERVED`)."""
     return {"technician_id": tech.tech_id, "skill_level": tech.skill,
             "parts_on_hand": bool(parts_on_hand), "region": tech.region}
+
+
+# -- field service: where technicians live and which repairs they are trained for (the scheduler's
+#    closed loop, benchmarks.schedule_fleet). Own random streams: the fleet's draws do not move.
+
+TRAINED_P = 0.85          # chance a technician is trained on a given (model, mode)
+
+
+def homes(techs: dict[str, list[Technician]], centres: dict[str, tuple[float, float]], seed: int,
+          spread_deg: tuple[float, float] = (0.15, 0.2)) -> dict[str, tuple[float, float]]:
+    """Home base of each technician, scattered around the region's centre."""
+    rng = np.random.default_rng([int(seed), 12])
+    return {t.tech_id: (round(float(centres[reg][0] + rng.normal(0, spread_deg[0])), 5),
+                        round(float(centres[reg][1] + rng.normal(0, spread_deg[1])), 5))
+            for reg, ts in techs.items() for t in ts}
+
+
+def trained(techs: dict[str, list[Technician]], pairs: list[tuple[str, str]], seed: int,
+            needed: dict[str, int] | None = None) -> dict[str, dict[tuple[str, str], int]]:
+    """``{tech_id: {(model_id, mode): level}}``: each technician is trained on a pair with
+    probability :data:`TRAINED_P`, at their skill level; in every region the most skilled
+    technician also covers any pair nobody there can do at the level it ``needed``."""
+    rng = np.random.default_rng([int(seed), 13])
+    needed = needed or {}
+    out = {t.tech_id: {p: t.skill for p in pairs if rng.random() < TRAINED_P}
+           for ts in techs.values() for t in ts}
+    for ts in techs.values():
+        best = max(ts, key=lambda t: t.skill)
+        for p in pairs:
+            if not any(out[t.tech_id].get(p, 0) >= needed.get(p[1], 1) for t in ts):
+                out[best.tech_id][p] = max(best.skill, needed.get(p[1], 1))
+    return out

@@ -161,13 +161,20 @@ _HOURLY = {
 }
 
 
-def _hourly_query(n_sensors: int, source: str, since: bool, until: bool) -> sql.Composed:
+def _hourly_query(n_sensors: int, source: str, since: bool, until: bool, many: bool = False) -> sql.Composed:
     """Hourly means per sensor of one device (``%(device)s``), between ``%(since)s``
     (inclusive) and ``%(until)s`` (exclusive) when given: rows ``(epoch seconds, mean...)``.
-    ``telemetry`` averages the raw readings, ``rollup`` reads ingest's ``telemetry_1h``."""
+    ``telemetry`` averages the raw readings, ``rollup`` reads ingest's ``telemetry_1h``.
+    ``many``: of the devices ``%(devices)s``, rows ``(device_id, epoch seconds, mean...)``."""
     hour, mean, table, col, group = _HOURLY[source]
     bounds = (f" AND {col} >= %(since)s" if since else "") + (f" AND {col} < %(until)s" if until else "")
     means = sql.SQL(", ").join(sql.SQL(mean.format(i + 1)) for i in range(n_sensors))
+    if many:
+        group = group.replace("GROUP BY", "GROUP BY device_id,")
+        return sql.SQL(
+            f"SELECT device_id, extract(epoch FROM {hour})::float8 AS b, {{means}} "
+            f"FROM {table} WHERE device_id = ANY(%(devices)s){bounds}{group} ORDER BY device_id, b"
+        ).format(means=means)
     return sql.SQL(
         f"SELECT extract(epoch FROM {hour})::float8 AS b, {{means}} "
         f"FROM {table} WHERE device_id = %(device)s{bounds}{group} ORDER BY b"
@@ -193,6 +200,14 @@ def recent_window(conn: psycopg.Connection, device_id: str, at: datetime, window
     of the ``window_h`` hours up to the hour holding ``at`` (readings at or before ``at``),
     oldest first, one row per hour (NaN rows for hours without data), ``float64[window_h,
     n_sensors]``."""
+    found = recent_windows(conn, [device_id], at, window_h, n_sensors, source)
+    return found.get(device_id, np.full((int(window_h), n_sensors), np.nan))
+
+
+def recent_windows(conn: psycopg.Connection, device_ids: list[str], at: datetime, window_h: int,
+                   n_sensors: int, source: str = "telemetry") -> dict[str, np.ndarray]:
+    """:func:`recent_window` of many devices in one query: ``{device_id: window}`` for the
+    devices with readings in the window (the others are missing)."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     if at.tzinfo is None:
@@ -200,12 +215,13 @@ def recent_window(conn: psycopg.Connection, device_id: str, at: datetime, window
     last_h = int(at.timestamp() // HOUR)
     first_h = last_h - int(window_h) + 1
     since = datetime.fromtimestamp(first_h * HOUR, tz=timezone.utc)
-    until = at + timedelta(microseconds=1)
-    rows = conn.execute(_hourly_query(n_sensors, source, True, True),
-                        {"device": device_id, "since": since, "until": until}).fetchall()
-    if not rows:
-        return np.full((int(window_h), n_sensors), np.nan)
-    return _dense(rows, n_sensors, first_h, int(window_h))[1]
+    rows = conn.execute(_hourly_query(n_sensors, source, True, True, many=True),
+                        {"devices": list(device_ids), "since": since,
+                         "until": at + timedelta(microseconds=1)}).fetchall()
+    by_device: dict[str, list] = {}
+    for r in rows:
+        by_device.setdefault(r[0], []).append(r[1:])
+    return {d: _dense(rs, n_sensors, first_h, int(window_h))[1] for d, rs in by_device.items()}
 
 
 def _events(conn: psycopg.Connection, asset_ids: list[str]) -> dict[str, dict[str, list]]:

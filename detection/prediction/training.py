@@ -25,7 +25,7 @@ from detection.prediction.dataset import TrainingRows, blank_down, build_rows
 from detection.prediction.history import ModelHistory
 from detection.prediction.horizon import HorizonClassifier
 from detection.prediction.predictor import NO_FAILURE, AssetPredictor
-from detection.prediction.rul import RULRegressor
+from detection.prediction.rul import RULInterval, RULRegressor
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,6 +116,21 @@ def evaluate(rul: RULRegressor, clf: HorizonClassifier, rows: TrainingRows, cap_
     return out
 
 
+def calibrate_interval(rul: RULRegressor, held: TrainingRows, cap_h: float, metrics: dict) -> RULInterval | None:
+    """The 10th-90th percentile interval of the time to failure, calibrated on the held-out
+    assets' rows with a known (capped) remaining life; its coverage on those rows goes into
+    ``metrics``. None when they are too few (the predictor then gives no interval)."""
+    k = held.rul_known
+    if k.sum() < 20:
+        return None
+    pred = rul.predict(held.X[k])
+    interval = RULInterval(cap=cap_h).fit(pred, held.rul[k])
+    lo, hi = interval.predict(pred)
+    metrics.update(interval_rows=int(k.sum()),
+                   interval_coverage_10_90=float(np.mean((lo <= held.rul[k]) & (held.rul[k] <= hi))))
+    return interval
+
+
 def fit_normalizer(history: ModelHistory, regimes: int, method: str = "bands") -> RegimeNormalizer | None:
     """Regime normaliser over the running hours of every asset, when the model has both
     condition sensors and monitored ones: ``regimes`` quantile bands of the first condition
@@ -188,17 +203,21 @@ def train(history: ModelHistory, cfg: TrainConfig, progress=None) -> tuple[Asset
     held = holdout_assets(history, cfg.holdout, cfg.random_state)
     n_hold = len(held)
     metrics: dict = {"holdout_assets": int(n_hold)}
+    interval = None
     if n_hold:
         test = np.isin(rows.asset, held)
         fit_rows = rows.subset(~test)
         if fit_rows.rul_known.any() and len(set(fit_rows.label[fit_rows.label_known])) >= 2:
-            metrics.update(evaluate(*_fit(fit_rows, cfg), rows.subset(test), cfg.rul_cap_h))
+            rul_h, clf_h = _fit(fit_rows, cfg)
+            test_rows = rows.subset(test)
+            metrics.update(evaluate(rul_h, clf_h, test_rows, cfg.rul_cap_h))
+            interval = calibrate_interval(rul_h, test_rows, cfg.rul_cap_h, metrics)
     rul, clf = _fit(rows, cfg)
 
     names = cfg.spec.names(columns)
     lo, hi = history.time_range
     predictor = AssetPredictor(history.model_id, history.sensors, cfg.window_h, cfg.horizon_h,
-                               cfg.spec, rul, clf, normalizer=normalizer)
+                               cfg.spec, rul, clf, normalizer=normalizer, interval=interval)
     failures: dict[str, int] = {}
     for a in history.assets:
         for _, mode in a.failures:

@@ -1,0 +1,393 @@
+"""Closed loop for ``benchmarks.schedule``: simulated technicians carry out the planner's schedule
+on a simulated fleet for 30 days, against a greedy dispatcher on the same order stream.
+
+The order stream comes from the simulator (``simulator.fleet``), stepped for the whole period
+first: every failure opens a corrective order (priority and SLA targets from the asset's contract
+tier: platinum 1 / 4 h response / 8 h restore ... bronze 4 / 72 h / 120 h), every preventive
+maintenance the fleet's calendar makes due opens a preventive order (priority 5, no SLA, due
+within 7 days). The repair time on site is the simulator's draw for that repair (its
+``repair_end`` duration, less any parts delay, which the depots model here), with the factors of
+the technician the simulator drew replaced by those of the technician who actually comes
+(``simulator.technicians``: skill level, business hours). The planner only sees the nominal
+repair time of the failure mode (``failure_modes.mttr_h``, 3 h for preventive work): product
+knowledge, not the draw. Technicians are the simulator's roster (``simulator.technicians``).
+
+Both policies run in the same simulated clock (5-minute ticks, shifts 08:00-17:00 UTC on
+weekdays, travel = 1.3 x great-circle km at 50 km/h, the planner's own assumption), with the same
+technicians, depots and parts, and the same work rule: a technician is sent only if on site before
+the shift ends and done, by the nominal repair time, within the planner's overtime allowance:
+
+- **planner**: ``scheduling.planner.plan`` (the code ``prognos plan`` runs) an hour before the
+  shift, and during it whenever orders came in or a technician stands idle with orders waiting
+  (at most every 30 minutes); horizon to the end of the next working day, technicians starting
+  from where they are when mid-route; each technician works through their route in order.
+- **greedy**: whenever technicians are free, open orders in arrival order (first come, first
+  served) each take the nearest free qualified technician of their territory.
+
+Parts: the parts, stock and skill levels the simulated fleet registers for the scheduler
+(``simulator.register``: bearing, seal and electrical repairs need a kit, preventive work,
+fouling and sudden failures none); each region's depot keeps ``BASE_STOCK`` of each kit and
+reorders one for each taken, arriving after the part's lead time; an order whose part is out of stock waits for the restock (on hold) before it
+can be dispatched. Parts follow the order stream, so both policies see the same waits.
+
+Figures per policy: SLA response and restore compliance (orders whose target falls in the period;
+met = technician on site / repair finished by the target), km driven, visits per technician-day,
+utilisation (travel + repair over shift time), orders that waited for parts.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+from tqdm import tqdm
+
+from scheduling.planner import (MAX_VISIT_H, OVERTIME_H, ROAD_FACTOR, SPEED_KMH, Order, Technician, haversine_km, plan,
+                                working_days)
+from simulator.catalog import CATALOG
+from simulator.fleet import Fleet, FleetSpec
+from simulator import technicians as sim_tech
+from simulator.geography import REGION_CENTRES
+from simulator.register import BASE_STOCK, PARTS, REQUIRED_LEVEL
+
+TIERS = {"platinum": (1, 4.0, 8.0), "gold": (2, 8.0, 24.0), "silver": (3, 24.0, 48.0), "bronze": (4, 72.0, 120.0)}
+PM_PRIORITY, PM_NOMINAL_H, PM_DUE_DAYS = 5, 3.0, 7
+SHIFT = (8, 17)
+REPLAN_MIN = 30
+TICK = timedelta(minutes=5)
+START = datetime(2026, 3, 2, tzinfo=timezone.utc)        # a Monday
+
+
+@dataclass
+class Job:
+    """An order in the loop: what the planner sees (``order``) and what only the world knows."""
+    order: Order
+    asset_id: str
+    opened: datetime
+    restore_by: datetime | None
+    base_h: float           # the simulator's drawn repair time without the technician's factors
+    tz_h: float
+    needs_part: bool
+    ready_at: datetime | None = None        # parts there (None: not yet)
+    waited: bool = False
+    arrived: datetime | None = None
+    done: datetime | None = None
+    taken: bool = False
+
+    oid = property(lambda self: self.order.order_id)
+    region = property(lambda self: self.order.region)
+    model_id = property(lambda self: self.order.model_id)
+    mode = property(lambda self: self.order.mode)
+    respond_by = property(lambda self: self.order.respond_by)
+    nominal_h = property(lambda self: self.order.service_h)
+    loc = property(lambda self: (self.order.lat, self.order.lon))
+
+
+def order_stream(n_assets: int, seed: int, days: int, hazard: float) -> list[Job]:
+    """Orders from one run of the simulated fleet (failures and due preventive maintenance)."""
+    fleet = Fleet(FleetSpec(n_assets=n_assets, seed=seed, start=START - timedelta(days=1),
+                            hazard_scale=hazard))
+    events = []
+    steps = int((days + 12) * 48)
+    for _ in range(0, steps, 96):
+        fleet.step(None, 96, 1800.0)
+        events += fleet.last_events
+    nominal = {(m, fm.mode): fm.mttr_h * pm.repair_factor for m, pm in CATALOG.items() for fm in pm.failure_modes}
+    by_asset = {a.asset_id: a for a in fleet.assets}
+    ends = defaultdict(list)
+    for e in events:
+        if e["event"] == "repair_end":
+            ends[(e["asset_id"], e.get("kind"), e["mode"])].append(e)
+    jobs = []
+    t_end = START + timedelta(days=days)
+    for e in events:
+        t = datetime.fromisoformat(e["t"].replace("Z", "+00:00"))
+        if not START <= t < t_end:
+            continue
+        a = by_asset[e["asset_id"]]
+        site = fleet.sites[a.site_id]
+        lat, lon = fleet.site_coords[a.site_id]
+        if e["event"] == "failure":
+            kind, mode = "corrective", e["mode"]
+        elif e["event"] == "maintenance" and e.get("kind") == "preventive":
+            kind, mode = "preventive", None
+        else:
+            continue
+        done = [r for r in ends[(a.asset_id, kind, mode)] if r["t"] >= e["t"]]
+        if not done:
+            continue
+        drawn = done[0].get("drawn") or {}
+        base = max(0.25, float(done[0]["duration_h"]) - float(done[0].get("parts_delay_h", 0.0))) / (
+            float(drawn.get("skill_factor", 1.0)) * float(drawn.get("shift_factor", 1.0)))
+        if kind == "corrective":
+            prio, resp_h, rest_h = TIERS[a.tier]
+            order = Order(0, a.model_id, mode, lat, lon, site.region, prio, nominal[(a.model_id, mode)],
+                          respond_by=t + timedelta(hours=resp_h), skill_level=REQUIRED_LEVEL.get(mode, 1))
+            jobs.append(Job(order, a.asset_id, t, t + timedelta(hours=rest_h), base, site.tz_h,
+                            needs_part=mode in PARTS))
+        else:        # a preventive visit made due: opened a week ahead of its date
+            opened = t - timedelta(days=PM_DUE_DAYS)
+            if opened < START:
+                continue
+            order = Order(0, a.model_id, "preventive", lat, lon, site.region, PM_PRIORITY, PM_NOMINAL_H)
+            jobs.append(Job(order, a.asset_id, opened, None, base, site.tz_h, needs_part=False))
+    jobs.sort(key=lambda j: j.opened)
+    for k, j in enumerate(jobs):
+        j.order = replace(j.order, order_id=k)
+    return jobs
+
+
+@dataclass
+class Tech:
+    tid: str
+    region: str
+    home: tuple
+    skills: dict
+    level: int
+    loc: tuple = None
+    free_at: datetime = None
+    km: float = 0.0
+    busy_h: float = 0.0
+    visits: int = 0
+    queue: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.loc = self.home
+
+
+def roster(per_region: int, seed: int) -> list[Tech]:
+    """The simulator's technicians (``simulator.technicians``: skill level per technician, home
+    base, the (model, mode) pairs each is trained on), one territory each."""
+    techs = sim_tech.roster(list(REGION_CENTRES), seed, per_region=per_region)
+    pairs = [(m, fm.mode) for m, pm in CATALOG.items() for fm in pm.failure_modes] + \
+            [(m, "preventive") for m in CATALOG]
+    home = sim_tech.homes(techs, REGION_CENTRES, seed)
+    skills = sim_tech.trained(techs, pairs, seed, REQUIRED_LEVEL)
+    return [Tech(t.tech_id, reg, home[t.tech_id], skills[t.tech_id], t.skill)
+            for reg, ts in techs.items() for t in ts]
+
+
+def _km(a, b) -> float:
+    return float(haversine_km(a[0], a[1], b[0], b[1])) * ROAD_FACTOR
+
+
+def _shift(day: datetime) -> tuple[datetime, datetime] | None:
+    if day.isoweekday() > 5:
+        return None
+    d = day.replace(hour=0, minute=0, second=0, microsecond=0)
+    return d + timedelta(hours=SHIFT[0]), d + timedelta(hours=SHIFT[1])
+
+
+def _qualified(t: Tech, j: Job) -> bool:
+    return t.region == j.region and t.skills.get((j.model_id, j.mode), 0) >= REQUIRED_LEVEL.get(j.mode, 1)
+
+
+def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, time_limit: float) -> dict:
+    import copy
+    jobs = copy.deepcopy(jobs_in)
+    techs = copy.deepcopy(techs_in)
+    end = START + timedelta(days=days)
+    stock = defaultdict(lambda: BASE_STOCK)
+    restocks: list = []
+    pending = list(jobs)
+    open_jobs: dict[int, Job] = {}
+    plan_s, n_plans = [], 0
+    t = START
+    last_plan, planned = None, set()
+    bar = tqdm(total=int((end - START) / TICK), desc=f"loop {policy}", unit="tick", leave=False)
+    while t < end:
+        while restocks and restocks[0][0] <= t:
+            at, key, oid = heapq.heappop(restocks)
+            if oid is None:
+                stock[key] += 1
+            else:
+                jobs[oid].ready_at = at
+        while pending and pending[0].opened <= t:
+            j = pending.pop(0)
+            open_jobs[j.oid] = j
+            key = (j.region, j.model_id, j.mode)
+            if not j.needs_part:
+                j.ready_at = j.opened
+            elif stock[key] > 0:
+                stock[key] -= 1
+                j.ready_at = j.opened
+                heapq.heappush(restocks, (j.opened + timedelta(hours=PARTS[j.mode][1]), key, None))
+            else:
+                j.waited = True
+                heapq.heappush(restocks, (j.opened + timedelta(hours=PARTS[j.mode][1]), key, j.oid))
+        sh = _shift(t)
+        ready = [j for j in open_jobs.values() if not j.taken and j.ready_at is not None and j.ready_at <= t]
+        if policy == "planner" and sh and _replan_due(t, sh, last_plan, techs, ready, planned):
+            t0 = time.perf_counter()
+            _replan(techs, ready, t, time_limit)
+            plan_s.append(time.perf_counter() - t0)
+            n_plans += 1
+            last_plan = t
+            planned = {j.oid for j in ready}
+        if sh and sh[0] <= t < sh[1]:
+            free = [x for x in techs if x.free_at is None or x.free_at <= t]
+            if policy == "greedy":
+                for j in sorted(ready, key=lambda j: j.opened):
+                    cands = [x for x in free if _qualified(x, j)]
+                    if not cands:
+                        continue
+                    x = min(cands, key=lambda x: _km(x.loc, j.loc))
+                    if _dispatch(x, j, t, sh[1]):
+                        free.remove(x)
+            else:
+                ready_ids = {j.oid for j in ready}
+                for x in free:
+                    while x.queue and x.queue[0] not in ready_ids:
+                        x.queue.pop(0)
+                    if x.queue and _dispatch(x, open_jobs[x.queue[0]], t, sh[1]):
+                        ready_ids.discard(x.queue.pop(0))
+        # after the shift: free technicians drive home
+        for x in techs:
+            if (not sh or t >= sh[1]) and (x.free_at is None or x.free_at <= t) and x.loc != x.home:
+                d = _km(x.loc, x.home)
+                x.km += d
+                x.busy_h += d / SPEED_KMH
+                x.loc = x.home
+        for oid in [o for o, j in open_jobs.items() if j.done is not None and j.done <= t]:
+            del open_jobs[oid]
+        t += TICK
+        bar.update()
+    bar.close()
+    return _figures(jobs, techs, days, end, plan_s, n_plans)
+
+
+def _replan_due(t, shift, last_plan, techs, ready, planned) -> bool:
+    """The morning plan before the shift; during it, a new plan when orders came in since the
+    last one or a technician is idle with nothing planned while orders wait (at most every
+    ``REPLAN_MIN`` minutes)."""
+    if t == shift[0] - timedelta(hours=1):
+        return True
+    if not shift[0] <= t < shift[1] - timedelta(minutes=30) or not ready:
+        return False
+    if last_plan is not None and t - last_plan < timedelta(minutes=REPLAN_MIN):
+        return False
+    new = any(j.oid not in planned for j in ready)
+    idle = any((x.free_at is None or x.free_at <= t) and not x.queue for x in techs)
+    return new or idle
+
+
+def _dispatch(x: Tech, j: Job, t: datetime, shift_end: datetime) -> bool:
+    """Send ``x`` to ``j`` now, if the work rule allows: on site before the shift ends and the
+    repair's nominal time (at most ``MAX_VISIT_H``) done within ``OVERTIME_H`` after it."""
+    d = _km(x.loc, j.loc)
+    arrive = t + timedelta(hours=d / SPEED_KMH)
+    if arrive >= shift_end or arrive + timedelta(hours=min(j.nominal_h, MAX_VISIT_H)) > shift_end + timedelta(hours=OVERTIME_H):
+        return False
+    hours = j.base_h * sim_tech.SKILL_FACTOR[x.level] * sim_tech.shift_factor(arrive.timestamp(), j.tz_h)
+    j.taken, j.arrived = True, arrive
+    j.done = arrive + timedelta(hours=hours)
+    x.km += d
+    x.busy_h += d / SPEED_KMH + hours
+    x.visits += 1
+    x.loc = j.loc
+    x.free_at = j.done
+    return True
+
+
+def _replan(techs: list[Tech], ready: list[Job], now: datetime, time_limit: float) -> None:
+    end = working_days(now, 2)
+    orders = [j.order for j in ready]
+    day = now
+    shifts_by = {}
+    for x in techs:
+        shifts = []
+        d = now.replace(hour=0, minute=0)
+        while d < end:
+            sh = _shift(d)
+            if sh:
+                s = max(sh[0], now, x.free_at or now)
+                if sh[1] - s > timedelta(minutes=30):
+                    shifts.append((s, sh[1]))
+            d += timedelta(days=1)
+        shifts_by[x.tid] = tuple(shifts)
+    mid_route = {x.tid: x.loc for x in techs if x.loc != x.home}
+    pl_techs = [Technician(x.tid, x.home[0], x.home[1], x.region, x.skills, shifts_by[x.tid],
+                           origin=mid_route.get(x.tid)) for x in techs]
+    previous = {oid: x.tid for x in techs for oid in x.queue}
+    p = plan(orders, pl_techs, now, end, previous=previous, time_limit=time_limit)
+    queues = defaultdict(list)
+    today_end = _shift(now)[1]
+    for v in sorted(p.visits, key=lambda v: v.starts_at):
+        if v.starts_at < today_end:
+            queues[v.technician_id].append(v.order_id)
+    for x in techs:
+        x.queue = queues.get(x.tid, [])
+    del day
+
+
+def _figures(jobs, techs, days, end, plan_s, n_plans) -> dict:
+    resp = [j for j in jobs if j.respond_by is not None and j.respond_by <= end]
+    rest = [j for j in jobs if j.restore_by is not None and j.restore_by <= end]
+    resp_met = sum(1 for j in resp if j.arrived is not None and j.arrived <= j.respond_by)
+    rest_met = sum(1 for j in rest if j.done is not None and j.done <= j.restore_by)
+    workdays = sum(1 for k in range(days) if (START + timedelta(days=k)).isoweekday() <= 5)
+    shift_h = (SHIFT[1] - SHIFT[0]) * workdays * len(techs)
+    done = [j for j in jobs if j.done is not None and j.done <= end]
+    return {
+        "orders": len(jobs), "corrective": sum(1 for j in jobs if j.respond_by is not None),
+        "completed": len(done),
+        "sla_response_compliance": round(resp_met / len(resp), 4) if resp else None,
+        "sla_restore_compliance": round(rest_met / len(rest), 4) if rest else None,
+        "judged_response": len(resp), "judged_restore": len(rest),
+        "km": round(sum(x.km for x in techs), 1),
+        "km_per_visit": round(sum(x.km for x in techs) / max(1, sum(x.visits for x in techs)), 2),
+        "visits_per_technician_day": round(sum(x.visits for x in techs) / (len(techs) * workdays), 3),
+        "utilisation": round(sum(x.busy_h for x in techs) / shift_h, 4),
+        "waited_for_parts": sum(1 for j in jobs if j.waited),
+        "median_response_h": round(float(np.median([(j.arrived - j.opened).total_seconds() / 3600
+                                                    for j in jobs if j.arrived and j.respond_by])), 2)
+        if any(j.arrived and j.respond_by for j in jobs) else None,
+        "plans": n_plans, "plan_seconds_mean": round(float(np.mean(plan_s)), 2) if plan_s else None,
+    }
+
+
+def plan_timing(jobs: list[Job], per_region: int, seed: int, time_limit: float) -> dict:
+    """One plan for a 2-working-day horizon with ``per_region`` technicians in each of the five
+    regions: every order of the stream opened in the first 10 days as the backlog."""
+    techs = roster(per_region, seed)
+    n_techs = len(techs)
+    now = START + timedelta(days=10, hours=7)
+    while now.isoweekday() > 5:
+        now += timedelta(days=1)
+    end = working_days(now, 2)
+    backlog = [j for j in jobs if j.opened < now]
+    orders = [j.order for j in backlog]
+    shifts = lambda: tuple(s for s in ((_shift(now + timedelta(days=k)) or (None, None)) for k in range(4))
+                           if s[0] is not None and s[1] <= end)
+    pl = [Technician(x.tid, x.home[0], x.home[1], x.region, x.skills, shifts()) for x in techs]
+    t0 = time.perf_counter()
+    p = plan(orders, pl, now, end, time_limit=time_limit)
+    return {"plan_seconds_2000_assets": round(time.perf_counter() - t0, 2), "plan_orders": len(orders),
+            "plan_technicians": n_techs, "plan_visits": len(p.visits), "plan_time_limit_s": time_limit,
+            "plan_unscheduled": len(p.unscheduled), "plan_km": round(p.km, 1)}
+
+
+def run_fleet(quick: bool, days: int | None = None, seed: int = 5) -> dict:
+    days = days or (5 if quick else 30)
+    setups = [("demo", 60, 3.0, 1, 1.0), ("fleet2000", 2000, 1.0, 4, 1.0)]     # technicians per region
+    out: dict = {"closed_loop_days": days}
+    streams = {}
+    for name, n_assets, hazard, per_region, limit in setups:
+        jobs = order_stream(n_assets, seed, days, hazard)
+        streams[name] = jobs
+        techs = roster(per_region, seed)
+        res = {"assets": n_assets, "technicians": len(techs), "hazard_scale": hazard, "plan_time_limit_s": limit}
+        for policy in ("planner", "greedy"):
+            res[policy] = simulate(jobs, techs, days, policy, limit)
+        res["travel_ratio_vs_greedy"] = round(res["planner"]["km"] / max(1e-9, res["greedy"]["km"]), 4)
+        out[name] = res
+    main = out["fleet2000"]
+    out["travel_ratio_vs_greedy"] = main["travel_ratio_vs_greedy"]
+    out["sla_response_compliance"] = main["planner"]["sla_response_compliance"]
+    out["greedy_sla_response_compliance"] = main["greedy"]["sla_response_compliance"]
+    out.update(plan_timing(streams["fleet2000"], 10, seed, 10.0))
+    return out
