@@ -11,8 +11,10 @@ Each order of the second half of the period is judged at several moments while i
 minute after it opened (visit planned), and 2, 6, 12 and 24 hours into the repair if it is
 still under way. At each moment :func:`orders.sla.order_clocks` gives, as of that moment and
 from the history up to it, the restore deadline and the breach probability (repair-time
-distribution: the platform's completed repairs of the same model and mode finished before that
-moment, else the nominal-MTTR prior: :mod:`orders.repair_time`). The outcome is whether the
+distribution: the MTTR model (:mod:`detection.mttr`) fitted on the repairs finished before the
+second half began, as the product would have had it: :mod:`orders.repair_time`). Repairs
+record what a technician reports (technician, skill level, parts on hand, region); the factors
+the simulator drew stay in its ground truth. The outcome is whether the
 asset was restored after the deadline. The baseline is the anchors' fixed warning time: at the
 same moment, "will breach" = 1 if the restore clock is nearing breach or breached (the tier's
 ``restore_warning_h`` before the deadline), else 0.
@@ -29,12 +31,15 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import psycopg
+from psycopg.types.json import Jsonb
 from tqdm import tqdm
 
 from benchmarks.common import parser, write
 from ops.world import World
 from orders import sla, state
+from detection.mttr import store
 from simulator.fleet import Fleet, FleetSpec
+from simulator.technicians import OBSERVED
 from simulator.register import register_fleet
 
 H = timedelta(hours=1)
@@ -62,7 +67,8 @@ def simulate(n_assets: int, days: int, seed: int) -> tuple[Fleet, list[dict]]:
         elif e["event"] == "repair_end" and e.get("kind") == "corrective" and key in open_:
             rec = open_.pop(key)
             if "start" in rec:
-                rec["end"] = _t(e["t"])
+                # what the technician records; the factors drawn stay in the ground truth
+                rec["end"], rec["detail"] = _t(e["t"]), {k: e[k] for k in OBSERVED if k in e}
                 out.append(rec)
     return fleet, out
 
@@ -93,16 +99,16 @@ def record(conn, fleet: Fleet, failures: list[dict]) -> list[tuple[int, dict]]:
                                  reason="repaired")
             else:
                 rid = conn.execute(
-                    "INSERT INTO repairs (asset_id, mode, kind, started_at, finished_at) VALUES (%s, %s, 'corrective', %s, %s) "
-                    "ON CONFLICT (asset_id, started_at) DO NOTHING RETURNING id",
-                    (f["asset_id"], f["mode"], f["start"], at)).fetchone()
+                    "INSERT INTO repairs (asset_id, mode, kind, started_at, finished_at, detail) "
+                    "VALUES (%s, %s, 'corrective', %s, %s, %s) ON CONFLICT (asset_id, started_at) DO NOTHING RETURNING id",
+                    (f["asset_id"], f["mode"], f["start"], at, Jsonb(f["detail"]))).fetchone()
                 if rid:
                     state.complete_repaired(conn, rid[0], f["asset_id"], f["mode"], at,
                                             actor=f"device:{device[f['asset_id']]}")
     return [(ids[i], f) for i, f in enumerate(failures) if i in ids]
 
 
-def judge(conn, orders: list[tuple[int, dict]], since: datetime) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def judge(conn, orders: list[tuple[int, dict]], since: datetime, mttr_model) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     p, warn, y = [], [], []
     n = 0
     for oid, f in tqdm([o for o in orders if o[1]["failed"] >= since], desc="judge", unit="order"):
@@ -115,7 +121,7 @@ def judge(conn, orders: list[tuple[int, dict]], since: datetime) -> tuple[np.nda
         for t in probes:
             if t >= f["end"]:
                 continue
-            [c] = sla.order_clocks(conn, "o.order_id = %(id)s", {"id": oid}, t)
+            [c] = sla.order_clocks(conn, "o.order_id = %(id)s", {"id": oid}, t, mttr_model=mttr_model)
             if c.breach_probability is None:
                 continue
             p.append(c.breach_probability)
@@ -148,7 +154,8 @@ def main(argv=None) -> int:
         with psycopg.connect(world.settings.dsn, autocommit=True) as conn:
             orders = record(conn, fleet, failures)
             since = fleet.start + timedelta(days=days / 2)
-            p, warn, y, n = judge(conn, orders, since)
+            model = store.fit_from_db(conn, as_of=since)      # the MTTR model as it stood then
+            p, warn, y, n = judge(conn, orders, since, model)
     brier = float(np.mean((p - y) ** 2))
     base = float(np.mean((warn - y) ** 2))
     figures = {"brier": round(brier, 4), "baseline_brier": round(base, 4), "reliability": reliability(p, y),

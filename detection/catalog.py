@@ -1,6 +1,11 @@
 """What detection knows about the installed base, read from the database: product models and
 their sensors, failure modes and the sensors each moves, devices -> assets -> models, and the
-service contract (SLA tier) in force for an asset at a time."""
+service contract (SLA tier) in force for an asset at a time.
+
+A failure mode's signature is the one ``prognos train`` learned from the platform's history
+(``learned_signatures``, :mod:`detection.signatures`) once enough failures are behind it, and
+otherwise the manufacturer's directions (``failure_modes.signature``: +1 / -1 per sensor the
+mode moves); ``ModelInfo.learned`` says which."""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from datetime import date, datetime
 
 import numpy as np
 import psycopg
+
+from detection import signatures
 
 
 @dataclass
@@ -22,6 +29,8 @@ class ModelInfo:
     intermittent: np.ndarray             # bool[n_modes]: shows as spikes rather than a drift
     mttr_prior_h: dict[str, float]
     all_modes: list[str] = field(default_factory=list)
+    #: bool[n_modes]: signature learned from history (else the manufacturer's directions)
+    learned: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     @property
     def condition_sensors(self) -> list[int]:
@@ -57,6 +66,7 @@ class Catalog:
         for row in conn.execute("SELECT model_id, mode, sensors, predictable, mttr_h, signature, intermittent "
                                 "FROM failure_modes ORDER BY model_id, mode"):
             modes.setdefault(row[0], []).append(row[1:])
+        learned_all = signatures.load(conn)
         models = {}
         for model_id, names in sensors.items():
             mm = modes.get(model_id, [])
@@ -64,10 +74,14 @@ class Catalog:
             mask = np.zeros((len(pred), len(names)), dtype=bool)
             sig = np.zeros((len(pred), len(names)))
             absolute = np.zeros(len(pred), dtype=bool)
-            for i, (_, moved, _p, _h, signature, _int) in enumerate(pred):
+            learned = np.zeros(len(pred), dtype=bool)
+            for i, (mode, moved, _p, _h, signature, _int) in enumerate(pred):
                 for s in moved:
                     if s in names:
                         mask[i, names.index(s)] = True
+                found = learned_all.get((model_id, mode))
+                if signatures.usable(found):
+                    signature, learned[i] = found.signature, True
                 for s, v in (signature or {}).items():
                     if s in names:
                         sig[i, names.index(s)] = float(v)
@@ -76,7 +90,7 @@ class Catalog:
                     sig[i], absolute[i] = mask[i], True
             intermittent = np.array([bool(m[5]) for m in pred], dtype=bool)
             models[model_id] = ModelInfo(model_id, names, [m[0] for m in pred], mask, sig, absolute, intermittent,
-                                         {m[0]: float(m[3]) for m in mm}, [m[0] for m in mm])
+                                         {m[0]: float(m[3]) for m in mm}, [m[0] for m in mm], learned)
         device_asset, asset_model = {}, {}
         for device_id, asset_id, model_id in conn.execute(
                 "SELECT d.device_id, a.asset_id, a.model_id FROM devices d JOIN assets a USING (asset_id)"):

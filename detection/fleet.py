@@ -9,11 +9,21 @@ differ between models) and feeds it rows as they are read from the telemetry tab
     res.z, res.fused, res.flag
     blob = det.to_bytes(); det = FleetDetector.from_bytes(blob)   # exact continuation
 
-Per (device, sensor) it runs an EWMA z-score, a streaming median/MAD z-score and a two-sided
-CUSUM; per product model a Mahalanobis distance over the devices' standardised deviations; the
-fused score in [0, 1] is the Bonferroni-adjusted smallest tail probability on a log scale
-(``fused = -log10(p_adj) / fused_scale``, so the default threshold 0.5 means p_adj <= 1e-6).
-Flagged rows are never learned, so a slow fault cannot become the new normal.
+Per (device, sensor) it learns what the sensor is (its resolution, how often it repeats itself,
+whether it is a counter; ``detection.kernels.sensor``) and runs an EWMA z-score, a streaming
+median/MAD z-score, a two-sided CUSUM (every scale floored by the resolution) and context
+novelty (a transition between levels, or a level at this time of day, never seen before;
+``detection.kernels.context``); per product model a Mahalanobis distance over the devices'
+standardised deviations. The z part of the fused score is the Bonferroni-adjusted smallest
+tail probability on a log scale (``-log10(p_adj) / fused_scale``, so the default threshold 0.5
+means p_adj <= 1e-6); the fused score is the larger of that and the context score. Flagged rows
+are not learned by the z detectors, so a slow fault cannot become the new normal; a sustained
+new normal is learned afresh when the service says so (:meth:`FleetDetector.rebaseline`: a
+planner's false alarm, a change of duty) or after a repair (:meth:`FleetDetector.reset_devices`).
+A stuck sensor is reported in ``FleetResult.stuck`` (a sensor fault) and scores nothing.
+
+This is the detector set of the product: the service runs it with each product model's
+``FleetConfig`` and ``benchmarks.nab`` runs it with ``detection.nab.detectors.NAB_CONFIG``.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -40,11 +50,13 @@ from dataclasses import asdict, dataclass, fields
 import numba
 import numpy as np
 
+from detection.kernels import context as C
 from detection.kernels import fleet as K
 from detection.kernels import reference
+from detection.kernels import sensor as Q
 from detection.kernels.mahalanobis import inverse_correlation, update_comoment
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,18 @@ class FleetConfig:
     mahalanobis: use the per-model Mahalanobis detector (needs >= 2 sensors).
     mv_alpha: co-moment weight per accepted row; mv_min_weight: weight before it is used;
     mv_ridge: shrinkage of the correlation toward identity.
+    zscore: the z tests (EWMA, MAD, CUSUM, Mahalanobis, exceedances) count in the fused score
+        (they are computed, and reported in ``z``, either way).
+    context: run the context-novelty channel; ctx_bins levels over the warm-up range, ctx_tiles
+        offset tilings, levels clamped ctx_pad beyond the range, ctx_window readings whose
+        surprise (decades) must sum to ctx_min_surprise, ctx_prior_n the prior of the novelty
+        share, ctx_refractory readings of quiet per sensor after a context alarm.
+    phase_slots: slots of phase_period (a day) for the (time of day, level) channel (0: off),
+        levels clamped phase_pad beyond the range, weight phase_weight.
+    res_floor: every scale is at least this many resolution steps of the sensor.
+    stuck_p: a run of repeated readings less likely than this (under the sensor's own repeat
+        share) is a stuck sensor (0: off).
+    counters: a sensor that only rises during its warm-up is scored on its increments.
     """
 
     alpha: float = 0.01
@@ -90,6 +114,22 @@ class FleetConfig:
     mv_alpha: float = 0.001
     mv_min_weight: float = 0.5
     mv_ridge: float = 0.05
+    zscore: bool = True
+    context: bool = True
+    ctx_bins: int = 12
+    ctx_tiles: int = 2
+    ctx_pad: int = 48
+    ctx_window: int = 30
+    ctx_min_surprise: float = 4.0
+    ctx_prior_n: float = 10.0
+    ctx_refractory: int = 0
+    phase_slots: int = 24
+    phase_period: float = 86400.0
+    phase_pad: int = 4
+    phase_weight: float = 0.7
+    res_floor: float = 2.0
+    stuck_p: float = 1e-6
+    counters: bool = True
 
     def __post_init__(self) -> None:
         checks = {
@@ -111,6 +151,19 @@ class FleetConfig:
             "mv_alpha": 0.0 < self.mv_alpha <= 1.0,
             "mv_min_weight": 0.0 <= self.mv_min_weight <= 1.0,
             "mv_ridge": 0.0 < self.mv_ridge <= 1.0,
+            "ctx_bins": self.ctx_bins >= 2,
+            "ctx_tiles": 1 <= self.ctx_tiles <= 8,
+            "ctx_pad": self.ctx_pad >= 0,
+            "ctx_window": self.ctx_window >= 1,
+            "ctx_min_surprise": self.ctx_min_surprise >= 0.0,
+            "ctx_prior_n": self.ctx_prior_n >= 1.0,
+            "ctx_refractory": self.ctx_refractory >= 0,
+            "phase_slots": self.phase_slots >= 0,
+            "phase_period": self.phase_period > 0.0,
+            "phase_pad": self.phase_pad >= 0,
+            "phase_weight": self.phase_weight >= 0.0,
+            "res_floor": self.res_floor >= 0.0,
+            "stuck_p": 0.0 <= self.stuck_p < 1.0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -126,7 +179,18 @@ class FleetConfig:
         P[K.INTERVAL], P[K.MAX_GAP] = self.interval_s, self.max_gap_steps
         P[K.REFRACTORY], P[K.SUPPRESS], P[K.RELEARN] = self.refractory, self.suppress, self.relearn
         P[K.USE_MV] = 1.0 if self.mahalanobis else 0.0
+        P[K.USE_Z], P[K.USE_CTX] = float(self.zscore), float(self.context)
+        P[K.CTX_BINS], P[K.CTX_PAD], P[K.CTX_MIN_S] = self.ctx_bins, self.ctx_pad, self.ctx_min_surprise
+        P[K.CTX_PRIOR], P[K.CTX_REFRACTORY] = self.ctx_prior_n, self.ctx_refractory
+        P[K.PH_SLOTS], P[K.PH_PERIOD], P[K.PH_PAD], P[K.PH_WEIGHT] = (self.phase_slots, self.phase_period,
+                                                                    self.phase_pad, self.phase_weight)
+        P[K.RES_FLOOR], P[K.STUCK_P], P[K.COUNTERS] = self.res_floor, self.stuck_p, float(self.counters)
         return P
+
+    def grid_words(self) -> tuple[int, int]:
+        """uint64 words per tiling of the transition grid and of the phase grid."""
+        g = self.ctx_bins + 2 * self.ctx_pad + 1
+        return C.words(g * g), C.words(self.phase_slots * (self.ctx_bins + 2 * self.phase_pad + 1))
 
     @classmethod
     def from_dict(cls, d: dict) -> FleetConfig:
@@ -144,9 +208,25 @@ class FleetResult:
     z: np.ndarray       # float64[n, s] signed robust z per sensor (NaN: missing or warming up)
     fused: np.ndarray   # float64[n] fused score in [0, 1] (NaN while warming up)
     flag: np.ndarray    # bool[n] fused >= threshold (never during the refractory period)
+    stuck: np.ndarray | None = None   # bool[n, s] the sensor is stuck (a sensor fault)
+    ctx: np.ndarray | None = None     # float64[n] context score (NaN: no sensor warm)
 
 
-_STATE = ("ew", "rb", "cs", "cnt", "dev")
+_STATE = ("ew", "rb", "cs", "cnt", "dev", "sq", "wb", "wph", "cg", "pg", "cc", "cprev", "cring")
+
+
+def _cold(config: FleetConfig, n: int, s: int) -> dict:
+    """State arrays of ``n`` cold devices."""
+    cw, pw = config.grid_words()
+    T = config.ctx_tiles
+    dev = np.zeros((n, 3))
+    dev[:, 1] = np.nan
+    return {"ew": np.zeros((n, s, 2)), "rb": np.zeros((n, s, 2)), "cs": np.zeros((n, s, 2)),
+            "cnt": np.zeros((n, s, 2), dtype=np.int64), "dev": dev, "sq": Q.new_state(n, s),
+            "wb": np.zeros((n, s, config.warmup)), "wph": np.full((n, s, config.warmup), -1, dtype=np.int64),
+            "cg": np.zeros((n, s, cw, T), dtype=np.uint64), "pg": np.zeros((n, s, pw, T), dtype=np.uint64),
+            "cc": np.zeros((n, s, C.N_COUNTERS)), "cprev": np.full((n, s, T), -1, dtype=np.int64),
+            "cring": np.zeros((n, s, config.ctx_window))}
 
 
 class FleetDetector:
@@ -161,11 +241,8 @@ class FleetDetector:
         self._crit = K.screening_table(self.n_sensors, self.config.cusum_k)
         s = self.n_sensors
         self.n_devices = 0
-        self.ew = np.zeros((0, s, 2))
-        self.rb = np.zeros((0, s, 2))
-        self.cs = np.zeros((0, s, 2))
-        self.cnt = np.zeros((0, s, 2), dtype=np.int64)
-        self.dev = np.zeros((0, 3))
+        for k, a in _cold(self.config, 0, s).items():
+            setattr(self, k, a)
         self.comoment = np.zeros((s, s))
         self.mv_weight = 0.0
         self.rinv = np.eye(s)
@@ -183,58 +260,70 @@ class FleetDetector:
         capacity = self.ew.shape[0]
         if n > capacity:
             extra = max(n, 2 * capacity) - capacity
-            s = self.n_sensors
-            self.ew = np.concatenate([self.ew, np.zeros((extra, s, 2))])
-            self.rb = np.concatenate([self.rb, np.zeros((extra, s, 2))])
-            self.cs = np.concatenate([self.cs, np.zeros((extra, s, 2))])
-            self.cnt = np.concatenate([self.cnt, np.zeros((extra, s, 2), dtype=np.int64)])
-            dev = np.zeros((extra, 3))
-            dev[:, 1] = np.nan
-            self.dev = np.concatenate([self.dev, dev])
+            for k, a in _cold(self.config, extra, self.n_sensors).items():
+                setattr(self, k, np.concatenate([getattr(self, k), a]))
         self.n_devices = n
 
     def reset_devices(self, dev_idx) -> None:
-        """Make devices cold again (after a repair or a replacement the old normal is gone)."""
+        """Make devices cold again (after a repair or a replacement the old normal is gone,
+        and the sensors may be new)."""
         idx = self._check_idx(np.atleast_1d(np.asarray(dev_idx)))
-        for arr in (self.ew, self.rb, self.cs, self.cnt):
-            arr[idx] = 0
-        self.dev[idx] = (0.0, np.nan, 0.0)
+        for k, a in _cold(self.config, len(idx), self.n_sensors).items():
+            getattr(self, k)[idx] = a
+
+    def rebaseline(self, dev_idx, sensors=None) -> None:
+        """Learn a sustained new normal: the devices' sensors (all, or the indices ``sensors``)
+        warm up again from their next readings (a planner's false alarm, a confirmed change of
+        duty). What each sensor is (resolution, counter, repeat share) is kept."""
+        idx = self._check_idx(np.atleast_1d(np.asarray(dev_idx)))
+        cols = np.arange(self.n_sensors) if sensors is None else np.atleast_1d(np.asarray(sensors, dtype=np.int64))
+        if cols.size and (cols.min() < 0 or cols.max() >= self.n_sensors):
+            raise ValueError(f"sensor index out of range [0, {self.n_sensors}): {cols.tolist()}")
+        sel = np.ix_(idx, cols)
+        self.cnt[sel] = 0
+        self.cs[sel] = 0.0
+        self.sq[sel + (Q.CONST,)] = 0.0
+        self.dev[idx, 2] = 0.0
 
     # ---- streaming -----------------------------------------------------------------------
-    def update_rows(self, dev_idx, X, t=None, *, threads: bool = True, engine: str = "numba") -> FleetResult:
+    def update_rows(self, dev_idx, X, t=None, *, ex=None, threads: bool = True, engine: str = "numba") -> FleetResult:
         """Score then learn rows; rows of one device are processed in the given order.
 
         dev_idx: int[n] device rows (< n_devices); X: float[n, n_sensors], NaN = missing;
-        t: optional float[n] timestamps in seconds (used with ``config.interval_s`` so that
-        gaps and irregular sampling weigh by elapsed time). ``threads=False`` runs serially;
+        t: optional float[n] timestamps in seconds since the epoch (used with
+        ``config.interval_s`` so that gaps and irregular sampling weigh by elapsed time, and for
+        the time-of-day channel); ex: optional float[n, n_sensors] exceedance evidence of fast
+        streams (signed decades of p-value, NaN = none; ``detection.kernels.resample``).
+        ``threads=False`` runs serially;
         ``engine="numpy"`` runs the NumPy reference instead of the Numba kernel (tests, benchmarks).
         """
         if engine not in ("numba", "numpy"):
             raise ValueError(f"engine must be 'numba' or 'numpy', got {engine!r}")
-        dev_idx, X, t = self._check_rows(dev_idx, X, t)
+        dev_idx, X, t, ex = self._check_rows(dev_idx, X, t, ex)
         n = X.shape[0]
-        z = np.empty((n, self.n_sensors))
-        fused = np.empty(n)
-        flag = np.empty(n, dtype=np.bool_)
-        acc = np.empty(n, dtype=np.bool_)
-        zc = np.empty((n, self.n_sensors))
+        s = self.n_sensors
+        z, zc = np.empty((n, s)), np.empty((n, s))
+        fused, ctx = np.empty(n), np.empty(n)
+        flag, acc = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.bool_)
+        stuck = np.empty((n, s), dtype=np.bool_)
         mv_ready = self.mv_weight >= self.config.mv_min_weight
-        args = (self.ew, self.rb, self.cs, self.cnt, self.dev, self.rinv, mv_ready, self._P)
+        args = (*(getattr(self, k) for k in _STATE), self.rinv, mv_ready, self._P)
+        out = (z, fused, flag, acc, zc, stuck, ctx)
         crit = self._crit
         if n == 0:
             pass
         elif engine == "numpy":
-            z, fused, flag, acc, zc = reference.update_rows(dev_idx, X, t, *args)
+            z, fused, flag, acc, zc, stuck, ctx = reference.update_rows(dev_idx, X, t, ex, *args)
         elif threads and numba.get_num_threads() > 1 and n > 256:
             order = np.argsort(dev_idx, kind="stable")
             ds = dev_idx[order]
             starts = np.flatnonzero(np.concatenate(([True], ds[1:] != ds[:-1], [True])))
             n_chunks = min(len(starts) - 1, 8 * numba.get_num_threads())
-            K.update_rows(order, starts, dev_idx, X, t, *args, crit, n_chunks, z, fused, flag, acc, zc)
+            K.update_rows(order, starts, dev_idx, X, t, ex, *args, crit, n_chunks, *out)
         else:
-            K.update_rows_serial(dev_idx, X, t, *args, crit, z, fused, flag, acc, zc)
+            K.update_rows_serial(dev_idx, X, t, ex, *args, crit, *out)
         self._learn_correlation(zc, acc)
-        return FleetResult(z=z, fused=fused, flag=flag)
+        return FleetResult(z=z, fused=fused, flag=flag, stuck=stuck, ctx=ctx)
 
     def _learn_correlation(self, zc: np.ndarray, acc: np.ndarray) -> None:
         """Fold the clipped z-vectors of accepted rows (other rows are zeros) into the model's
@@ -259,7 +348,7 @@ class FleetDetector:
             )
         return dev_idx.astype(np.int64, copy=False)
 
-    def _check_rows(self, dev_idx, X, t):
+    def _check_rows(self, dev_idx, X, t, ex=None):
         dev_idx = self._check_idx(np.asarray(dev_idx))
         X = np.ascontiguousarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_sensors:
@@ -274,7 +363,13 @@ class FleetDetector:
             t = np.ascontiguousarray(t, dtype=np.float64)
             if t.shape != (X.shape[0],):
                 raise ValueError(f"t must have shape ({X.shape[0]},), got {t.shape}")
-        return dev_idx, X, t
+        if ex is None:
+            ex = np.full(X.shape, np.nan)
+        else:
+            ex = np.ascontiguousarray(ex, dtype=np.float64)
+            if ex.shape != X.shape:
+                raise ValueError(f"ex must have the shape of X {X.shape}, got {ex.shape}")
+        return dev_idx, X, t, ex
 
     # ---- checkpoint ----------------------------------------------------------------------
     def copy(self) -> FleetDetector:

@@ -1,9 +1,12 @@
-"""``prognos train``: fit the failure predictor of each product model from the platform's own
-history (TimescaleDB) and store it as a new version under ``settings.model_dir``; then refit
-the repair-time model (:mod:`detection.mttr`, stored in ``mttr_models``) from the repairs.
+"""``prognos train``: learn from the platform's own history (TimescaleDB), per product model,
+the failure-mode signatures detection matches anomalies against (``learned_signatures``, see
+:mod:`detection.signatures`) and the failure predictor (time to failure with its interval,
+probability of failure within the horizon), stored as a new version under ``settings.model_dir``;
+then refit the repair-time model (:mod:`detection.mttr`, stored in ``mttr_models``) from the repairs.
 
     prognos train                          # every product model with devices
     prognos train --model PMP-200 --horizon-h 336 --since 2026-08-01
+    prognos train --signatures-only        # the signatures, not the predictor nor the MTTR model
 
 Exit status: 0 when every requested model was trained, 1 when some had too little history
 (no failures yet; the others are still trained and stored), 2 on bad arguments or an
@@ -21,6 +24,7 @@ from datetime import datetime, timezone
 import psycopg
 from tqdm import tqdm
 
+from detection import signatures
 from detection.mttr import store as mttr_store
 from detection.prediction import store
 from detection.prediction.history import SOURCES, load_history, product_models
@@ -84,6 +88,8 @@ def parser() -> argparse.ArgumentParser:
                    help="OpenMP threads for boosting (default 1: on a busy machine more threads spin)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model-dir", help="where versions are stored (default: settings.model_dir)")
+    p.add_argument("--signatures-only", action="store_true",
+                   help="learn the failure-mode signatures only, not the predictor nor the MTTR model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -119,6 +125,15 @@ def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> 
             try:
                 history = load_history(conn, model_id, args.since, args.until, progress=bar, source=args.source)
                 event(log, "train_started", model=model_id, assets=len(history.assets))
+                learned = signatures.learn(history)
+                signatures.save(conn, model_id, learned)
+                event(log, "signatures_learned", model=model_id,
+                      modes={m: {"events": s.events, "signature": s.signature} for m, s in learned.items()})
+                print(f"{model_id} signatures: " + (", ".join(
+                    f"{m} ({s.events} failures{'' if signatures.usable(s) else ', too few: directions kept'})"
+                    for m, s in sorted(learned.items())) or "no failure with telemetry before it yet"))
+                if args.signatures_only:
+                    continue
                 predictor, meta = train(history, cfg, progress=functools.partial(
                     tqdm, desc=f"{model_id} features", unit="asset", disable=args.quiet, file=sys.stderr))
             except (LookupError, InsufficientHistory) as exc:
@@ -136,6 +151,8 @@ def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> 
             print(f"{model_id} {predictor.version}: {len(history.assets)} assets, "
                   f"{sum(meta['data']['failures'].values())} failures, {meta['data']['rows']} rows, "
                   f"held-out RUL MAE {mae}, horizon AUC {auc} -> {path}")
+        if args.signatures_only:
+            return status
         mttr = mttr_store.fit_from_db(conn, as_of=args.until)
         version = mttr_store.save(conn, mttr)
         s = mttr.summary_

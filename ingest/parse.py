@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta, timezone
 import orjson
 
 from schemas.telemetry import (MAX_FUTURE, MAX_MESSAGE_BYTES, MAX_READINGS_PER_MESSAGE,
-                               MODE_EVENTS, STATE_EVENTS, format_time)
+                               MODE_EVENTS, STATE_EVENTS)
 
 _FUTURE_S = MAX_FUTURE.total_seconds()
 _FLOAT32_MAX = 3.4028234e38
@@ -157,7 +157,8 @@ def _from_us(us: int) -> tuple[datetime, str]:
         raise Rejected("too_old" if us < 0 else "future_time",
                        f"{us / 1e6:.0f} s from 1970 is outside the years 1..9999")
     t = _UNIX_EPOCH + timedelta(microseconds=us)
-    return t, format_time(t, 6 if us % 1000 else 3)
+    # schemas.telemetry.format_time's text, by datetime's C isoformat ("+00:00" -> "Z")
+    return t, t.isoformat(timespec="microseconds" if us % 1000 else "milliseconds")[:-6] + "Z"
 
 
 def _load(payload: bytes):

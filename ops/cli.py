@@ -34,7 +34,10 @@ def cmd_services(args) -> int:
         mosquitto.stop(base)
         timescaledb.stop(base, unmount=True)
         if args.action == "purge":       # what the services keep outside the state folder
-            mosquitto.remove(base)
+            from ops.demo import demo_settings
+            worlds = sorted((base.state_dir / "worlds").glob("*"))
+            for s in [base, demo_settings(base)] + [base.model_copy(update={"state_dir": w}) for w in worlds]:
+                mosquitto.remove(s)
             remove_service_dir(base.state_dir / "timescaledb")
     else:
         print(json.dumps({"timescaledb": timescaledb.is_running(base),

@@ -1,7 +1,8 @@
 """``prognos demo``: the whole platform end to end on a simulated fleet.
 
 Registers a demo fleet (every product model), backfills its history straight into TimescaleDB,
-then starts ingest, detection and the API as separate processes and runs the simulator live
+learns from that history what ``prognos train`` learns (failure-mode signatures, the failure
+predictor with its interval), then starts ingest, detection and the API as separate processes and runs the simulator live
 over MQTT on an accelerated clock (one simulated hour per wall second until it catches up with
 the present, then real time). A drill fault (a seal leak on one pump) starts when the live run
 does, so within a few minutes a device degrades, is flagged, and a predictive service order
@@ -62,6 +63,13 @@ def _args(argv):
     if a.assets < 3 or a.history_days < 1 or a.live_hours <= 0 or a.acceleration < 1:
         p.error("need --assets >= 3, --history-days >= 1, --live-hours > 0, --acceleration >= 1")
     return a
+
+
+def demo_settings(base: Settings, database: str = DEMO_DB, mqtt_port: int | None = None) -> Settings:
+    """The demo's own database, broker port (the configured one + 1) and state folder
+    (``.prognos/demo``: device credentials, broker files, models, logs)."""
+    return base.model_copy(update={"db_name": database, "state_dir": base.state_dir / "demo",
+                                   "mqtt_port": mqtt_port or base.mqtt_port + 1})
 
 
 class NotDemoDatabase(RuntimeError):
@@ -151,6 +159,17 @@ def _inject_drill(fleet, at: datetime) -> str:
     raise SystemExit("the demo fleet has no pump to run the drill on; use more --assets")
 
 
+def _train(settings: Settings) -> None:
+    """``prognos train`` on the backfilled history: detection starts with learned signatures and
+    a failure predictor, so predictive orders carry a predicted failure time and interval."""
+    from detection.train_cli import main as train_main
+
+    print("learning from the history (prognos train) ...", flush=True)
+    status = train_main(["--quiet"], settings=settings)
+    if status not in (0, 1):
+        raise SystemExit(f"prognos train failed (exit status {status})")
+
+
 def _wait_api(settings: Settings, sup: Supervisor, timeout: float = 90.0) -> None:
     url = f"http://{settings.api_host}:{settings.api_port}/health"
     deadline = time.monotonic() + timeout
@@ -174,10 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     from schemas.migrate import migrate
 
     base = Settings()
-    demo_dir = base.state_dir / "demo"
-    # a database, broker, device credentials and model folder of the demo's own
-    settings = base.model_copy(update={"db_name": args.database, "state_dir": demo_dir,
-                                       "mqtt_port": args.mqtt_port or base.mqtt_port + 1})
+    settings = demo_settings(base, args.database, args.mqtt_port)
     started = time.monotonic()
     try:
         ensure_database(settings)
@@ -213,6 +229,7 @@ def _run(args, base: Settings, settings: Settings, started: float) -> int:
     creds = register_fleet(settings, fleet)
     print(f"backfilling {args.history_days:g} days of history for {args.assets} assets ...", flush=True)
     backfill(settings, fleet, start, live_start, step_s=600.0, progress=True)
+    _train(settings)
     drill = _inject_drill(fleet, live_start)
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         token = create_token(conn, f"demo planner {now:%Y-%m-%d %H:%M}", "planner", expires_in=timedelta(days=30))

@@ -19,7 +19,7 @@ cancelled).
 
 **Breach probability** (restore clock, live orders) = P(restore after the deadline) =
 P(R > deadline − arrival), R the repair time's predictive distribution
-(:mod:`orders.repair_time`), arrival = the planned visit (``scheduled_for``) or now + the
+(:mod:`orders.repair_time`: the MTTR model's quantiles), arrival = the planned visit (``scheduled_for``) or now + the
 expected wait (the median time from approval to a technician on site of the tier's orders in
 the last 90 days, travel included; the tier's response target while there are fewer than 5),
 but never sooner than now + ``TRAVEL_H``. Work in progress: P(R > deadline − start |
@@ -127,6 +127,8 @@ class OrderClocks:
     breach_probability: float | None = None
     arrival: datetime | None = None
     repair_median_h: float | None = None
+    repair_lo_h: float | None = None     # 10 % quantile of the repair time
+    repair_hi_h: float | None = None     # 90 %
     repair_source: str | None = None
     detail: dict = field(default_factory=dict)
 
@@ -289,9 +291,10 @@ def _history(conn, order_ids: list[int]) -> dict[int, list]:
 
 
 def order_clocks(conn, where: str = "TRUE", params: dict | None = None, now: datetime | None = None,
-                 with_probability: bool = True) -> list[OrderClocks]:
+                 with_probability: bool = True, mttr_model=None) -> list[OrderClocks]:
     """Clocks (and, for live orders, the breach probability) of the orders matching ``where``
-    (SQL over ``o`` = service_orders, ``a`` = assets)."""
+    (SQL over ``o`` = service_orders, ``a`` = assets) as of ``now``. ``mttr_model``: an MTTR
+    model to use instead of the one in force (the benchmark's, fitted before its test period)."""
     now = now or datetime.now(timezone.utc)
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(f"SELECT o.*, a.model_id, a.customer_id FROM service_orders o JOIN assets a USING (asset_id) "
@@ -301,27 +304,29 @@ def order_clocks(conn, where: str = "TRUE", params: dict | None = None, now: dat
         return []
     hist = _history(conn, [o["order_id"] for o in orders])
     tr, cals = tiers(conn), calendars(conn)
-    waits: dict[str, float] = {}
-    out = []
+    out, pending = [], []
     for o in orders:
         tier = tr.get(o["sla_tier"]) if o["sla_tier"] else None
         c = clocks(o, hist[o["order_id"]], tier, cals.get(tier["calendar"]) if tier else None, now)
-        live = c.status in ("proposed", "approved", "scheduled", "in_progress", "on_hold")
-        if with_probability and live and c.restore is not None and c.restore.deadline is not None:
-            rt = repair_time.for_order(conn, o["asset_id"], o["mode"], before=now)
-            if o["sla_tier"] not in waits:
-                waits[o["sla_tier"]] = expected_wait_h(conn, o["sla_tier"], now)
-            visit = (o["detail"] or {}).get("scheduled_for") if c.status == "scheduled" else None
-            started = c.response.stopped_at if c.status == "in_progress" and c.response else None
-            p, arrival = breach_probability(
-                now, c.restore.deadline, rt, work_started=started,
-                visit_at=datetime.fromisoformat(visit.replace("Z", "+00:00")) if visit else None,
-                expected_wait_h=waits[o["sla_tier"]])
-            c.breach_probability, c.arrival = round(p, 4), arrival
-            c.repair_median_h, c.repair_source = round(rt.median, 3), rt.source
         c.detail = {"asset_id": o["asset_id"], "mode": o["mode"], "kind": o["kind"], "priority": o["priority"],
                     "customer_id": o["customer_id"], "model_id": o["model_id"]}
         out.append(c)
+        live = c.status in ("proposed", "approved", "scheduled", "in_progress", "on_hold")
+        if with_probability and live and c.restore is not None and c.restore.deadline is not None:
+            visit = (o["detail"] or {}).get("scheduled_for") if c.status == "scheduled" else None
+            visit = datetime.fromisoformat(visit.replace("Z", "+00:00")) if visit else None
+            started = c.response.stopped_at if c.status == "in_progress" and c.response else None
+            pending.append((c, o, visit, started))
+    # the repair-time distributions of all live orders in one model call
+    rts = repair_time.for_orders(conn, [(o["asset_id"], o["mode"], o["kind"], started or visit)
+                                        for _, o, visit, started in pending], model=mttr_model)
+    waits = {t: expected_wait_h(conn, t, now) for t in {o["sla_tier"] for _, o, _, _ in pending}}
+    for (c, o, visit, started), rt in zip(pending, rts):
+        p, arrival = breach_probability(now, c.restore.deadline, rt, work_started=started, visit_at=visit,
+                                        expected_wait_h=waits[o["sla_tier"]])
+        c.breach_probability, c.arrival = round(p, 4), arrival
+        c.repair_median_h, c.repair_source = round(rt.median, 3), rt.source
+        c.repair_lo_h, c.repair_hi_h = (round(float(x), 3) for x in rt.quantile([0.1, 0.9]))
     return out
 
 

@@ -58,7 +58,7 @@ HOLD_REASONS = ("waiting_customer", "waiting_parts")
 #: Reasons a planner may give when rejecting or cancelling (``false_alarm`` feeds detection).
 DECISION_REASONS = ("false_alarm", "not_needed", "duplicate", "customer_declined", "out_of_contract",
                     "other")
-SYSTEM_ACTORS = ("detection", "triage", "system")
+SYSTEM_ACTORS = ("detection", "triage", "scheduler", "system")
 #: Triage outcomes that keep an order proposed; recorded as the order's reason.
 TRIAGE_OUTCOMES = ("needs_review", "rate_limited", "storm")
 
@@ -84,8 +84,8 @@ _EVENT = {"proposed": "order.proposed", "approved": "order.approved", "rejected"
           "completed": "order.completed", "cancelled": "order.cancelled"}
 
 #: Order columns a change may set (``detail`` is merged, scheduled_for/assignee live in it).
-CHANGEABLE = ("priority", "risk", "predicted_failure_at", "predicted_mttr_h", "respond_by", "kind",
-              "first_time_fix", "fleet_incident_id")
+CHANGEABLE = ("priority", "risk", "predicted_failure_at", "predicted_failure_lo", "predicted_failure_hi",
+              "predicted_mttr_h", "respond_by", "kind", "first_time_fix", "fleet_incident_id")
 DETAIL_KEYS = ("scheduled_for", "assignee")
 
 
@@ -166,7 +166,8 @@ def create(conn, *, asset_id: str, mode: str, kind: str, status: str, priority: 
            actor: str, reason: str = "opened", note: str = "", sla_tier: str | None = None,
            risk: float | None = None, predicted_failure_at: datetime | None = None,
            predicted_mttr_h: float | None = None, respond_by: datetime | None = None,
-           detail: dict | None = None) -> int:
+           detail: dict | None = None, predicted_failure_lo: datetime | None = None,
+           predicted_failure_hi: datetime | None = None) -> int:
     """Open an order in ``status`` (``proposed`` or ``approved``); returns its id. A live order
     for the same asset and mode raises :class:`LiveOrderExists` (nothing written)."""
     if status not in ("proposed", "approved"):
@@ -177,11 +178,12 @@ def create(conn, *, asset_id: str, mode: str, kind: str, status: str, priority: 
                 cur.execute(
                     """INSERT INTO service_orders (asset_id, mode, kind, status, status_at, reason,
                            priority, sla_tier, risk, predicted_failure_at, predicted_mttr_h,
-                           respond_by, opened_at, detail)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                           respond_by, opened_at, detail, predicted_failure_lo, predicted_failure_hi)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                        RETURNING order_id""",
                     (asset_id, mode, kind, status, opened_at, reason, priority, sla_tier, risk,
-                     predicted_failure_at, predicted_mttr_h, respond_by, opened_at, Jsonb(detail or {})))
+                     predicted_failure_at, predicted_mttr_h, respond_by, opened_at, Jsonb(detail or {}),
+                     predicted_failure_lo, predicted_failure_hi))
         except errors.UniqueViolation:
             live = live_order(conn, asset_id, mode)
             raise LiveOrderExists(live["order_id"] if live else -1, asset_id, mode) from None
@@ -314,6 +316,8 @@ class OrderProposal:
     predicted_mttr_h: float | None
     respond_by: datetime
     detail: dict = field(default_factory=dict)
+    predicted_failure_lo: datetime | None = None    # 10th-90th percentile of the failure time
+    predicted_failure_hi: datetime | None = None
 
 
 def open_or_update(conn: psycopg.Connection, proposals: list[OrderProposal], actor: str = "detection") -> list[int]:
@@ -333,7 +337,8 @@ def open_or_update(conn: psycopg.Connection, proposals: list[OrderProposal], act
                              priority=p.priority, opened_at=p.opened_at, actor=actor,
                              note=f"{p.kind} order at risk {p.risk if p.risk is not None else 'n/a'}",
                              sla_tier=p.sla_tier, risk=p.risk, predicted_failure_at=p.predicted_failure_at,
-                             predicted_mttr_h=p.predicted_mttr_h, respond_by=p.respond_by, detail=p.detail)
+                             predicted_mttr_h=p.predicted_mttr_h, respond_by=p.respond_by, detail=p.detail,
+                             predicted_failure_lo=p.predicted_failure_lo, predicted_failure_hi=p.predicted_failure_hi)
             except LiveOrderExists:
                 live = live_order(conn, p.asset_id, p.mode)
             else:
@@ -352,6 +357,8 @@ def _escalate(conn, live: dict, p: OrderProposal, actor: str) -> None:
     if p.predicted_failure_at is not None and (live["predicted_failure_at"] is None
                                                or p.predicted_failure_at < live["predicted_failure_at"]):
         changes["predicted_failure_at"] = p.predicted_failure_at
+        if p.predicted_failure_lo is not None:
+            changes.update(predicted_failure_lo=p.predicted_failure_lo, predicted_failure_hi=p.predicted_failure_hi)
     if p.predicted_mttr_h is not None and live["predicted_mttr_h"] is None:
         changes["predicted_mttr_h"] = p.predicted_mttr_h
     if p.priority < live["priority"]:
@@ -365,6 +372,26 @@ def _escalate(conn, live: dict, p: OrderProposal, actor: str) -> None:
     note = "failure reported" if p.kind == "corrective" else f"new evidence, risk {p.risk}"
     transition(conn, live["order_id"], "approved" if approve else None, actor=actor, reason="escalated",
                note=note, at=p.opened_at, changes=changes)
+
+
+def refresh_predictions(conn: psycopg.Connection, rows: list[tuple]) -> int:
+    """Keep the live predictive orders of assets current with the failure predictor's latest
+    output: ``rows`` of (asset_id, failure_at, failure_lo, failure_hi, {mode: probability of a
+    failure within the horizon}). A forecast, not a decision: no history row, no event (detection
+    calls it every predicted hour). Returns the number of orders updated."""
+    if not rows:
+        return 0
+    cur = conn.execute(
+        """UPDATE service_orders o SET predicted_failure_at = x.f, predicted_failure_lo = x.lo,
+               predicted_failure_hi = x.hi,
+               detail = o.detail || jsonb_strip_nulls(jsonb_build_object('p_fail', (x.p ->> o.mode)::real))
+           FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::jsonb[])
+                AS x(a, f, lo, hi, p)
+           WHERE o.asset_id = x.a AND o.kind = 'predictive'
+             AND o.status IN (SELECT status FROM order_statuses WHERE live)""",
+        ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
+         [Jsonb(r[4] or {}) for r in rows]))
+    return cur.rowcount
 
 
 def new_repairs(conn: psycopg.Connection, after_id: int) -> list[tuple]:

@@ -10,6 +10,7 @@ files, offline. The lifespan also runs the webhook dispatcher (``webhooks.dispat
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +30,7 @@ from service_api.routes import (
     health,
     ingest_stats,
     mttr,
+    predictions,
     schedule,
     service_figures,
     service_orders,
@@ -73,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.pool = open_pool(settings)
+        # requests wait for a connection here (in the loop), not in worker threads: deps.db_slot
+        app.state.db_slots = asyncio.Semaphore(settings.db_pool_max)
         dispatcher = Dispatcher(settings).start() if settings.webhook_dispatch else None
         event(log, "api_started", pool_max=settings.db_pool_max,
               webhook_dispatch=settings.webhook_dispatch)
@@ -98,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_throttle = AuthThrottle(settings.auth_fail_limit, settings.auth_fail_window_s)
 
     api = APIRouter(prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
-    for module in (service_orders, assets, uptime, mttr, sla, sla_clocks, fleet_incidents,
+    for module in (service_orders, assets, predictions, uptime, mttr, sla, sla_clocks, fleet_incidents,
                    service_figures, ingest_stats, schedule, tokens, webhooks, export):
         api.include_router(module.router)
     api.include_router(tokens.me_router)

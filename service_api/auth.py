@@ -146,10 +146,15 @@ def authenticate(conn: psycopg.Connection, token: str) -> Principal | None:
                    SELECT token_id, name, role, customer_id, last_used_at FROM api_tokens
                    WHERE token_hash = %s AND revoked_at IS NULL
                      AND (expires_at IS NULL OR expires_at > now())),
+               -- SKIP LOCKED: concurrent requests with the same token never wait for the one
+               -- recording the use (its row lock lasts until its request commits)
+               stale AS (
+                   SELECT a.token_id FROM api_tokens a JOIN t USING (token_id)
+                   WHERE t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute'
+                   FOR UPDATE OF a SKIP LOCKED),
                used AS (
-                   UPDATE api_tokens SET last_used_at = now() FROM t
-                   WHERE api_tokens.token_id = t.token_id
-                     AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute'))
+                   UPDATE api_tokens SET last_used_at = now() FROM stale
+                   WHERE api_tokens.token_id = stale.token_id)
                SELECT token_id, name, role, customer_id FROM t""",
             (hash_token(token),),
         )

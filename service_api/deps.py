@@ -12,7 +12,7 @@ Use them as annotated parameters::
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
 import psycopg
@@ -34,14 +34,30 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_conn(request: Request) -> Iterator[psycopg.Connection]:
+async def db_slot(request: Request) -> AsyncIterator[None]:
+    """Wait, in the event loop, until one of the pool's connections is free for this request.
+
+    Without it, more concurrent requests than worker threads (40) deadlock: every thread blocks
+    in ``pool.connection()`` while the requests that hold the connections wait for a thread to
+    run their route, until the pool times out (503s; found by the 50-planner benchmark)."""
+    async with request.app.state.db_slots:
+        yield
+
+
+def get_conn(
+    request: Request, _slot: Annotated[None, Depends(db_slot, scope="function")]
+) -> Iterator[psycopg.Connection]:
     """One pooled connection per request; committed when the request succeeds, else rolled back."""
     pool: ConnectionPool = request.app.state.pool
     with pool.connection() as conn:
         yield conn
 
 
-DbConn = Annotated[psycopg.Connection, Depends(get_conn)]
+# scope="function": the connection is committed and returned to the pool when the route
+# function returns, BEFORE the response is sent. With the default ("request") the commit came
+# after the response, so a client's next request could read the state before its own change
+# (found by the browser tests: the page re-read the queue and still saw the old status).
+DbConn = Annotated[psycopg.Connection, Depends(get_conn, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

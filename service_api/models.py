@@ -43,6 +43,8 @@ class ServiceOrderPublic(BaseModel):
     sla_tier: str | None
     risk: float | None
     predicted_failure_at: datetime | None
+    predicted_failure_lo: datetime | None = Field(None, description="10th percentile of the predicted failure time")
+    predicted_failure_hi: datetime | None = Field(None, description="90th percentile of the predicted failure time")
     predicted_mttr_h: float | None
     respond_by: datetime | None
     opened_at: datetime
@@ -183,6 +185,10 @@ class AssetPublic(BaseModel):
     health: float | None = Field(description="lowest health over the failure modes (1 = new)")
     worst_mode: str | None
     rul_h: float | None = Field(description="shortest predicted remaining useful life")
+    rul_lo_h: float | None = Field(None, description="10th percentile of that remaining life (hours)")
+    rul_hi_h: float | None = Field(None, description="90th percentile of that remaining life (hours)")
+    p_fail: float | None = Field(None, description="highest probability of a failure of one of the "
+                                 "asset's modes within the predictor's horizon")
     health_updated_at: datetime | None
     open_orders: int
 
@@ -203,6 +209,11 @@ class ModeHealthPublic(BaseModel):
     health: float | None
     risk: float | None
     rul_h: float | None
+    rul_lo_h: float | None = None
+    rul_hi_h: float | None = None
+    p_fail: float | None = Field(None, description="probability of a failure of this mode within horizon_h")
+    horizon_h: float | None = None
+    predicted_at: datetime | None = None
     updated_at: datetime | None
     detail: dict[str, Any] | None
 

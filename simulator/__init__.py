@@ -5,6 +5,8 @@
 * :mod:`simulator.fleet`: ``Fleet(FleetSpec(...))``: vectorised physics (duty cycles, ambient,
   degradation with hazards depending on age, load and maintenance, failures, repairs,
   preventive and predictive maintenance, sensor faults) and the ground-truth log;
+* :mod:`simulator.technicians`: the field technicians per region, their skill levels and
+  what they record on a repair;
 * :mod:`simulator.ground_truth`: the JSON Lines log of what really happened;
 * :mod:`simulator.register`: the installed base and devices in the database;
 * :mod:`simulator.backfill` (+ :mod:`simulator.copy_binary`): months of history straight into

@@ -20,21 +20,16 @@ from simulator import technicians as sim_techs
 from simulator.catalog import CATALOG
 from simulator.fleet import Fleet
 from simulator.geography import REGION_CENTRES
+from simulator.manual import directions, nominal_mttr_h
 
 log = logging.getLogger("prognos.simulator.register")
 
 
-def signature(pm, fm) -> dict[str, float]:
-    """Signed weight per sensor a mode moves: its shift at full damage in noise units, scaled
-    so the largest magnitude is 1 (what detection matches anomalies against)."""
-    noise = {s.name: s.noise_sd or 1e-3 * max(abs(s.hi - s.lo), 1.0) for s in pm.sensors}
-    raw = {name: eff / noise[name] for name, eff in fm.effects.items() if eff}
-    top = max((abs(v) for v in raw.values()), default=0.0)
-    return {k: round(v / top, 4) for k, v in raw.items()} if top else {}
-
-
 def register_catalog(conn: psycopg.Connection, model_ids=None) -> None:
-    """Product models, their sensors (positions = telemetry.vals order) and failure modes."""
+    """Product models, their sensors (positions = telemetry.vals order) and failure modes with
+    the manufacturer's knowledge only (:mod:`simulator.manual`): the direction (+1 / -1) of
+    each sensor a mode moves, whether it is intermittent, the service manual's nominal MTTR.
+    Nothing of the simulator's effect sizes, noise levels or repair-time draws."""
     models = [CATALOG[m] for m in (model_ids or CATALOG)]
     with conn.cursor() as cur:
         cur.executemany(
@@ -51,7 +46,7 @@ def register_catalog(conn: psycopg.Connection, model_ids=None) -> None:
             "signature, intermittent) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (model_id, mode) DO NOTHING",
             [(pm.model_id, fm.mode, fm.description, list(fm.sensors), fm.predictable,
-              fm.mttr_h * pm.repair_factor, Jsonb(signature(pm, fm)), bool(fm.spike_sensors))
+              nominal_mttr_h(pm, fm), Jsonb(directions(fm)), bool(fm.spike_sensors))
              for pm in models for fm in pm.failure_modes])
         # a registered model must match the catalog (positions are the telemetry layout)
         for pm in models:

@@ -92,6 +92,18 @@ def add_asset(
             )
 
 
+def add_small_fleet(conn: psycopg.Connection, model_id: str, customer_id: str, assets: list[str],
+                    *, site_id: str | None = None, **asset_kw) -> str:
+    """A product model, a customer with one site and ``assets`` of that model there; returns
+    the site id (default ``{customer_id}-S``)."""
+    site_id = site_id or f"{customer_id}-S"
+    add_model(conn, model_id)
+    add_customer(conn, customer_id, [site_id])
+    for a in assets:
+        add_asset(conn, a, model_id, customer_id, site_id, **asset_kw)
+    return site_id
+
+
 def add_health(conn, asset_id: str, mode: str, *, health: float, risk: float,
                rul_h: float | None = None, at: datetime | None = None) -> None:
     conn.execute(

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import psycopg
 import pytest
 
 from prognos import config
 from service_api import cli
 from service_api.auth import authenticate, create_token, hash_token
+from tests import seed
 
 
 def bearer(token: str) -> dict:
@@ -107,5 +109,15 @@ def test_cli_tokens_create_list_revoke(world, monkeypatch, capsys, uid):
             cli.main(["tokens", "create", "--name", "x", "--role", "root"])
         assert cli.main(["tokens", "create", "--name", "x", "--role", "viewer",
                          "--expires-days", "-1"]) == 2
+        # a customer token, bound to its customer; one that never expires
+        with psycopg.connect(world.settings.dsn, autocommit=True) as conn:
+            seed.add_customer(conn, f"CC-{uid}", [])
+        assert cli.main(["tokens", "create", "--name", f"portal-{uid}", "--role", "customer",
+                         "--customer", f"CC-{uid}", "--never-expires"]) == 0
+        capsys.readouterr()
+        assert cli.main(["tokens", "list"]) == 0
+        line = next(ln for ln in capsys.readouterr().out.splitlines() if f"portal-{uid}" in ln)
+        assert line.endswith(f"portal-{uid} (customer CC-{uid})") and " - " in line
+        assert cli.main(["tokens", "create", "--name", "x", "--role", "customer"]) == 2
     finally:
         config.get_settings.cache_clear()

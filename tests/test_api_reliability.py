@@ -71,12 +71,8 @@ def test_uptime_availability_mtbf_mttr(client, viewer, db, uid):
 
 def test_mttr_actual_and_predicted(client, viewer, db, uid):
     w0 = datetime(2025, 4, 1, tzinfo=timezone.utc)
-    m, c = f"MM-{uid}", f"MC-{uid}"
-    seed.add_model(db, m)
-    seed.add_customer(db, c, [f"{c}-S"])
-    assets = [f"MA{i}-{uid}" for i in range(3)]
-    for a in assets:
-        seed.add_asset(db, a, m, c, f"{c}-S")
+    m, assets = f"MM-{uid}", [f"MA{i}-{uid}" for i in range(3)]
+    seed.add_small_fleet(db, m, f"MC-{uid}", assets)
     seed.add_repair(db, assets[0], "bearing_wear", h(w0, 10), h(w0, 12))
     seed.add_repair(db, assets[1], "bearing_wear", h(w0, 20), h(w0, 24))
     seed.add_repair(db, assets[2], "bearing_wear", h(w0, 30), h(w0, 39), first_time_fix=False)

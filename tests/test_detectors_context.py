@@ -37,7 +37,7 @@ def test_kernel_matches_reference(seed, n_bins, tiles, pad, refractory, kind, wi
     seen = K.new_grid(n_bins, tiles, pad)
     pseen = K.new_phase_grid(n_bins, tiles, phase_pad, slots)
     prev = np.full(tiles, -1, dtype=np.int64)
-    fast = K.novelty_scores(x, phases, seen, prev, pseen, lo, span, n_bins, pad, phase_pad, refractory, min_surprise,
+    fast = K.novelty_scores(x, phases, slots, seen, prev, pseen, lo, span, n_bins, pad, phase_pad, refractory, min_surprise,
                             prior_n, phase_weight, *K.new_counters(window))
     slow = reference.context_novelty(x, lo, span, n_bins, tiles, pad, refractory, window, min_surprise, prior_n,
                                      phases, slots, phase_pad, phase_weight)

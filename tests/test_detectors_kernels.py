@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 from detection.fleet import FleetConfig, FleetDetector
 
 CFG = FleetConfig(warmup=8, mv_min_weight=0.05, mv_alpha=0.05, refractory=3, suppress=0.5, relearn=6,
-                  interval_s=10.0)
+                  interval_s=10.0, phase_period=600.0, ctx_window=5, ctx_min_surprise=0.5, ctx_refractory=2,
+                  stuck_p=1e-3)
+STATE = ("ew", "rb", "cs", "dev", "sq", "wb", "cc", "cring")
+EXACT = ("cnt", "wph", "cg", "pg", "cprev")
 
 
 def _stream(seed: int, n: int, n_dev: int, s: int, kind: str):
@@ -20,11 +23,17 @@ def _stream(seed: int, n: int, n_dev: int, s: int, kind: str):
         X = np.full((n, s), 3.0)
     elif kind == "steps":
         X = rng.normal(size=(n, s)) + np.where(np.arange(n)[:, None] > n // 2, 8.0, 0.0)
+    elif kind == "quantised":                 # a steady sensor with 0.01 steps, some stuck runs
+        X = np.round(22.26 + 0.01 * rng.integers(-2, 3, size=(n, s)), 2)
+        X[n // 3: n // 3 + 30] = 22.26
+    elif kind == "counter":                   # only rises, with a reset
+        X = np.cumsum(rng.integers(0, 4, size=(n, s)), axis=0).astype(float)
+        X[2 * n // 3:] -= X[2 * n // 3]
     else:
         X = rng.standard_t(3, size=(n, s)) * rng.uniform(0.1, 100, s)
     X[rng.random((n, s)) < 0.15] = np.nan
     X[rng.random(n) < 0.05] = np.nan          # whole rows missing
-    t = np.cumsum(rng.exponential(10.0, n))   # irregular sampling, some long gaps
+    t = 1.7e9 + np.cumsum(rng.exponential(10.0, n))   # irregular sampling, some long gaps
     t[rng.random(n) < 0.02] += 5000.0
     t[rng.random(n) < 0.1] = np.nan           # some rows without timestamps
     return dev, X, np.sort(t)
@@ -34,14 +43,17 @@ def _assert_same(a: FleetDetector, b: FleetDetector, ra, rb):
     np.testing.assert_allclose(ra.z, rb.z, rtol=1e-9, atol=1e-9, equal_nan=True)
     np.testing.assert_allclose(ra.fused, rb.fused, rtol=1e-9, atol=1e-9, equal_nan=True)
     np.testing.assert_array_equal(ra.flag, rb.flag)
-    for name in ("ew", "rb", "cs", "dev"):
+    np.testing.assert_array_equal(ra.stuck, rb.stuck)
+    np.testing.assert_allclose(ra.ctx, rb.ctx, rtol=1e-9, atol=1e-9, equal_nan=True)
+    for name in STATE:
         np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-9, atol=1e-9, equal_nan=True)
-    np.testing.assert_array_equal(a.cnt, b.cnt)
+    for name in EXACT:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), n_dev=st.integers(1, 6), s=st.integers(1, 5),
-       kind=st.sampled_from(["random", "constant", "steps"]), batches=st.integers(1, 4))
+       kind=st.sampled_from(["random", "constant", "steps", "quantised", "counter"]), batches=st.integers(1, 4))
 def test_numba_matches_numpy_reference(seed, n_dev, s, kind, batches):
     dev, X, t = _stream(seed, 240, n_dev, s, kind)
     fast, slow = FleetDetector(s, CFG, n_dev), FleetDetector(s, CFG, n_dev)
@@ -78,7 +90,7 @@ def test_checkpoint_restore_mid_stream_is_exact():
 
 def test_flagged_points_are_not_learned_slow_fault_stays_abnormal():
     rng = np.random.default_rng(3)
-    det = FleetDetector(1, FleetConfig(warmup=50, alpha=0.02, robust_lr=0.02))
+    det = FleetDetector(1, FleetConfig(warmup=50, alpha=0.02, robust_lr=0.02, context=False))   # the z gate
     det.ensure_devices(1)
     n = 3000
     drift = np.where(np.arange(n) > 1000, (np.arange(n) - 1000) * 0.01, 0.0)  # +20 sd by the end

@@ -26,12 +26,8 @@ def conn(settings):
 
 @pytest.fixture
 def fleet(conn, uid):
-    m, c = f"M-{uid}", f"C-{uid}"
-    seed.add_model(conn, m)
-    seed.add_customer(conn, c, [f"{c}-S0"])
-    assets = [f"A{i}-{uid}" for i in range(3)]
-    for a in assets:
-        seed.add_asset(conn, a, m, c, f"{c}-S0", tier="bronze")
+    m, assets = f"M-{uid}", [f"A{i}-{uid}" for i in range(3)]
+    seed.add_small_fleet(conn, m, f"C-{uid}", assets, site_id=f"C-{uid}-S0", tier="bronze")
     return {"model": m, "assets": assets}
 
 

@@ -37,3 +37,54 @@ def test_constant_condition_is_one_regime():
     X = np.c_[np.ones(30), np.arange(30.0)]
     norm = RegimeNormalizer([0], n_regimes=4).fit(X)
     assert len(norm.edges_) == 1 and np.isfinite(norm.augment(X)[:, 2]).all()
+
+
+def duty_cycles(rng, n, levels=((0.0, 0.0, 100.0), (10.0, 0.25, 100.0), (20.0, 0.7, 100.0),
+                                (25.0, 0.62, 60.0), (35.0, 0.84, 100.0), (42.0, 0.84, 100.0))):
+    """C-MAPSS-like operating settings: six flight conditions, each with a little jitter."""
+    k = rng.integers(0, len(levels), n)
+    return k, np.asarray(levels)[k] + rng.normal(0, [1e-3, 1e-4, 0.0], (n, 3))
+
+
+def test_clusters_find_the_duty_cycles_and_remove_them():
+    rng = np.random.default_rng(7)
+    k, settings = duty_cycles(rng, 6000)
+    wear = rng.uniform(0, 1, 6000)
+    level = np.array([640.0, 600.0, 560.0, 555.0, 530.0, 520.0])[k]
+    temp = level + 2.0 * wear + rng.normal(0, 0.5, 6000)       # wear is 4 noise sd, regimes 100+
+    X = np.c_[settings, temp]
+    norm = RegimeNormalizer([0, 1, 2], n_regimes="auto", method="clusters").fit(X)
+    assert norm.n_regimes_ == 6 and norm.explained_ > 0.999
+    labels = norm.regimes(X)
+    # one learned regime per true condition
+    assert all(len(np.unique(labels[k == c])) == 1 for c in range(6))
+    z = norm.transform(X)[:, 0]
+    assert abs(np.corrcoef(temp, wear)[0, 1]) < 0.1 < 0.7 < np.corrcoef(z, wear)[0, 1]
+    d = norm.describe(["alt", "mach", "tra", "temp"])
+    assert d["regimes"] == 6 and len(d["centers"]) == 6 and d["condition"] == ["alt", "mach", "tra"]
+
+
+def test_noise_in_one_condition_is_one_regime():
+    rng = np.random.default_rng(8)
+    X = np.c_[rng.normal(0, 2e-3, (3000, 2)), np.full(3000, 100.0), rng.normal(5, 1, 3000)]
+    norm = RegimeNormalizer([0, 1, 2], n_regimes="auto", method="clusters").fit(X)
+    assert norm.n_regimes_ == 1
+    assert np.allclose(norm.transform(X)[:, 0], (X[:, 3] - X[:, 3].mean()) / X[:, 3].std())
+
+
+def test_unknown_condition_and_bad_parameters():
+    rng = np.random.default_rng(9)
+    _, settings = duty_cycles(rng, 600)
+    X = np.c_[settings, rng.normal(size=600)]
+    norm = RegimeNormalizer([0, 1, 2], n_regimes=6, method="clusters").fit(X)
+    Y = X[:3].copy()
+    Y[1, 0] = np.nan
+    assert norm.regimes(Y)[1] == -1 and np.isnan(norm.transform(Y)[1, 0])
+    with pytest.raises(ValueError, match="clusters"):
+        RegimeNormalizer([0], n_regimes="auto").fit(X)
+    with pytest.raises(ValueError, match="one condition sensor"):
+        RegimeNormalizer([0, 1], n_regimes=3).fit(X)
+    with pytest.raises(ValueError, match="method"):
+        RegimeNormalizer([0], method="magic").fit(X)
+    with pytest.raises(ValueError, match="columns"):
+        norm.transform(X[:, :3])

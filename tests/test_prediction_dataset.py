@@ -56,3 +56,25 @@ def test_downtime_is_blanked_and_restarts_the_life():
 def test_empty_history():
     ds = build_rows([], lambda m: True, SPEC, 24, 48)
     assert len(ds) == 0
+
+
+def test_daily_rows_count_days():
+    """A product reporting once a day: rows are days, the horizon and targets stay in hours."""
+    a = AssetHistory("D", 240.0, np.ones((20, 1)), failures=[(240.0 + 20 * 24.0, "wear")], step_h=24.0)
+    ds = rows(a, horizon_h=7 * 24.0, cap_h=30 * 24.0, stride_h=24, min_history_h=24)
+    assert len(ds) == 20 and a.end_h == 240.0 + 480.0
+    np.testing.assert_allclose(ds.time_h, 240.0 + 24.0 * np.arange(1, 21))
+    np.testing.assert_allclose(ds.rul, 24.0 * np.arange(19, -1, -1))
+    assert ds.label.tolist() == [""] * 12 + ["wear"] * 8   # failing within 7 days (168 h) of the row's end
+
+
+def test_bucket_readings_means_per_day():
+    from detection.prediction.history import bucket_readings
+    day = 86400.0
+    h = bucket_readings("D", [10 * day + 5, 10 * day + 600, 12 * day], [[1.0, np.nan], [3.0, 4.0], [5.0, 6.0]],
+                        step_h=24.0, failures=[(13 * 24.0, "wear")])
+    assert h.start_h == 240.0 and h.step_h == 24.0 and h.failures == [(312.0, "wear")]
+    np.testing.assert_allclose(h.values, [[2.0, 4.0], [np.nan, np.nan], [5.0, 6.0]])
+    import pytest
+    with pytest.raises(ValueError, match="one vals row"):
+        bucket_readings("D", [0.0], [[1.0], [2.0]])

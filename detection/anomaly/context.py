@@ -119,7 +119,7 @@ class ContextNovelty(AnomalyDetector):
         return np.where(np.isfinite(sec), np.minimum(slot, self.phase_slots - 1), -1).astype(np.int64)
 
     def _scores(self, s: _Sensor, values: np.ndarray, phases: np.ndarray, seen, prev, pseen, counters, ring):
-        return K.novelty_scores(values, phases, seen, prev, pseen, s.lo, s.span, self.n_bins, self.pad,
+        return K.novelty_scores(values, phases, self.phase_slots, seen, prev, pseen, s.lo, s.span, self.n_bins, self.pad,
                                 self.phase_pad, self.refractory, self.min_surprise, self.prior_n, self.phase_weight,
                                 counters, ring)
 

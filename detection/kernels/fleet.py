@@ -4,16 +4,30 @@ Rows are grouped by device (``order``/``starts`` from a stable sort, so each dev
 in time order) and the groups are split over threads with ``prange``; a device's state is only
 touched by the thread that owns its group, so results do not depend on the thread count.
 
-Per row the kernel (1) scores every warm sensor present: EWMA z, robust z, CUSUM over the
-clipped robust z, and the Mahalanobis distance of the clipped z-vector; (2) fuses the smallest
-tail probability, Bonferroni-adjusted for the number of tests, into a score in [0, 1];
-(3) learns: a flagged row teaches nothing, and a sensor whose robust z exceeds ``learn_clip``
-is not learned either (optionally re-initialised after ``relearn`` such readings in a row).
+Per row and sensor the kernel (0) learns what the sensor is (``detection.kernels.sensor``:
+resolution, repeats, counter increments) and, while warming up, buffers the value; the
+reading that fills the buffer *starts* the sensor: EWMA moments, median/MAD, repeat share and
+the context channel's level range and known transitions all come from the buffer (a counter
+starts over on its increments, a sensor that never moved waits until it does). Then (1) it
+scores every warm sensor present: EWMA z, robust z (scales floored by the resolution), CUSUM
+over the clipped robust z, the Mahalanobis distance of the clipped z-vector, an optional
+external exceedance test (``ex``, from the bucket summaries of fast streams), and the context
+novelty of the reading (``detection.kernels.context``: a transition between levels, or a level
+at this time of day, never seen); a stuck sensor is reported and skipped; (2) it fuses the
+smallest tail probability of the z tests, Bonferroni-adjusted for their number, into a score
+in [0, 1] and takes the larger of that and the context score; (3) learns: a flagged row teaches
+the z detectors nothing, and a sensor whose robust z exceeds ``learn_clip`` is not learned
+either (re-baselined after ``relearn`` such readings in a row, if set); the context channel
+learns every reading.
 
-State layout (float64 unless noted), ``D`` devices, ``S`` sensors:
-``ew[D, S, 2]`` EWMA mean/var, ``rb[D, S, 2]`` robust centre/MAD, ``cs[D, S, 2]`` CUSUM
-upper/lower, ``cnt[D, S, 2]`` int64 learned count / consecutive gated readings,
-``dev[D, 3]`` rows seen, last timestamp, refractory countdown.
+State layout (float64 unless noted), ``D`` devices, ``S`` sensors, ``W`` warm-up, ``T``
+tilings: ``ew[D, S, 2]`` EWMA mean/var, ``rb[D, S, 2]`` robust centre/MAD, ``cs[D, S, 2]``
+CUSUM upper/lower, ``cnt[D, S, 2]`` int64 readings learned (buffered while < W) /
+consecutive gated readings, ``dev[D, 3]`` rows seen, last timestamp, refractory countdown,
+``sq[D, S, NQ]`` sensor facts (``detection.kernels.sensor``), ``wb[D, S, W]`` warm-up buffer
+and ``wph[D, S, W]`` int64 its phase slots, ``cg[D, S, words, T]`` / ``pg[D, S, words, T]``
+uint64 transition / phase bit grids, ``cc[D, S, 7]`` context counters, ``cprev[D, S, T]``
+int64 previous levels, ``cring[D, S, window]`` recent surprise weights.
 """
 
 from __future__ import annotations
@@ -23,7 +37,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from detection.kernels import context as C
 from detection.kernels import cusum, ewma, robust
+from detection.kernels import sensor as Q
 from detection.kernels.config import PARALLEL, SERIAL
 from detection.kernels.mahalanobis import quad_form
 from detection.kernels.tails import chi2_upper, cusum_tail, fuse, normal_two_sided
@@ -31,7 +47,9 @@ from detection.kernels.tails import chi2_upper, cusum_tail, fuse, normal_two_sid
 # Indices into the parameter vector ``P`` (see detection.fleet.FleetConfig.params).
 ALPHA, ROBUST_LR, CUSUM_K, CLIP, LEARN_CLIP, WARMUP, THRESHOLD, SCALE = 0, 1, 2, 3, 4, 5, 6, 7
 EPS_ABS, EPS_REL, INTERVAL, MAX_GAP, REFRACTORY, SUPPRESS, RELEARN, USE_MV = 8, 9, 10, 11, 12, 13, 14, 15
-N_PARAMS = 16
+USE_Z, USE_CTX, CTX_BINS, CTX_PAD, CTX_MIN_S, CTX_PRIOR, CTX_REFRACTORY = 16, 17, 18, 19, 20, 21, 22
+PH_SLOTS, PH_PERIOD, PH_PAD, PH_WEIGHT, RES_FLOOR, STUCK_P, COUNTERS = 23, 24, 25, 26, 27, 28, 29
+N_PARAMS = 30
 
 
 def screening_table(n_sensors: int, cusum_k: float) -> np.ndarray:
@@ -43,7 +61,7 @@ def screening_table(n_sensors: int, cusum_k: float) -> np.ndarray:
     """
     from scipy.stats import norm
 
-    n_max = 3 * n_sensors + 1
+    n_max = 4 * n_sensors + 1
     crit = np.full((n_sensors + 3, n_max + 1), np.inf)
     shrink = 1.0 - 1e-9
     for n in range(1, n_max + 1):
@@ -57,18 +75,102 @@ def screening_table(n_sensors: int, cusum_k: float) -> np.ndarray:
     return crit
 
 
-@njit(**SERIAL)
-def update_row(i, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out, zc_out):
-    """Score, fuse and learn row ``i`` of device ``d``; ``scratch`` is a (2, S) work array.
 
-    Outputs per row: robust z, fused score, flag, accepted (warm and unflagged), and the clipped
-    z-vector of accepted rows (zeros otherwise) for the per-model correlation."""
+@njit(**SERIAL)
+def start(d, j, cnt, ew, rb, cs, sq, wb, wph, cg, pg, cc, cprev, cring, P) -> None:
+    """The reading that filled sensor ``j``'s warm-up buffer: learn the sensor from it."""
+    W = cnt[d, j, 0]
+    b = wb[d, j, :W]
+    q = sq[d, j]
+    cnt[d, j, 1] = 0
+    cs[d, j, 0] = 0.0
+    cs[d, j, 1] = 0.0
+    if q[Q.KIND] == Q.KIND_NEW:
+        if P[COUNTERS] > 0.0 and Q.is_counter(b):
+            q[Q.KIND] = Q.KIND_COUNTER          # learn again, on its increments
+            cnt[d, j, 0] = 0
+            return
+        q[Q.KIND] = Q.KIND_RAW
+    lo = b[0]
+    hi = b[0]
+    repeats = 0
+    for k in range(1, W):
+        if b[k] < lo:
+            lo = b[k]
+        if b[k] > hi:
+            hi = b[k]
+        if abs(b[k] - b[k - 1]) <= Q.tolerance(b[k]):
+            repeats += 1
+    q[Q.SAME] = (repeats + 1.0) / (W + 1.0)
+    ew[d, j, 0] = 0.0
+    ew[d, j, 1] = 0.0
+    for k in range(W):
+        ewma.learn(ew[d, j], b[k], ewma.cold_start(P[ALPHA], k))
+    if hi - lo <= Q.tolerance(hi):
+        q[Q.CONST] = 1.0                        # never moved: nothing to score yet
+        return
+    med = np.median(b)
+    rb[d, j, 0] = med                           # robust centre; the scale is the larger of the
+    mad = np.median(np.abs(b - med))            # MAD and the standard deviation's equivalent
+    sd_mad = math.sqrt(ew[d, j, 1]) / robust.MAD_TO_SD
+    rb[d, j, 1] = mad if mad > sd_mad else sd_mad
+    span = hi - lo
+    q[Q.LO] = lo
+    q[Q.SPAN] = span
+    cg[d, j] = 0
+    pg[d, j] = 0
+    cc[d, j] = 0.0
+    cring[d, j] = 0.0
+    cprev[d, j] = -1
+    n_bins = int(P[CTX_BINS])
+    slots = int(P[PH_SLOTS])
+    for k in range(W):                          # the warm-up's transitions are known
+        C.step(cg[d, j], cprev[d, j], b[k], lo, span, n_bins, int(P[CTX_PAD]))
+        if 0 <= wph[d, j, k] < slots:
+            C.phase_step(pg[d, j], wph[d, j, k], b[k], lo, span, n_bins, int(P[PH_PAD]))
+
+
+@njit(inline="always", **SERIAL)
+def rebaseline_sensor(d, j, cnt, cs, sq) -> None:
+    """Learn sensor ``j`` of device ``d`` afresh from its next readings (a new normal); what the
+    sensor is (resolution, kind, repeat share) is kept."""
+    cnt[d, j, 0] = 0
+    cnt[d, j, 1] = 0
+    cs[d, j, 0] = 0.0
+    cs[d, j, 1] = 0.0
+    sq[d, j, Q.CONST] = 0.0
+
+
+@njit(inline="always", **SERIAL)
+def phase_of(t: float, P) -> int:
+    """Slot of the period for time ``t`` (seconds since the epoch); -1 without a time."""
+    slots = int(P[PH_SLOTS])
+    if slots <= 0 or math.isnan(t):
+        return -1
+    period = P[PH_PERIOD]
+    slot = int(math.floor((t % period) / period * slots))
+    return slot if slot < slots else slots - 1
+
+
+@njit(**SERIAL)
+def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cprev, cring, Rinv, mv_ready, P, crit,
+               scratch, z_out, fused_out, flag_out, acc_out, zc_out, stuck_out, ctx_out):
+    """Score, fuse and learn row ``i`` of device ``d``; ``scratch`` is a (5, S) work array.
+
+    Outputs per row: robust z, fused score, flag, accepted (warm and unflagged), the clipped
+    z-vector of accepted rows (zeros otherwise) for the per-model correlation, stuck sensors
+    and the context score. Returns True when a sensor's warm-up buffer filled: the caller then
+    runs ``starts_after_row`` with the same ``scratch``."""
     S = X.shape[1]
     zc = scratch[0]
+    scored = scratch[2]
+    repeated = scratch[3]
+    value = scratch[4]
     warmup = P[WARMUP]
     clip = P[CLIP]
     eps_abs = P[EPS_ABS]
     eps_rel = P[EPS_REL]
+    res_floor = P[RES_FLOOR]
 
     # Nominal steps since this device's previous reading (1 when timestamps are not used).
     steps = 1.0
@@ -86,52 +188,109 @@ def update_row(i, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratc
     dev[d, 0] += 1.0
     a_e = ewma.decay(P[ALPHA], steps)
     a_r = ewma.decay(P[ROBUST_LR], steps)
+    phase = phase_of(ti, P)
+    use_ctx = P[USE_CTX] > 0.0
 
-    # 1. score
+    # 0. what the sensor is; warm-up; 1. score
+    pending_start = False
     n_present = 0
+    n_ex = 0
+    n_ctx = 0
+    ctx_max = 0.0
     zmax_e = 0.0
     zmax_r = 0.0
     smax = 0.0
+    p_ex = 1.0
     for j in range(S):
         x = X[i, j]
         zc[j] = 0.0
+        scored[j] = 0.0
         z_out[i, j] = np.nan
-        if math.isnan(x) or cnt[d, j, 0] < warmup:
+        stuck_out[i, j] = False
+        if math.isnan(x):
+            if cnt[d, j, 0] >= warmup:
+                for k in range(cprev.shape[2]):   # a gap breaks the chain of contexts
+                    cprev[d, j, k] = -1
             continue
-        ze = ewma.score(ew[d, j, 0], ew[d, j, 1], x, eps_abs, eps_rel)
-        zr = robust.score(rb[d, j], x, eps_abs, eps_rel)
+        q = sq[d, j]
+        v, same = Q.observe(q, x, ti, P[INTERVAL])
+        repeated[j] = 1.0 if same else 0.0
+        if math.isnan(v):
+            continue
+        value[j] = v
+        n = cnt[d, j, 0]
+        if n < warmup:
+            wb[d, j, n] = v
+            wph[d, j, n] = phase
+            cnt[d, j, 0] = n + 1
+            if n + 1 >= warmup:
+                scored[j] = -1.0                 # buffer full: started after this row
+                pending_start = True
+            continue
+        if q[Q.CONST] > 0.0:
+            if abs(v - ew[d, j, 0]) > Q.tolerance(v):   # it moved: learn it afresh
+                q[Q.CONST] = 0.0
+                wb[d, j, 0] = v
+                wph[d, j, 0] = phase
+                cnt[d, j, 0] = 1
+            continue
+        if use_ctx:
+            c = C.novelty_one(v, phase, int(P[PH_SLOTS]), cg[d, j], cprev[d, j], pg[d, j], q[Q.LO], q[Q.SPAN],
+                              int(P[CTX_BINS]), int(P[CTX_PAD]), int(P[PH_PAD]), P[CTX_REFRACTORY], P[CTX_MIN_S],
+                              P[CTX_PRIOR], P[PH_WEIGHT], cc[d, j], cring[d, j])
+            n_ctx += 1
+            if c > ctx_max:
+                ctx_max = c
+        if Q.stuck(q, P[STUCK_P]):
+            stuck_out[i, j] = True
+            continue
+        scored[j] = 1.0
+        se = Q.floor(q, res_floor, math.sqrt(ew[d, j, 1]) + eps_abs + eps_rel * abs(ew[d, j, 0]))
+        ze = (v - ew[d, j, 0]) / se
+        sr = Q.floor(q, res_floor, robust.scale(rb[d, j], eps_abs, eps_rel))
+        zr = (v - rb[d, j, 0]) / sr
+        e = ex[i, j]
+        if not math.isnan(e) and P[USE_Z] > 0.0:
+            n_ex += 1
+            pe = 10.0 ** (-abs(e))
+            if pe < p_ex:
+                p_ex = pe
+            ze_ex = math.copysign(math.sqrt(2.0 * math.log(10.0) * abs(e)), e)
+            if abs(ze_ex) > abs(zr):
+                zr = ze_ex                        # report the stronger evidence (attribution)
         z_out[i, j] = zr
         n_present += 1
         if abs(ze) > zmax_e:
             zmax_e = abs(ze)
         if abs(zr) > zmax_r:
             zmax_r = abs(zr)
-        c = zr
-        if c > clip:
-            c = clip
-        elif c < -clip:
-            c = -clip
-        zc[j] = c
-        s = cusum.update(cs[d, j], c, P[CUSUM_K])
+        cz = zr
+        if cz > clip:
+            cz = clip
+        elif cz < -clip:
+            cz = -clip
+        zc[j] = cz
+        s = cusum.update(cs[d, j], cz, P[CUSUM_K])
         if s > smax:
             smax = s
 
     # 2. fuse
     fused = np.nan
-    raw_flag = False
-    if n_present > 0:
+    if n_present > 0 and P[USE_Z] > 0.0:
         # Screening: ``crit`` holds, per number of tests, the statistic below which a test's
         # p-value is >= 1 / n_tests (it then cannot make the fused score non-zero), so the tail
         # functions only run for rows that stand out. Exact: the skipped p-values are never the
         # minimum that matters.
-        n_tests = 3 * n_present
+        n_tests = 3 * n_present + n_ex
         use_mv = P[USE_MV] > 0.0 and mv_ready and n_present >= 2
         if use_mv:
             n_tests += 1
-        p_min = 1.0
+        p_min = p_ex
         zmax = zmax_e if zmax_e > zmax_r else zmax_r
         if zmax > crit[0, n_tests]:
-            p_min = normal_two_sided(zmax)
+            p = normal_two_sided(zmax)
+            if p < p_min:
+                p_min = p
         if smax > crit[1, n_tests]:
             p = cusum_tail(smax, P[CUSUM_K])
             if p < p_min:
@@ -143,6 +302,11 @@ def update_row(i, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratc
                 if p < p_min:
                     p_min = p
         fused = fuse(p_min, float(n_tests), P[SCALE])
+    if n_ctx > 0 and (math.isnan(fused) or ctx_max > fused):
+        fused = ctx_max
+    ctx_out[i] = ctx_max if n_ctx > 0 else np.nan
+    raw_flag = False
+    if not math.isnan(fused):
         raw_flag = fused >= P[THRESHOLD]
     if dev[d, 2] > 0.0:
         dev[d, 2] -= 1.0
@@ -158,49 +322,60 @@ def update_row(i, d, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratc
     for j in range(S):                       # clipped z of accepted rows feed the correlation
         zc_out[i, j] = zc[j] if acc else 0.0
 
-    # 3. learn (never from a flagged row, never from a gated sensor)
+    # 3. learn the z detectors (never from a flagged row, never from a gated sensor)
     for j in range(S):
-        x = X[i, j]
-        if math.isnan(x):
+        if scored[j] != 1.0:
             continue
-        n = cnt[d, j, 0]
-        if n >= warmup:
-            if raw_flag or abs(z_out[i, j]) > P[LEARN_CLIP]:
-                cnt[d, j, 1] += 1
-                if P[RELEARN] <= 0.0 or cnt[d, j, 1] < P[RELEARN]:
-                    continue
-                # a lasting new level: start this sensor over from this reading
-                n = 0
-                cnt[d, j, 0] = 0
-                cs[d, j, 0] = 0.0
-                cs[d, j, 1] = 0.0
-            cnt[d, j, 1] = 0
-        ewma.learn(ew[d, j], x, ewma.cold_start(a_e, n))
-        if n < warmup:
-            robust.init_from_moments(rb[d, j], ew[d, j, 0], ew[d, j, 1])
-        else:
-            robust.learn(rb[d, j], x, a_r, eps_abs, eps_rel)
-        cnt[d, j, 0] = n + 1
+        q = sq[d, j]
+        v = value[j]
+        if raw_flag or abs(z_out[i, j]) > P[LEARN_CLIP]:
+            cnt[d, j, 1] += 1
+            if P[RELEARN] <= 0.0 or cnt[d, j, 1] < P[RELEARN]:
+                continue
+            rebaseline_sensor(d, j, cnt, cs, sq)   # a lasting new level: learn it afresh
+            continue
+        cnt[d, j, 1] = 0
+        ewma.learn(ew[d, j], v, ewma.cold_start(a_e, cnt[d, j, 0]))
+        robust.step_toward(rb[d, j], v, a_r * Q.floor(q, res_floor, robust.scale(rb[d, j], eps_abs, eps_rel)))
+        q[Q.SAME] += a_e * (repeated[j] - q[Q.SAME])
+        cnt[d, j, 0] += 1
+    return pending_start
+
+
+@njit(**SERIAL)
+def starts_after_row(d, scored, cnt, ew, rb, cs, sq, wb, wph, cg, pg, cc, cprev, cring, P) -> None:
+    """Start the sensors whose warm-up buffer the row filled (``scored[j] == -1``; called by the
+    row loops, outside ``update_row``, which stays lean)."""
+    for j in range(scored.shape[0]):
+        if scored[j] == -1.0:
+            start(d, j, cnt, ew, rb, cs, sq, wb, wph, cg, pg, cc, cprev, cring, P)
 
 
 @njit(**PARALLEL)
-def update_rows(order, starts, dev_idx, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, n_chunks, z_out, fused_out, flag_out, acc_out, zc_out):
+def update_rows(order, starts, dev_idx, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cprev, cring, Rinv,
+                mv_ready, P, crit, n_chunks, z_out, fused_out, flag_out, acc_out, zc_out, stuck_out, ctx_out):
     """Process every row; ``order[starts[g]:starts[g+1]]`` are the rows of one device, in order."""
     S = X.shape[1]
     n_groups = starts.shape[0] - 1
     for c in prange(n_chunks):
-        scratch = np.empty((2, S))
+        scratch = np.empty((5, S))
         g0 = c * n_groups // n_chunks
         g1 = (c + 1) * n_groups // n_chunks
         for g in range(g0, g1):
             for k in range(starts[g], starts[g + 1]):
                 i = order[k]
-                update_row(i, dev_idx[i], X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out, zc_out)
+                if update_row(i, dev_idx[i], X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cprev, cring,
+                              Rinv, mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out, zc_out, stuck_out,
+                              ctx_out):
+                    starts_after_row(dev_idx[i], scratch[2], cnt, ew, rb, cs, sq, wb, wph, cg, pg, cc, cprev, cring, P)
 
 
 @njit(**SERIAL)
-def update_rows_serial(dev_idx, X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, z_out, fused_out, flag_out, acc_out, zc_out):
+def update_rows_serial(dev_idx, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cprev, cring, Rinv, mv_ready, P,
+                       crit, z_out, fused_out, flag_out, acc_out, zc_out, stuck_out, ctx_out):
     """The same in plain row order on one thread (no grouping needed)."""
-    scratch = np.empty((2, X.shape[1]))
+    scratch = np.empty((5, X.shape[1]))
     for i in range(X.shape[0]):
-        update_row(i, dev_idx[i], X, t, ew, rb, cs, cnt, dev, Rinv, mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out, zc_out)
+        if update_row(i, dev_idx[i], X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cprev, cring, Rinv,
+                      mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out, zc_out, stuck_out, ctx_out):
+            starts_after_row(dev_idx[i], scratch[2], cnt, ew, rb, cs, sq, wb, wph, cg, pg, cc, cprev, cring, P)

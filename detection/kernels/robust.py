@@ -39,7 +39,13 @@ def score(st, x: float, eps_abs: float, eps_rel: float) -> float:
 @njit(inline="always", **SERIAL)
 def learn(st, x: float, a: float, eps_abs: float, eps_rel: float) -> None:
     """One bounded step of the centre and the MAD toward ``x``."""
-    step = a * scale(st, eps_abs, eps_rel)
+    step_toward(st, x, a * scale(st, eps_abs, eps_rel))
+
+
+@njit(inline="always", **SERIAL)
+def step_toward(st, x: float, step: float) -> None:
+    """Move the centre and the MAD by ``step`` toward ``x`` (the caller sets the step size,
+    e.g. from a scale floored by the sensor's resolution)."""
     d = x - st[0]
     if d > 0.0:
         st[0] += step

@@ -6,7 +6,9 @@
   that a repair overruns a deadline) on rows of the features in :mod:`detection.mttr.features`.
 - :mod:`detection.mttr.store`: fitted from the database's completed repairs, stored in
   ``mttr_models``; refitted by ``prognos train`` and at most hourly by the detection service.
-- :func:`predicted_mttr` for callers that know an asset and a failure mode.
+- :func:`predicted_mttr` (median and interval) and :func:`predicted_quantiles` (the
+  distribution) for callers that know an asset and a failure mode; :func:`intervals` for many
+  rows at once.
 
 The actual MTTR of repairs already done is a report of the API (``service_api/routes/mttr.py``).
 """
@@ -17,13 +19,15 @@ import time
 
 import numpy as np
 import psycopg
+from scipy.stats import norm
 
 from detection.mttr import store
 from detection.mttr.features import CONTEXT, SKILL_LEVELS
 from detection.mttr.history import nominal
 from detection.mttr.model import MttrModel
 
-__all__ = ["CONTEXT", "SKILL_LEVELS", "MttrCache", "MttrModel", "intervals", "predicted_mttr"]
+__all__ = ["CONTEXT", "SKILL_LEVELS", "MttrCache", "MttrModel", "intervals", "predicted_mttr",
+           "predicted_quantiles"]
 
 
 class MttrCache:
@@ -91,18 +95,49 @@ def intervals(conn_or_cache: psycopg.Connection | MttrCache, rows: list[dict], *
              "basis": str(b)} for (m, lo, hi), b in zip(q, basis)]
 
 
+def _row(cache: MttrCache, asset_id: str, mode: str, context: dict) -> dict:
+    unknown = set(context) - {"kind", "skill_level", "parts_on_hand", "start", "hour", "dow"}
+    if unknown:
+        raise ValueError(f"unknown repair context {sorted(unknown)}; known: kind, skill_level, "
+                         "parts_on_hand, start (or hour, dow)")
+    model_id, site_id, region = cache.asset(asset_id)
+    return {"model_id": model_id, "mode": mode, "site_id": site_id, "region": region, **context}
+
+
+def _cache(conn_or_cache) -> MttrCache:
+    return conn_or_cache if isinstance(conn_or_cache, MttrCache) else MttrCache(conn_or_cache)
+
+
 def predicted_mttr(conn_or_cache: psycopg.Connection | MttrCache, asset_id: str, mode: str, *,
                    alpha: float = 0.2, **context) -> tuple[float | None, float | None, float | None]:
     """``(median, lo, hi)`` repair hours for ``mode`` on ``asset_id``, ``(lo, hi)`` the
     conformal interval of coverage ``1 - alpha`` (default 80%: 10th to 90th percentile).
     ``context``: what is known of the visit (``kind``, ``skill_level``, ``parts_on_hand``,
     ``start``); the rest is averaged over.  ``(None, None, None)`` when there is neither
-    history nor a nominal figure for the mode; ``hi`` None when the interval is unbounded."""
-    cache = conn_or_cache if isinstance(conn_or_cache, MttrCache) else MttrCache(conn_or_cache)
-    unknown = set(context) - {"kind", "skill_level", "parts_on_hand", "start", "hour", "dow"}
-    if unknown:
-        raise TypeError(f"predicted_mttr: unknown context {sorted(unknown)}")
-    model_id, site_id, region = cache.asset(asset_id)
-    row = {"model_id": model_id, "mode": mode, "site_id": site_id, "region": region, **context}
-    [p] = intervals(cache, [row], alpha=alpha)
+    history nor a nominal figure for the mode; ``hi`` None when the interval is unbounded.
+    Unknown asset: LookupError; unknown context: ValueError."""
+    cache = _cache(conn_or_cache)
+    [p] = intervals(cache, [_row(cache, asset_id, mode, context)], alpha=alpha)
     return p["median_h"], p["lo_h"], p["hi_h"]
+
+
+def predicted_quantiles(conn_or_cache: psycopg.Connection | MttrCache, asset_id: str, mode: str,
+                        qs, **context) -> np.ndarray:
+    """The predictive distribution of the repair time (hours) at probabilities ``qs``, e.g. for
+    the probability that a repair overruns a deadline.  Where the calibration is too small to
+    resolve so extreme a quantile (fewer than about 1 / (1 - q) repairs), the tails are
+    lognormal through the 10th and 90th percentiles, so every value is finite; all NaN when
+    there is no prediction.  Errors as :func:`predicted_mttr`."""
+    cache = _cache(conn_or_cache)
+    q = np.atleast_1d(np.asarray(qs, dtype=float))
+    row = _row(cache, asset_id, mode, context)
+    values = cache.model.quantiles([row], q)[0]
+    bad = ~np.isfinite(values) | (values <= 0)
+    if bad.any() and np.isfinite(values).any():
+        lo, hi = np.log(cache.model.quantiles([row], [0.1, 0.9])[0])
+        if np.isfinite(lo) and np.isfinite(hi):
+            z = norm.ppf(0.9)
+            mu, s = (lo + hi) / 2, max((hi - lo) / (2 * z), 1e-6)
+            values[bad] = np.exp(mu + s * norm.ppf(q[bad]))
+            values = np.maximum.accumulate(values)
+    return values

@@ -30,8 +30,9 @@ a nominal figure and without repairs there is no prediction (NaN).
 **Unknown context.**  A prediction for an order nobody has planned yet does not know the
 technician, the parts or the start time.  Those rows are answered by the mixture of the
 predictive distributions over ``n_donors`` context values drawn from the training repairs
-(the empirical distribution of skill, parts, hour and day, assumed independent of the known
-features), rather than by guessing one value.
+(the empirical joint distribution of skill, parts, hour and day among repairs of the same
+kind, corrective or predictive, in the same region, whose technicians they are; assumed
+independent of the other known features), rather than by guessing one value.
 
 **Censoring.**  Only completed repairs are fitted.  Repairs still in progress are
 right-censored, and dropping them would under-represent long repairs among recent starts;
@@ -68,10 +69,13 @@ from threadpoolctl import threadpool_limits
 from detection.mttr.features import CATEGORICAL, CONTEXT, NUMERIC, TARGET_ENCODED, frame, group_keys
 
 MIN_H = 1.0 / 60.0              # a repair recorded as 0 h counts as one minute (log scale)
-GRID = np.arange(5.0, 95.01, 2.5)  # percentiles describing a distribution inside a mixture
+GRID = np.concatenate([[1.0, 2.0, 3.0, 4.0], np.arange(5.0, 95.01, 2.5), [96.0, 97.0, 98.0, 99.0]])  # percentiles held per mixture component
 ROUTES = ("group", "mode", "pooled", "manual", "none")
 POOLED = "*"
 SIGMA_FLOOR = 0.01               # log-ratio units: 1% of the repair time
+# log |residual| is a noisy target: coarse trees (leaves of >= 100 repairs, 50 rounds); chosen
+# on simulator seeds 5 and 6 (narrower intervals at the same coverage), checked on seed 21
+DIFFICULTY_TREES = {"min_samples_leaf": 100, "max_iter": 50}
 
 
 def _target_encoder(random_state: int) -> TargetEncoder:
@@ -82,7 +86,7 @@ def _target_encoder(random_state: int) -> TargetEncoder:
     return TargetEncoder(target_type="continuous", shuffle=True, random_state=random_state)
 
 
-def _pipeline(random_state: int) -> Pipeline:
+def _pipeline(random_state: int, **trees) -> Pipeline:
     enc = ColumnTransformer([
         ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
                                encoded_missing_value=np.nan), list(CATEGORICAL)),
@@ -90,7 +94,7 @@ def _pipeline(random_state: int) -> Pipeline:
         ("num", "passthrough", list(NUMERIC)),
     ])
     hgb = HistGradientBoostingRegressor(categorical_features=list(range(len(CATEGORICAL))),
-                                        random_state=random_state)
+                                        random_state=random_state, **trees)
     return Pipeline([("features", enc), ("trees", hgb)])
 
 
@@ -165,9 +169,15 @@ class MttrModel:
             spread = 1.4826 * float(np.median(np.abs(rk - np.median(rk))))
         self.sigma_ = max(self.fallback_sigma, spread)
         rng = np.random.default_rng(self.random_state)
-        full = f[list(CONTEXT)].dropna()
-        self.donors_ = (full.iloc[rng.choice(len(full), min(self.n_donors, len(full)), replace=False)]
-                        .reset_index(drop=True) if len(full) else None)
+        # context values to average over, per kind of repair (a planned visit brings its parts)
+        # and region (each region has its own technicians), with at least n_donors repairs
+        full = f.dropna(subset=list(CONTEXT))
+        self.donors_ = {}
+        by = full["kind"] + "|" + full["region"]
+        for key, rows in [("*", full), *full.groupby("kind"), *full.groupby(by)]:
+            if len(rows) >= (1 if key == "*" else self.n_donors):
+                pick = rng.choice(len(rows), self.n_donors, replace=len(rows) < self.n_donors)
+                self.donors_[key] = rows[list(CONTEXT)].to_numpy(float)[pick]
         self.pipeline_ = self.cps_ = self.cps_all_ = None
         self.bin_of_: dict[str, str] = {}
         n_cal = int(round(self.calibration_share * len(f)))
@@ -198,13 +208,14 @@ class MttrModel:
         return np.where(np.isfinite(ln), ln, self.default_offset_)
 
     def _fit_difficulty(self, f: pd.DataFrame, r: np.ndarray) -> Pipeline:
-        """A model of how far off the point model is for a repair: trees on log |residual|
-        out of fold (3 folds of the training part), so a preventive service and a repair
-        waiting for parts get intervals of their own width (normalised conformal)."""
+        """A model of how far off the point model is for a repair: coarse trees on log
+        |residual| out of fold (3 folds of the training part), so a planned visit and a
+        repair waiting for parts get intervals of their own width (normalised conformal)."""
         oof = np.empty(len(f))
         for a, b in KFold(3, shuffle=True, random_state=self.random_state).split(f):
             oof[b] = _pipeline(self.random_state).fit(f.iloc[a], r[a]).predict(f.iloc[b])
-        return _pipeline(self.random_state).fit(f, np.log(np.maximum(np.abs(r - oof), SIGMA_FLOOR)))
+        return _pipeline(self.random_state, **DIFFICULTY_TREES).fit(
+            f, np.log(np.maximum(np.abs(r - oof), SIGMA_FLOOR)))
 
     def _sigmas(self, f: pd.DataFrame) -> np.ndarray:
         return np.maximum(np.exp(self.difficulty_.predict(f)), SIGMA_FLOOR)
@@ -270,17 +281,21 @@ class MttrModel:
         n = len(f)
         f = f.reset_index(drop=True)
         missing = f[list(CONTEXT)].isna().to_numpy()
-        need = missing.any(1) & (self.donors_ is not None)
-        K = len(self.donors_) if self.donors_ is not None else 1
-        rep = np.where(need, K, 1)
+        need = missing.any(1) & bool(self.donors_)
+        rep = np.where(need, self.n_donors, 1)
         owner = np.repeat(np.arange(n), rep)
         ef = f.iloc[owner].reset_index(drop=True)
         if need.any():
             starts = np.cumsum(rep) - rep
             k = np.arange(len(ef)) - starts[owner]
-            for j, c in enumerate(CONTEXT):
-                fill = need[owner] & missing[owner, j]
-                ef.loc[fill, c] = self.donors_[c].to_numpy()[k[fill]]
+            keys = (f["kind"] + "|" + f["region"]).to_numpy(dtype=object)[owner]
+            for key in set(keys[need[owner]].tolist()):
+                kind = key.partition("|")[0]
+                donors = self.donors_.get(key, self.donors_.get(kind, self.donors_["*"]))
+                this = keys == key
+                for j, c in enumerate(CONTEXT):
+                    fill = need[owner] & missing[owner, j] & this
+                    ef.loc[fill, c] = donors[k[fill], j]
         r_hat = self.pipeline_.predict(ef)
         sig = self._sigmas(ef)
         P = np.unique(np.concatenate([GRID, q * 100.0]) if need.any() else q * 100.0)  # sorted

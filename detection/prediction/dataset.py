@@ -1,7 +1,8 @@
 """From an asset's history to training rows: lives, targets, censoring.
 
 A life runs from the start of the data (or the end of a failure / the start of a repair) to
-the next failure or repair. At the end of each hour ``t`` of a life (every ``stride_h`` hours,
+the next failure or repair. At the end of each row ``t`` of a life (an hour, or a bucket of the
+asset's ``step_h`` hours) (every ``stride_h`` hours,
 once ``min_history_h`` hours of it are seen) the row gets the features of the trailing window
 and two targets:
 
@@ -50,7 +51,7 @@ class TrainingRows:
     label_known: np.ndarray  # bool[n]
     uncensored: np.ndarray   # bool[n]: a predictable failure ends this row's life
     asset: np.ndarray        # int[n] index into the asset list
-    time_h: np.ndarray       # float64[n] epoch hours at the end of the row's hour
+    time_h: np.ndarray       # float64[n] epoch hours at the end of the row's bucket
 
     def __len__(self) -> int:
         return len(self.rul)
@@ -63,8 +64,8 @@ def blank_down(a: AssetHistory) -> np.ndarray:
     v = a.values.copy()
     n = v.shape[0]
     for lo, hi in a.down:
-        i0 = max(0, int(np.floor(lo - a.start_h)))
-        i1 = n if not np.isfinite(hi) else min(n, int(np.ceil(hi - a.start_h)))
+        i0 = max(0, int(np.floor((lo - a.start_h) / a.step_h)))
+        i1 = n if not np.isfinite(hi) else min(n, int(np.ceil((hi - a.start_h) / a.step_h)))
         if i0 < i1:
             v[i0:i1] = np.nan
     return v
@@ -73,7 +74,9 @@ def blank_down(a: AssetHistory) -> np.ndarray:
 def build_rows(assets: Sequence[AssetHistory], is_predictable: Callable[[str], bool], spec: FeatureSpec,
                horizon_h: float, cap_h: float, stride_h: int = 6, min_history_h: int = 24,
                progress=None) -> TrainingRows:
-    """Training rows of every asset's lives; ``progress`` wraps the per-asset loop."""
+    """Training rows of every asset's lives; ``progress`` wraps the per-asset loop.
+    ``stride_h`` and ``min_history_h`` are hours, rounded to whole rows (at least one) of each
+    asset's ``step_h``; ``spec`` windows are rows."""
     n_feat = None
     parts: dict[str, list] = {k: [] for k in ("X", "rul", "rk", "lab", "lk", "unc", "asset", "t")}
     numbered = list(enumerate(assets))
@@ -83,8 +86,9 @@ def build_rows(assets: Sequence[AssetHistory], is_predictable: Callable[[str], b
         ends: dict[float, str | None] = {r: None for r in a.repairs}
         ends.update({t: m for t, m in a.failures})  # a failure at the same time wins
         cuts = np.array(sorted(ends))
-        hour_start = a.start_h + np.arange(n)
-        seg = np.searchsorted(cuts, hour_start, side="right")
+        seg = np.searchsorted(cuts, a.row_start_h, side="right")
+        stride = max(1, int(round(stride_h / a.step_h)))
+        min_rows = max(1, int(round(min_history_h / a.step_h)))
         for s in np.unique(seg):
             idx = np.flatnonzero(seg == s)
             i0, i1 = idx[0], idx[-1] + 1
@@ -98,7 +102,7 @@ def build_rows(assets: Sequence[AssetHistory], is_predictable: Callable[[str], b
                 end_t, end_mode = a.end_h, None
             fails = end_mode is not None and is_predictable(end_mode)
             local = np.arange(i1 - i0)
-            take = local[(local >= min_history_h - 1) & ((local - (min_history_h - 1)) % stride_h == 0)]
+            take = local[(local >= min_rows - 1) & ((local - (min_rows - 1)) % stride == 0)]
             if take.size == 0:
                 continue
             block = values[i0:i1]
@@ -107,7 +111,7 @@ def build_rows(assets: Sequence[AssetHistory], is_predictable: Callable[[str], b
                 continue
             feats = window_features(block, spec)[take]
             n_feat = feats.shape[1]
-            t = a.start_h + i0 + take + 1.0
+            t = a.start_h + (i0 + take + 1.0) * a.step_h
             left = end_t - t
             rul = np.maximum(left, 0.0)
             if fails:

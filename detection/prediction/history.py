@@ -19,16 +19,59 @@ HOUR = 3600.0
 
 @dataclass
 class AssetHistory:
+    """One asset's bucketed telemetry and events. A row is one bucket of ``step_h`` hours (1 for
+    the hourly histories the service reads; 24 for a product that reports once a day)."""
+
     asset_id: str
-    start_h: float                   # epoch hours of the first row (an hour boundary)
-    values: np.ndarray               # float64[n_hours, n_sensors] hourly means, NaN = no data
+    start_h: float                   # epoch hours of the first row (a bucket boundary)
+    values: np.ndarray               # float64[n_rows, n_sensors] bucket means, NaN = no data
     failures: list[tuple[float, str]] = field(default_factory=list)   # (epoch hours, mode)
     repairs: list[float] = field(default_factory=list)                # repair start, epoch hours
     down: list[tuple[float, float]] = field(default_factory=list)     # [from, to) epoch hours
+    step_h: float = 1.0              # hours per row
+
+    def __post_init__(self):
+        if not self.step_h > 0:
+            raise ValueError(f"step_h must be > 0, got {self.step_h}")
 
     @property
     def end_h(self) -> float:
-        return self.start_h + self.values.shape[0]
+        return self.start_h + self.values.shape[0] * self.step_h
+
+    @property
+    def row_start_h(self) -> np.ndarray:
+        """Epoch hours at the start of every row."""
+        return self.start_h + self.step_h * np.arange(self.values.shape[0])
+
+
+def bucket_readings(asset_id: str, time_s, vals, step_h: float = 1.0, **events) -> AssetHistory:
+    """An asset's readings as ingest stores them (``time`` in epoch seconds, one ``vals`` row of
+    sensor values per reading, NaN = missing) -> its :class:`AssetHistory`: the mean of every
+    sensor per ``step_h``-hour bucket, NaN rows for buckets without readings. The in-memory
+    counterpart of :func:`load_history`'s ``time_bucket`` query (for backtests over files);
+    ``events`` are passed on (``failures``, ``repairs``, ``down``).
+
+    >>> h = bucket_readings("d1", [0.0, 3600.0, 3 * 86400.0], [[1.0, np.nan], [3.0, 5.0], [7.0, 1.0]], 24)
+    >>> h.start_h, h.values.tolist()[0], h.values.shape, h.end_h
+    (0.0, [2.0, 5.0], (4, 2), 96.0)
+    """
+    t = np.asarray(time_s, dtype=np.float64)
+    v = np.asarray(vals, dtype=np.float64)
+    if t.ndim != 1 or v.ndim != 2 or len(t) != len(v) or len(t) == 0:
+        raise ValueError(f"need one vals row per time: times {t.shape}, vals {v.shape} (and at least one)")
+    if not np.isfinite(t).all():
+        raise ValueError(f"{asset_id}: reading times must be finite")
+    b = np.floor(t / HOUR / step_h).astype(np.int64)
+    first = int(b.min())
+    n = int(b.max()) - first + 1
+    ok = np.isfinite(v)
+    sums = np.zeros((n, v.shape[1]))
+    counts = np.zeros((n, v.shape[1]))
+    np.add.at(sums, b - first, np.where(ok, v, 0.0))
+    np.add.at(counts, b - first, ok)
+    with np.errstate(invalid="ignore"):
+        values = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return AssetHistory(asset_id, first * float(step_h), values, step_h=float(step_h), **events)
 
 
 @dataclass
@@ -118,13 +161,20 @@ _HOURLY = {
 }
 
 
-def _hourly_query(n_sensors: int, source: str, since: bool, until: bool) -> sql.Composed:
+def _hourly_query(n_sensors: int, source: str, since: bool, until: bool, many: bool = False) -> sql.Composed:
     """Hourly means per sensor of one device (``%(device)s``), between ``%(since)s``
     (inclusive) and ``%(until)s`` (exclusive) when given: rows ``(epoch seconds, mean...)``.
-    ``telemetry`` averages the raw readings, ``rollup`` reads ingest's ``telemetry_1h``."""
+    ``telemetry`` averages the raw readings, ``rollup`` reads ingest's ``telemetry_1h``.
+    ``many``: of the devices ``%(devices)s``, rows ``(device_id, epoch seconds, mean...)``."""
     hour, mean, table, col, group = _HOURLY[source]
     bounds = (f" AND {col} >= %(since)s" if since else "") + (f" AND {col} < %(until)s" if until else "")
     means = sql.SQL(", ").join(sql.SQL(mean.format(i + 1)) for i in range(n_sensors))
+    if many:
+        group = group.replace("GROUP BY", "GROUP BY device_id,")
+        return sql.SQL(
+            f"SELECT device_id, extract(epoch FROM {hour})::float8 AS b, {{means}} "
+            f"FROM {table} WHERE device_id = ANY(%(devices)s){bounds}{group} ORDER BY device_id, b"
+        ).format(means=means)
     return sql.SQL(
         f"SELECT extract(epoch FROM {hour})::float8 AS b, {{means}} "
         f"FROM {table} WHERE device_id = %(device)s{bounds}{group} ORDER BY b"
@@ -150,6 +200,14 @@ def recent_window(conn: psycopg.Connection, device_id: str, at: datetime, window
     of the ``window_h`` hours up to the hour holding ``at`` (readings at or before ``at``),
     oldest first, one row per hour (NaN rows for hours without data), ``float64[window_h,
     n_sensors]``."""
+    found = recent_windows(conn, [device_id], at, window_h, n_sensors, source)
+    return found.get(device_id, np.full((int(window_h), n_sensors), np.nan))
+
+
+def recent_windows(conn: psycopg.Connection, device_ids: list[str], at: datetime, window_h: int,
+                   n_sensors: int, source: str = "telemetry") -> dict[str, np.ndarray]:
+    """:func:`recent_window` of many devices in one query: ``{device_id: window}`` for the
+    devices with readings in the window (the others are missing)."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     if at.tzinfo is None:
@@ -157,12 +215,13 @@ def recent_window(conn: psycopg.Connection, device_id: str, at: datetime, window
     last_h = int(at.timestamp() // HOUR)
     first_h = last_h - int(window_h) + 1
     since = datetime.fromtimestamp(first_h * HOUR, tz=timezone.utc)
-    until = at + timedelta(microseconds=1)
-    rows = conn.execute(_hourly_query(n_sensors, source, True, True),
-                        {"device": device_id, "since": since, "until": until}).fetchall()
-    if not rows:
-        return np.full((int(window_h), n_sensors), np.nan)
-    return _dense(rows, n_sensors, first_h, int(window_h))[1]
+    rows = conn.execute(_hourly_query(n_sensors, source, True, True, many=True),
+                        {"devices": list(device_ids), "since": since,
+                         "until": at + timedelta(microseconds=1)}).fetchall()
+    by_device: dict[str, list] = {}
+    for r in rows:
+        by_device.setdefault(r[0], []).append(r[1:])
+    return {d: _dense(rs, n_sensors, first_h, int(window_h))[1] for d, rs in by_device.items()}
 
 
 def _events(conn: psycopg.Connection, asset_ids: list[str]) -> dict[str, dict[str, list]]:

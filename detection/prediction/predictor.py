@@ -13,7 +13,9 @@ likely failure mode.
 >>> pred = AssetPredictor("PMP-200", ["temp"], 4, 336.0, spec, rul, clf)
 >>> out = pred.predict(np.array([[1.0], [np.nan], [1.5], [2.0]]))
 >>> sorted(out._asdict())
-['mode', 'p_fail', 'rul_h']
+['mode', 'p_fail', 'p_mode', 'rul_h', 'rul_hi_h', 'rul_lo_h']
+>>> out.rul_lo_h is None                # no interval without a calibration (see ``RULInterval``)
+True
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 
 from detection.features.pipeline import FeatureSpec, window_features
 from detection.prediction.horizon import HorizonClassifier
-from detection.prediction.rul import RULRegressor
+from detection.prediction.rul import RULInterval, RULRegressor
 
 NO_FAILURE = ""  # the horizon classifier's label for "no failure within the horizon"
 
@@ -34,6 +36,9 @@ class Prediction(NamedTuple):
     rul_h: float         # predicted hours to the next failure of a predictable mode (capped)
     p_fail: float        # probability of a failure within the horizon
     mode: str | None     # most likely failure mode, None if the model knows no failure mode
+    rul_lo_h: float | None = None   # 10th percentile of the time to failure (conformal), hours
+    rul_hi_h: float | None = None   # 90th percentile (the cap means "at least the cap")
+    p_mode: dict | None = None      # failure mode -> probability of a failure of it within the horizon
 
 
 class AssetPredictor:
@@ -45,7 +50,8 @@ class AssetPredictor:
 
     def __init__(self, model_id: str, sensors: Sequence[str], window_h: int, horizon_h: float,
                  spec: FeatureSpec, rul_model: RULRegressor, horizon_model: HorizonClassifier,
-                 version: str | None = None, metadata: dict | None = None, normalizer=None):
+                 version: str | None = None, metadata: dict | None = None, normalizer=None,
+                 interval: RULInterval | None = None):
         self.model_id = model_id
         self.sensors = list(sensors)
         self.window_h = int(window_h)
@@ -56,6 +62,7 @@ class AssetPredictor:
         self.version = version
         self.metadata = metadata or {}
         self.normalizer = normalizer  # RegimeNormalizer or None: appends regime z-scores
+        self.interval = interval      # RULInterval or None: 10th-90th percentile of the time to failure
 
     def __repr__(self) -> str:
         return (f"AssetPredictor({self.model_id!r}, version={self.version!r}, sensors={self.sensors}, "
@@ -81,6 +88,30 @@ class AssetPredictor:
         """``window``: float64[n_steps, n_sensors] hourly means, oldest first, NaN allowed."""
         return self._predict_rows(self.features(window))[0]
 
+    def predict_history(self, values) -> tuple[np.ndarray, np.ndarray]:
+        """Backtest: ``(rul, p_fail)`` for every row of an asset's history (float64[n_rows,
+        n_sensors], oldest first), each from that row and the ones before it only, as the
+        service would have predicted at the end of that row (window features look back at
+        most ``window_h`` rows; exponentially weighted means start at the first row)."""
+        return self.predict_histories([values])[0]
+
+    def predict_histories(self, histories: Sequence) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``predict_history`` for many assets at once (one model call for all their rows)."""
+        feats = []
+        for values in histories:
+            w = np.asarray(values, dtype=np.float64)
+            if w.ndim != 2 or w.shape[1] != len(self.sensors) or w.shape[0] < 1:
+                raise ValueError(f"values must be float[n_rows >= 1, {len(self.sensors)}], got shape {w.shape}")
+            if self.normalizer is not None:
+                w = self.normalizer.augment(w)
+            feats.append(window_features(w, self.spec))
+        if not feats:
+            return []
+        f = np.vstack(feats)
+        rul, p = self.rul_model.predict(f), np.clip(self.horizon_model.p_fail(f), 0.0, 1.0)
+        cut = np.cumsum([len(x) for x in feats])[:-1]
+        return list(zip(np.split(rul, cut), np.split(p, cut)))
+
     def predict_many(self, windows: Sequence) -> list[Prediction]:
         """``predict`` for many assets' windows at once (one model call for the fleet)."""
         if len(windows) == 0:
@@ -89,7 +120,16 @@ class AssetPredictor:
 
     def _predict_rows(self, f: np.ndarray) -> list[Prediction]:
         rul = self.rul_model.predict(f)
+        proba = self.horizon_model.predict_proba(f)
         p_fail = np.clip(self.horizon_model.p_fail(f), 0.0, 1.0)
         modes = self.horizon_model.predict_mode(f)
-        return [Prediction(float(r), float(p), None if m is None or m == NO_FAILURE else str(m))
-                for r, p, m in zip(rul, p_fail, modes)]
+        classes = [str(c) for c in self.horizon_model.classes_]
+        interval = getattr(self, "interval", None)       # predictors stored before intervals have none
+        lo, hi = interval.predict(rul) if interval is not None else (None, None)
+        out = []
+        for i, (r, p, m) in enumerate(zip(rul, p_fail, modes)):
+            p_mode = {c: round(float(proba[i, k]), 4) for k, c in enumerate(classes) if c != NO_FAILURE}
+            out.append(Prediction(float(r), float(p), None if m is None or m == NO_FAILURE else str(m),
+                                  None if lo is None else float(lo[i]), None if hi is None else float(hi[i]),
+                                  p_mode))
+        return out

@@ -25,7 +25,7 @@ from detection.prediction.dataset import TrainingRows, blank_down, build_rows
 from detection.prediction.history import ModelHistory
 from detection.prediction.horizon import HorizonClassifier
 from detection.prediction.predictor import NO_FAILURE, AssetPredictor
-from detection.prediction.rul import RULRegressor
+from detection.prediction.rul import RULInterval, RULRegressor
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,6 +113,21 @@ def evaluate(rul: RULRegressor, clf: HorizonClassifier, rows: TrainingRows, cap_
     return out
 
 
+def calibrate_interval(rul: RULRegressor, held: TrainingRows, cap_h: float, metrics: dict) -> RULInterval | None:
+    """The 10th-90th percentile interval of the time to failure, calibrated on the held-out
+    assets' rows with a known (capped) remaining life; its coverage on those rows goes into
+    ``metrics``. None when they are too few (the predictor then gives no interval)."""
+    k = held.rul_known
+    if k.sum() < 20:
+        return None
+    pred = rul.predict(held.X[k])
+    interval = RULInterval(cap=cap_h).fit(pred, held.rul[k])
+    lo, hi = interval.predict(pred)
+    metrics.update(interval_rows=int(k.sum()),
+                   interval_coverage_10_90=float(np.mean((lo <= held.rul[k]) & (held.rul[k] <= hi))))
+    return interval
+
+
 def fit_normalizer(history: ModelHistory, regimes: int) -> RegimeNormalizer | None:
     """Regime normaliser over the running hours of every asset, when the model has both
     condition sensors and monitored ones."""
@@ -123,6 +138,11 @@ def fit_normalizer(history: ModelHistory, regimes: int) -> RegimeNormalizer | No
     if not np.isfinite(running[:, cond[0]]).any():
         return None
     return RegimeNormalizer(cond, regimes).fit(running)
+
+
+def _bucket(history: ModelHistory) -> str:
+    steps = sorted({a.step_h for a in history.assets}) or [1.0]
+    return ", ".join("1 hour" if s == 1 else "1 day" if s == 24 else f"{s:g} hours" for s in steps)
 
 
 def holdout_assets(history: ModelHistory, share: float, seed: int) -> np.ndarray:
@@ -176,17 +196,21 @@ def train(history: ModelHistory, cfg: TrainConfig, progress=None) -> tuple[Asset
     held = holdout_assets(history, cfg.holdout, cfg.random_state)
     n_hold = len(held)
     metrics: dict = {"holdout_assets": int(n_hold)}
+    interval = None
     if n_hold:
         test = np.isin(rows.asset, held)
         fit_rows = rows.subset(~test)
         if fit_rows.rul_known.any() and len(set(fit_rows.label[fit_rows.label_known])) >= 2:
-            metrics.update(evaluate(*_fit(fit_rows, cfg), rows.subset(test), cfg.rul_cap_h))
+            rul_h, clf_h = _fit(fit_rows, cfg)
+            test_rows = rows.subset(test)
+            metrics.update(evaluate(rul_h, clf_h, test_rows, cfg.rul_cap_h))
+            interval = calibrate_interval(rul_h, test_rows, cfg.rul_cap_h, metrics)
     rul, clf = _fit(rows, cfg)
 
     names = cfg.spec.names(columns)
     lo, hi = history.time_range
     predictor = AssetPredictor(history.model_id, history.sensors, cfg.window_h, cfg.horizon_h,
-                               cfg.spec, rul, clf, normalizer=normalizer)
+                               cfg.spec, rul, clf, normalizer=normalizer, interval=interval)
     failures: dict[str, int] = {}
     for a in history.assets:
         for _, mode in a.failures:
@@ -196,7 +220,7 @@ def train(history: ModelHistory, cfg: TrainConfig, progress=None) -> tuple[Asset
         "code_version": code_version(),
         "python": platform.python_version(),
         "data": {"from": lo.isoformat() if lo else None, "to": hi.isoformat() if hi else None,
-                 "bucket": "1 hour", "assets": [a.asset_id for a in history.assets],
+                 "bucket": _bucket(history), "assets": [a.asset_id for a in history.assets],
                  "failures": failures, "predictable": history.predictable,
                  "rows": int(len(rows)), "rul_rows": int(rows.rul_known.sum()),
                  "horizon_rows": int(rows.label_known.sum()),
@@ -205,9 +229,7 @@ def train(history: ModelHistory, cfg: TrainConfig, progress=None) -> tuple[Asset
         "window_h": cfg.window_h,
         "horizon_h": cfg.horizon_h,
         "features": names,
-        "regime": None if normalizer is None else {
-            "condition": [history.sensors[i] for i in normalizer.condition],
-            "edges": normalizer.edges_.tolist()},
+        "regime": None if normalizer is None else normalizer.describe(history.sensors),
         "config": {k: v for k, v in asdict(cfg).items() if k != "spec"} | {"spec": cfg.spec.to_dict()},
         "modes": [str(c) for c in clf.classes_ if c != NO_FAILURE],
         "metrics_holdout": metrics,

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from psycopg.rows import dict_row
 
+from service_api.auth import Principal
 from service_api.deps import CurrentUser, DbConn, scope, visible
 from service_api.models import AssetDetail, AssetPublic, Page, TelemetrySeries
 from service_api.params import ID_PATTERN, IdQuery, Limit, Offset, TimeQuery, resolve_window
@@ -28,7 +29,8 @@ SELECT a.asset_id, a.serial, a.model_id, pm.name AS model_name, pm.category,
        a.install_date, a.lifecycle_stage, a.warranty_end,
        COALESCE(a.warranty_end >= current_date, false) AS in_warranty,
        c.tier AS contract_tier, c.ends_on AS contract_ends_on,
-       h.risk, h.health, h.worst_mode, h.rul_h, h.updated_at AS health_updated_at,
+       h.risk, h.health, h.worst_mode, h.rul_h, h.rul_lo_h, h.rul_hi_h, h.p_fail,
+       h.updated_at AS health_updated_at,
        COALESCE(o.open_orders, 0) AS open_orders
 FROM assets a
 JOIN product_models pm ON pm.model_id = a.model_id
@@ -41,6 +43,8 @@ LEFT JOIN (
     ORDER BY sc.asset_id, st.rank) c ON c.asset_id = a.asset_id
 LEFT JOIN (
     SELECT asset_id, max(risk) AS risk, min(health) AS health, min(rul_h) AS rul_h,
+           (array_agg(rul_lo_h ORDER BY rul_h NULLS LAST))[1] AS rul_lo_h,
+           (array_agg(rul_hi_h ORDER BY rul_h NULLS LAST))[1] AS rul_hi_h, max(p_fail) AS p_fail,
            max(updated_at) AS updated_at, (array_agg(mode ORDER BY risk DESC))[1] AS worst_mode
     FROM asset_health GROUP BY asset_id) h ON h.asset_id = a.asset_id
 LEFT JOIN (
@@ -107,10 +111,11 @@ WHERE (%(model)s::text IS NULL OR model_id = %(model)s)
     return {"items": items, "count": count, "limit": limit, "offset": offset}
 
 
-def _one_asset(cur, asset_id: str) -> dict:
+def _one_asset(cur, asset_id: str, user: Principal) -> dict:
+    """The asset's row; 404 if there is none or ``user`` (a customer token) may not see it."""
     cur.execute(ASSET_SELECT + " WHERE a.asset_id = %s", (asset_id,))
     asset = cur.fetchone()
-    if asset is None:
+    if asset is None or not visible(user, asset["customer_id"]):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {asset_id!r}")
     return asset
 
@@ -125,9 +130,7 @@ def get_asset(
     """One asset: health, risk and RUL per failure mode of its model, recent anomalies,
     service orders, downtime and repairs (newest first, ``recent`` of each)."""
     with conn.cursor(row_factory=dict_row) as cur:
-        asset = _one_asset(cur, asset_id)
-        if not visible(user, asset["customer_id"]):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {asset_id!r}")
+        asset = _one_asset(cur, asset_id, user)
         p = {"asset": asset_id, "model": asset["model_id"], "n": recent}
         cur.execute("SELECT device_id, status FROM devices WHERE asset_id = %(asset)s", p)
         dev = cur.fetchone() or {}
@@ -140,7 +143,8 @@ def get_asset(
         asset["sensors"] = cur.fetchall()
         cur.execute(
             """SELECT fm.mode, fm.description, fm.predictable, fm.mttr_h AS nominal_mttr_h,
-                      h.health, h.risk, h.rul_h, h.updated_at, h.detail
+                      h.health, h.risk, h.rul_h, h.rul_lo_h, h.rul_hi_h, h.p_fail, h.horizon_h,
+                      h.predicted_at, h.updated_at, h.detail
                FROM failure_modes fm
                LEFT JOIN asset_health h ON h.asset_id = %(asset)s AND h.mode = fm.mode
                WHERE fm.model_id = %(model)s

@@ -10,7 +10,10 @@ from fastapi.responses import JSONResponse
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", responses={503: {
+    "description": "the database does not answer within 2 s",
+    "content": {"application/json": {"example": {"status": "degraded", "db": "error",
+                                                 "error": "PoolTimeout"}}}}})
 def health(request: Request):
     """200 ``{"status": "ok", "db": "ok", "db_ms": ...}`` when a pooled connection answers
     ``SELECT 1`` within 2 s; 503 with the reason otherwise."""

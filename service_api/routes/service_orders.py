@@ -32,8 +32,9 @@ OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 ORDER_SELECT = """
 SELECT o.order_id, o.asset_id, o.mode, o.kind, o.status, o.priority, o.sla_tier, o.risk,
-       o.predicted_failure_at, o.predicted_mttr_h, o.respond_by, o.opened_at, o.closed_at,
-       o.first_time_fix, o.reason, o.status_at, o.fleet_incident_id, o.detail, a.model_id, a.site_id, a.customer_id
+       o.predicted_failure_at, o.predicted_failure_lo, o.predicted_failure_hi, o.predicted_mttr_h, o.respond_by,
+       o.opened_at, o.closed_at, o.first_time_fix, o.reason, o.status_at, o.fleet_incident_id, o.detail,
+       a.model_id, a.site_id, a.customer_id
 FROM service_orders o JOIN assets a ON a.asset_id = o.asset_id
 """
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from orders import repair_time, sla
+from orders import sla
 from service_api.deps import CurrentUser, DbConn, scope, visible
 from service_api.models import OrderSlaList, OrderSlaPublic
 from service_api.params import IdQuery, TimeQuery, utc
@@ -17,15 +17,12 @@ from service_api.params import IdQuery, TimeQuery, utc
 router = APIRouter(prefix="/sla", tags=["sla"])
 
 
-def _public(conn, c: sla.OrderClocks) -> dict:
+def _public(c: sla.OrderClocks) -> dict:
     d = {**c.detail, "order_id": c.order_id, "status": c.status, "sla_tier": c.tier,
          "response": vars(c.response) if c.response else None, "restore": vars(c.restore) if c.restore else None,
          "breach_probability": c.breach_probability, "arrival": c.arrival,
          "repair_median_h": c.repair_median_h, "repair_source": c.repair_source,
-         "repair_lo_h": None, "repair_hi_h": None}
-    if c.repair_median_h is not None:
-        rt = repair_time.for_order(conn, c.detail["asset_id"], c.detail["mode"])
-        d["repair_lo_h"], d["repair_hi_h"] = (round(float(x), 3) for x in rt.quantile([0.1, 0.9]))
+         "repair_lo_h": c.repair_lo_h, "repair_hi_h": c.repair_hi_h}
     return d
 
 
@@ -43,7 +40,7 @@ def at_risk(
     tier's expected wait), travel, and the repair-time distribution."""
     at = utc(at, "at") or datetime.now(timezone.utc)
     rows = sla.at_risk(conn, now=at, limit=limit, tier=tier, customer=scope(user, customer))
-    return {"at": at, "items": [_public(conn, c) for c in rows]}
+    return {"at": at, "items": [_public(c) for c in rows]}
 
 
 @router.get("/clocks", response_model=OrderSlaList)
@@ -72,7 +69,7 @@ def clocks(
     if state:
         rows = [c for c in rows if any(k is not None and k.state == state for k in (c.response, c.restore))]
     rows.sort(key=lambda c: (c.restore.deadline if c.restore and c.restore.deadline else at))
-    return {"at": at, "items": [_public(conn, c) for c in rows[:limit]]}
+    return {"at": at, "items": [_public(c) for c in rows[:limit]]}
 
 
 @router.get("/orders/{order_id}", response_model=OrderSlaPublic)
@@ -82,4 +79,4 @@ def order_sla(conn: DbConn, user: CurrentUser, order_id: int, at: TimeQuery = No
     rows = sla.order_clocks(conn, "o.order_id = %(id)s", {"id": order_id}, at)
     if not rows or not visible(user, rows[0].detail["customer_id"]):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no service order {order_id}")
-    return _public(conn, rows[0])
+    return _public(rows[0])

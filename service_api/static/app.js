@@ -83,15 +83,19 @@ function respondCell(o) {
   return el("td", { class: cls, title: live ? `${hours.toFixed(1)} h left` : "" }, fmtTime(o.respond_by));
 }
 
+let queueSeq = 0;  // answers can arrive out of order when filters change quickly: the last asked wins
+
 async function loadQueue() {
+  const seq = ++queueSeq;
   const page = await api(`/service-orders?${queueQuery()}`);
+  if (seq !== queueSeq) return;
   fill($("#queue tbody"), page.items.map((o) => el("tr", {},
     el("td", {}, String(o.order_id)),
     el("td", {}, el("span", { class: `prio p${o.priority}` }, String(o.priority))),
     el("td", {}, el("a", { class: "asset", onclick: () => openAsset(o.asset_id) }, o.asset_id)),
     el("td", {}, o.mode),
     el("td", {}, fmtNum(o.risk, 2)),
-    el("td", {}, fmtTime(o.predicted_failure_at)),
+    typeof predictions !== "undefined" ? predictions.failureCell(o) : el("td", {}, fmtTime(o.predicted_failure_at)),
     el("td", {}, o.predicted_mttr_h === null ? "–" : `${fmtNum(o.predicted_mttr_h)} h`),
     respondCell(o),
     el("td", {}, o.sla_tier || "–"),
@@ -225,6 +229,7 @@ async function openAsset(id) {
       el("td", {}, fmtTime(o.opened_at)), el("td", {}, fmtTime(o.closed_at)))), "no orders");
     $("#a-sensor").replaceChildren(...a.sensors.map((s) => el("option", { value: s.name }, `${s.name} (${s.unit})`)));
     await loadChart();
+    if (typeof predictions !== "undefined") await predictions.showAsset(a);
     $("#asset").scrollIntoView({ behavior: "smooth" });
   } catch (e) { showError(e.message); }
 }
@@ -239,6 +244,7 @@ async function loadChart() {
     const s = await api(`/assets/${encodeURIComponent(a.asset_id)}/telemetry?${p}`);
     $("#a-res").textContent = `${s.points.length} points · ${s.resolution} · ${s.unit}`;
     box.replaceChildren(svgChart(s.points));
+    if (typeof predictions !== "undefined") predictions.markChart(box.firstChild);
   } catch (e) { box.replaceChildren(el("p", { class: "bad" }, e.message)); }
 }
 
@@ -260,6 +266,7 @@ function svgChart(points) {
   const lo = Math.min(...points.map((p) => p.min)), hi = Math.max(...points.map((p) => p.max));
   const t0 = ts[0], t1 = Math.max(ts[ts.length - 1], t0 + 1), span = hi - lo || 1;
   const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
+  svg.setAttribute("data-axis", JSON.stringify({ t0, t1, L, R, T, B, W, H })); // for overlays (predictions.js)
   const y = (v) => T + (1 - (v - lo) / span) * (H - T - B);
   mk("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" });
   mk("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" });

@@ -1,7 +1,7 @@
 """Browser test harness: the planner page in Debian's Chromium, driven by Playwright.
 
-- ``live_api``: a real uvicorn server of the app on a free port, against the session World's
-  database, seeded with an installed base (``page_data``) and tokens per role.
+- ``live_api``: a real uvicorn server of the app on a free port, against a World database of
+  the browser tests' own, seeded with an installed base (``page_data``) and tokens per role.
 - ``browser``: Chromium from ``/usr/bin/chromium`` (``apt-get install chromium``; Playwright is
   pinned in pyproject to the release built for that Chromium), headless, launched with a fresh
   temporary profile; one per session.
@@ -18,8 +18,10 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from ops.world import World
 from tests.browser import data
 from tests.live import serve
 
@@ -38,17 +40,27 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="session")
-def page_data(settings):
-    import psycopg
+def page_world():
+    """A database of the browser tests' own: the queue shows exactly the seeded orders."""
+    with World(broker=False) as w:
+        yield w
 
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+
+@pytest.fixture(scope="session")
+def settings_page(page_world):
+    return page_world.settings.model_copy(update={"webhook_dispatch": False})
+
+
+@pytest.fixture(scope="session")
+def page_data(settings_page):
+    with psycopg.connect(settings_page.dsn, autocommit=True) as conn:
         return data.seed_page_data(conn)
 
 
 @pytest.fixture(scope="session")
-def live_api(settings, page_data):
+def live_api(settings_page, page_data):
     """Base URL of the API served by uvicorn in a thread of this process."""
-    with serve(settings.model_copy(update={"webhook_dispatch": False})) as url:
+    with serve(settings_page) as url:
         yield url
 
 
@@ -73,6 +85,7 @@ class BrowserLog:
 
     problems: list[str] = field(default_factory=list)
     allowed: list[re.Pattern] = field(default_factory=list)
+    trace: list[str] = field(default_factory=list)  # every request and console line, for failures
 
     def allow(self, pattern: str) -> None:
         self.allowed.append(re.compile(pattern))
@@ -94,6 +107,8 @@ def page(request, browser, live_api, browser_log):
     context = browser.new_context(base_url=live_api, viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(10_000)
     pg = context.new_page()
+    pg.on("console", lambda m: browser_log.trace.append(f"console {m.type}: {m.text}"))
+    pg.on("request", lambda r: browser_log.trace.append(f"{r.method} {r.url} {r.post_data or ''}"))
     pg.on("console", lambda m: m.type == "error" and browser_log.add(f"console: {m.text}"))
     pg.on("pageerror", lambda e: browser_log.add(f"exception: {e}"))
     pg.on("requestfailed", lambda r: browser_log.add(f"request failed: {r.url} {r.failure}"))
@@ -105,6 +120,7 @@ def page(request, browser, live_api, browser_log):
         SCREENSHOTS.mkdir(exist_ok=True)
         name = re.sub(r"[^\w.-]+", "_", request.node.nodeid.split("::", 1)[-1])
         pg.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        (SCREENSHOTS / f"{name}.log").write_text("\n".join(browser_log.trace) + "\n")
     context.close()
     if problems:
         pytest.fail("the page logged errors:\n" + "\n".join(problems), pytrace=False)

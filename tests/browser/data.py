@@ -36,7 +36,7 @@ def seed_page_data(conn: psycopg.Connection) -> dict:
         seed.add_repair(conn, a, "bearing_wear", now - timedelta(days=5, hours=1),
                         now - timedelta(days=5))
 
-    def order(asset, mode, status="open", kind="predictive", priority=3, hours_ago=10.0, **kw):
+    def order(asset, mode, status="approved", kind="predictive", priority=3, hours_ago=10.0, **kw):
         opened = now - timedelta(hours=hours_ago)
         hist = kw.pop("history", [])
         return seed.add_order(conn, asset, mode, kind=kind, status=status, priority=priority,
@@ -54,6 +54,9 @@ def seed_page_data(conn: psycopg.Connection) -> dict:
         "to_complete": order("BP-A03", "bearing_wear", status="in_progress", priority=1,
                              hours_ago=27, history=[(now - timedelta(hours=20), "scheduled"),
                                                     (now - timedelta(hours=2), "in_progress")]),
+        "to_approve": order("BP-A08", "bearing_wear", status="proposed", priority=1, hours_ago=26),
+        "to_reject": order("BP-A09", "bearing_wear", status="proposed", priority=1, hours_ago=25),
+        "to_hold": order("BP-A10", "bearing_wear", priority=1, hours_ago=24),
         "preventive": order("BP-A04", "bearing_wear", kind="preventive", priority=2),
         "corrective": order("BP-A05", "bearing_wear", kind="corrective", priority=2),
         "completed": order("BP-A06", "bearing_wear", status="completed", hours_ago=48,

@@ -1,0 +1,124 @@
+"""The Backblaze benchmark's drive pipeline on a small slice shaped like the real daily files
+(same columns, gzipped CSV per day, empty attributes, missing days, a drive's last row on its
+failure day): drives split by serial, the failure-day row never seen, orders scored by hand,
+and an end-to-end --quick run (the full run is `python -m benchmarks.backblaze`)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from benchmarks import backblaze as bb
+
+HEADER = ["date", "serial_number", "model", "capacity_bytes", "failure",
+          "smart_1_normalized", "smart_1_raw", "smart_5_normalized", "smart_5_raw", "smart_9_normalized",
+          "smart_9_raw", "smart_187_normalized", "smart_187_raw", "smart_194_normalized", "smart_194_raw",
+          "smart_197_normalized", "smart_197_raw"]
+DAYS = 30
+SENTINEL = 77.5  # temperature written only on failure days: must never reach the platform
+
+
+def write_fleet(path, n_drives=240, n_failed=48, seed=0):
+    """Daily files: failing drives grow reallocated/pending sectors in their last 6 days; some
+    healthy drives carry a constant non-zero count from the start (the rule's false alarms)."""
+    rng = np.random.default_rng(seed)
+    fail_day = {i: int(rng.integers(12, DAYS)) for i in range(n_failed)}
+    scarred = set(range(n_failed, n_failed + 20))
+    first = {i: (int(rng.integers(1, 5)) if i % 9 == 0 else 0) for i in range(n_drives)}
+    (path / "data").mkdir(parents=True)
+    day0 = date(2013, 4, 10)
+    for d in range(DAYS):
+        with gzip.open(path / "data" / f"{day0 + timedelta(days=d)}.csv.gz", "wt", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(HEADER)
+            for i in range(n_drives):
+                if d < first[i] or (i in fail_day and d > fail_day[i]) or (i % 13 == 5 and d == 10):
+                    continue  # not yet installed, gone after failing, or a missing day
+                ahead = fail_day[i] - d if i in fail_day else 99
+                grow = max(0, 7 - ahead) * int(rng.integers(1, 4))
+                s5 = grow * 8 + (3 if i in scarred else 0)
+                temp = SENTINEL if ahead == 0 else 25 + int(rng.integers(0, 5))
+                cap = 3000592982016 if i % 2 else 1500301910016
+                w.writerow([str(day0 + timedelta(days=d)), f"S{i:04d}", "M3000" if i % 2 else "M1500", cap,
+                            int(ahead == 0), "", int(rng.integers(0, 1000)), "", s5, "", 20000 + 24 * d,
+                            "", "", "", temp, "", grow])
+    return fail_day, scarred
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    path = tmp_path_factory.mktemp("backblaze")
+    fail_day, scarred = write_fleet(path)
+    drives, sensors, day0 = bb.load_drives(path, progress=False)
+    return path, fail_day, scarred, drives, sensors
+
+
+def test_drives_sensors_and_no_failure_day_row(fleet):
+    _, fail_day, _, drives, sensors = fleet
+    assert sensors == ["smart_1_raw", "smart_5_raw", "smart_9_raw", "smart_194_raw", "smart_197_raw", "capacity_bytes"]
+    assert len(drives) == 240
+    by = {d.serial: d for d in drives}
+    for i, f in fail_day.items():
+        d = by[f"S{i:04d}"]
+        assert d.failure_day == f and d.last_day == f - 1   # the failure-day row is dropped
+    assert not any((d.values == SENTINEL).any() for d in drives)
+    gap = by["S0005"]                                           # 5 % 13 == 5: day 10 missing
+    assert np.isnan(gap.values[10]).all() and np.isfinite(gap.values[11, :2]).all()
+
+
+def test_split_is_by_drive_and_halves_the_failures(fleet):
+    _, fail_day, _, drives, _ = fleet
+    masks = [bb.split(drives, s) for s in range(3)]
+    for test in masks:
+        failed = np.array([d.failure_day is not None for d in drives])
+        assert test.sum() == 120 and (test & failed).sum() == 24
+    assert not np.array_equal(masks[0], masks[1])
+
+
+def test_day_labels_and_orders_by_hand():
+    values = np.zeros((10, 1))
+    failed = bb.Drive("F", "M", 5, values, 15, np.zeros((10, 5)))     # rows = days 5..14, fails day 15
+    healthy = bb.Drive("H", "M", 0, np.zeros((20, 1)), None, np.zeros((20, 5)))
+    known, pos = bb.day_labels(failed)
+    assert known.all() and pos.tolist() == [False] * 3 + [True] * 7      # days 8..14 fail within 7 days
+    known, pos = bb.day_labels(healthy)
+    assert known.tolist() == [True] * 13 + [False] * 7 and not pos.any()
+    res = bb.score_orders([failed, healthy], [2, 4])                    # day 7: 8 days ahead; a false order
+    assert res["orders"] == 2 and res["recall"] == 1.0 and res["recall_7d"] == 0.0
+    assert res["precision"] == 0.5 and res["median_lead_days"] == 8.0
+    assert res["false_orders_per_1000_drive_months"] == pytest.approx(1000 / (30 / bb.DAYS_PER_MONTH))
+    assert bb.score_orders([failed, healthy], [8, None])["recall_7d"] == 1.0
+
+
+def test_rule_orders_fire_on_the_first_nonzero_counter():
+    rule = np.full((6, 5), np.nan)
+    rule[:, 3] = [0, 0, 0, 2, 2, 3]                                     # SMART 197 from day 3
+    d = bb.Drive("R", "M", 0, np.zeros((6, 1)), None, rule)
+    assert bb.rule_orders([d, bb.Drive("Z", "M", 0, np.zeros((6, 1)), None, np.full((6, 5), np.nan))]) == [3, None]
+
+
+def test_quick_run_learns_the_precursor(fleet, tmp_path):
+    path = fleet[0]
+    out = tmp_path / "bb.json"
+    assert bb.main(["--quick", "--splits", "2", "--data", str(path), "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    for key in ("average_precision_7d", "recall_7d_at_rule_orders", "recall_7d_at_precision_0_5", "recall",
+                "recall_7d", "precision", "false_orders_per_1000_drive_months", "median_lead_days"):
+        assert key in res and f"{key}_std" in res and key in res["rule"]
+    assert res["splits"] == 2 and res["failures"] == 48
+    # the rising counters are learned from the train drives and found on the test drives
+    assert res["average_precision_7d"] > 0.5 > res["rule"]["average_precision_7d"]
+    assert res["recall_7d"] > 0.5 and res["precision"] > 0.7
+    assert res["rule"]["precision"] < 0.8                               # its scarred healthy drives
+    for s in res["per_split"]:
+        assert s["train_failures"] == 24 and s["test_drives"] == 120
+
+
+def test_missing_data_is_a_clear_error(tmp_path, capsys):
+    assert bb.main(["--quick", "--data", str(tmp_path), "--json", str(tmp_path / "x.json")]) == 2
+    assert "pass --data" in capsys.readouterr().err
