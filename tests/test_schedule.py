@@ -12,6 +12,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from orders.state import transition
 from scheduling import parts, plans, service, technicians
 from scheduling.planner import MAX_VISIT_H, OVERTIME_H
 from scheduling.solver import Job, Problem, Vehicle, solve
@@ -178,6 +179,15 @@ def test_orders_waiting_for_parts_are_held_then_resumed(db, area, uid):
     assert db.execute("SELECT status FROM service_orders WHERE order_id = %s", (second,)).fetchone()[0] == "scheduled"
     states = dict(db.execute("SELECT order_id, state FROM part_allocations WHERE part_id = %s", (f"kit-{uid}",)))
     assert states == {first: "reserved", second: "reserved"}
+    # the first is repaired, the second cancelled: the next plan consumes one kit and returns one
+    for oid, to in ((first, "in_progress"), (first, "completed"), (second, "cancelled")):
+        transition(db, oid, to, actor="test", reason="not_needed" if to == "cancelled" else None,
+                   at=later + timedelta(hours=2),
+                   changes={"first_time_fix": True} if to == "completed" else None)
+    service.run(db, now=later + timedelta(hours=3), regions=[area["region"]], time_limit=1.0)
+    states = dict(db.execute("SELECT order_id, state FROM part_allocations WHERE part_id = %s", (f"kit-{uid}",)))
+    assert states == {first: "consumed", second: "released"}
+    assert parts.stock(db, depot, f"kit-{uid}") == 1
 
 
 @pytest.fixture(scope="module")
