@@ -15,6 +15,7 @@ from detection.features.crossings import rolling_crossing_rate
 from detection.features.ewm import ewm_mean
 from detection.features.regime import regime_stats, regime_zscore
 from detection.features.rolling_level import rolling_mean
+from detection.features.rolling_rise import rolling_rise
 from detection.features.rolling_slope import rolling_slope
 from detection.features.rolling_spread import rolling_std
 
@@ -58,6 +59,24 @@ def test_rolling_slope_matches_reference(x, w):
 
 @SETTINGS
 @given(series, windows)
+def test_rolling_rise_matches_reference(x, w):
+    got = rolling_rise(x, w)
+    assert_agree(got, ref.rolling_rise(x, w))
+    assert np.all(got[~np.isnan(got)] >= 0)
+
+
+def test_rolling_rise_counts_what_a_counter_added():
+    # reallocated sectors of a drive first seen at 8: level 8 is history, the rise is what is new
+    sectors = np.array([8.0, 8.0, np.nan, 8.0, 11.0, 11.0, 16.0, 16.0, 16.0, 16.0])
+    np.testing.assert_array_equal(rolling_rise(sectors, 3), [0, 0, 0, 0, 3, 3, 5, 5, 0, 0])
+    np.testing.assert_array_equal(rolling_rise(sectors, 7)[[3, 6, 9]], [0, 8, 8])
+    assert np.isnan(rolling_rise(np.array([np.nan, np.nan, 2.0]), 2)[:2]).all()
+    # a reset (counter cleared, sensor replaced) is not a rise
+    np.testing.assert_array_equal(rolling_rise(np.array([50.0, 0.0, 0.0]), 3), [0, 0, 0])
+
+
+@SETTINGS
+@given(series, windows)
 def test_crossing_rate_matches_reference(x, w):
     got = rolling_crossing_rate(x, w)
     assert_agree(got, ref.rolling_crossing_rate(x, w))
@@ -93,12 +112,12 @@ def test_regime_kernels_match_reference(x, n_regimes, data):
 
 
 @pytest.mark.parametrize("kernel", [rolling_mean, rolling_std, rolling_slope, rolling_crossing_rate,
-                                    baseline_delta])
+                                    baseline_delta, rolling_rise])
 def test_constant_input(kernel):
     x = np.full(30, 7.3)
     out = kernel(x, 8)
     expect = {rolling_mean: 7.3, rolling_std: 0.0, rolling_slope: 0.0, rolling_crossing_rate: 0.0,
-              baseline_delta: 0.0}[kernel]
+              baseline_delta: 0.0, rolling_rise: 0.0}[kernel]
     finite = out[~np.isnan(out)]
     np.testing.assert_allclose(finite, expect, atol=1e-9)
     assert finite.size >= 29
@@ -115,7 +134,7 @@ def test_columns_are_independent():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(50, 3))
     x[rng.random(x.shape) < 0.2] = np.nan
-    for kernel in (rolling_mean, rolling_std, rolling_slope, rolling_crossing_rate):
+    for kernel in (rolling_mean, rolling_std, rolling_slope, rolling_crossing_rate, rolling_rise):
         full = kernel(x, 9)
         for c in range(3):
             np.testing.assert_array_equal(full[:, c], kernel(x[:, c], 9))

@@ -41,6 +41,27 @@ def test_last_row_needs_only_the_trailing_window():
     np.testing.assert_allclose(full, online, rtol=1e-12, equal_nan=True)
 
 
+def test_rise_columns_follow_each_window():
+    spec = FeatureSpec(windows=(3, 7), ewm_alphas=(), crossings=False, rise=True)
+    x = np.c_[np.r_[np.zeros(6), 2.0, 2.0, 5.0, 5.0], np.arange(10.0)]
+    f = dict(zip(spec.names(["sectors", "hours"]), window_features(x, spec)[-1]))
+    assert f["sectors__rise_3"] == 3.0 and f["sectors__rise_7"] == 5.0 and f["hours__rise_7"] == 6.0
+    without = FeatureSpec(windows=(3, 7), ewm_alphas=(), crossings=False)
+    assert not any("rise" in n for n in without.names(["a"]))
+    cols = [i for i, n in enumerate(spec.names(["sectors", "hours"])) if "rise" not in n]
+    np.testing.assert_array_equal(window_features(x, spec)[:, cols], window_features(x, without))
+    online = window_features(x[-spec.history:], spec)[-1]
+    np.testing.assert_array_equal(window_features(x, spec)[-1], online)
+
+
+def test_spec_pickled_before_rise_has_no_rise():
+    spec = FeatureSpec(windows=(3,), ewm_alphas=())
+    old = object.__new__(FeatureSpec)
+    object.__setattr__(old, "__dict__", {k: v for k, v in vars(spec).items() if k != "rise"})
+    assert old.names(["a"]) == spec.names(["a"])
+    np.testing.assert_array_equal(window_features(np.ones((5, 1)), old), window_features(np.ones((5, 1)), spec))
+
+
 def test_all_missing_sensor_gives_nan_features_not_errors():
     x = np.c_[np.arange(10.0), np.full(10, np.nan)]
     f = window_features(x, SPEC)

@@ -1,5 +1,6 @@
 """From a reading matrix to a feature matrix: for every row, the trailing-window level, spread
-and slope of each sensor at several scales, its mean-crossing rate and exponentially weighted
+and slope of each sensor at several scales (and, with ``rise``, how far it climbed in each
+window: the count a counter added), its mean-crossing rate and exponentially weighted
 means, and the current reading. Row ``i`` only looks at rows ``<= i``, so the features of the
 last row of a window are exactly what an online predictor sees.
 
@@ -24,18 +25,22 @@ from detection.features._validate import as_2d_float, check_alpha, check_window
 from detection.features.crossings import rolling_crossing_rate
 from detection.features.ewm import ewm_mean
 from detection.features.rolling_level import rolling_mean
+from detection.features.rolling_rise import rolling_rise
 from detection.features.rolling_slope import rolling_slope
 from detection.features.rolling_spread import rolling_std
 
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """Which features to compute; ``windows`` and the crossing window are in rows."""
+    """Which features to compute; ``windows`` and the crossing window are in rows. ``rise``
+    adds, per window, the last reading minus the window's lowest (for products whose sensors
+    include counters that only rise: what a counter added recently, not its level)."""
 
     windows: tuple[int, ...] = (5, 10, 20, 30)
     ewm_alphas: tuple[float, ...] = (0.1, 0.3)
     crossings: bool = True
     current: bool = True
+    rise: bool = False
 
     def __post_init__(self):
         if not self.windows:
@@ -52,10 +57,17 @@ class FeatureSpec:
         names = ["value"] if self.current else []
         for w in self.windows:
             names += [f"mean_{w}", f"std_{w}", f"slope_{w}"]
+            if self.has_rise:
+                names.append(f"rise_{w}")
         if self.crossings:
             names.append(f"crossings_{self.history}")
         names += [f"ewm_{a:g}" for a in self.ewm_alphas]
         return names
+
+    @property
+    def has_rise(self) -> bool:
+        """``rise``; False for a spec pickled before the field existed."""
+        return bool(getattr(self, "rise", False))
 
     def names(self, sensors: Sequence[str]) -> list[str]:
         """Feature names, ``"{sensor}__{feature}"``, in column order."""
@@ -75,6 +87,8 @@ def window_features(x, spec: FeatureSpec) -> np.ndarray:
         blocks.append(np.where(np.isfinite(a), a, np.nan))
     for w in spec.windows:
         blocks += [rolling_mean(a, w), rolling_std(a, w), rolling_slope(a, w)]
+        if spec.has_rise:
+            blocks.append(rolling_rise(a, w))
     if spec.crossings:
         blocks.append(rolling_crossing_rate(a, spec.history))
     blocks += [ewm_mean(a, alpha) for alpha in spec.ewm_alphas]

@@ -112,3 +112,11 @@ def baseline_delta(x, n0: int) -> np.ndarray:
             if base.size and np.isfinite(a[i, c]):
                 out[i, c] = a[i, c] - base.mean()
     return out[:, 0] if was_1d else out
+
+
+def _rise(t, v) -> float:
+    return float(v[-1] - v.min()) if v.size else np.nan
+
+
+def rolling_rise(x, window: int) -> np.ndarray:
+    return _per_window(x, window, _rise)
