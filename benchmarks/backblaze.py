@@ -23,6 +23,10 @@ failure itself, not a precursor), so every prediction is at least one day ahead.
 - Curve points of the platform's ranking on the test drives: its 1-7-day recall when it places
   as many orders as the rule, and its best 1-7-day recall at order precision >= 0.5.
 
+Choosing the configuration without the test drives: ``--inner-of K`` runs the same protocol
+inside split K's train drives only (halved again by drive, seeds 101, 102, ...), so a change
+(``--rise`` adds the counter-rise features, ``FeatureSpec.rise``) is judged there.
+
     python -m benchmarks.backblaze [--quick] --json PATH [--data ../shared/datasets/backblaze-2013]
 """
 
@@ -33,7 +37,7 @@ import gzip
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -290,6 +294,9 @@ def main(argv=None) -> int:
     p.add_argument("--splits", type=int, default=None, help="train/test splits by drive (default 5; quick 1, the same model)")
     p.add_argument("--threshold", type=float, default=THRESHOLD, help="p_fail that opens an order (default 0.5)")
     p.add_argument("--max-files", type=int, default=None, help="read only the first N days (tests)")
+    p.add_argument("--rise", action="store_true", help="add the counter-rise features (FeatureSpec.rise; not chosen: see RESULTS.md)")
+    p.add_argument("--inner-of", type=int, default=None, metavar="K",
+                   help="validate inside split K's train drives only (inner seeds 101, 102, ...)")
     args = p.parse_args(argv)
     n_splits = args.splits or (1 if args.quick else 5)
     if n_splits < 1 or not 0 < args.threshold <= 1:
@@ -302,9 +309,15 @@ def main(argv=None) -> int:
         return 2
     epoch_day = (day0 - date(1970, 1, 1)).days
     cfg = TrainConfig(**CONFIG)
+    if args.rise:
+        cfg = replace(cfg, spec=replace(cfg.spec, rise=True))
+    seeds = list(range(n_splits))
+    if args.inner_of is not None:   # the outer split's test drives are never read
+        drives = [d for d, t in zip(drives, split(drives, args.inner_of)) if not t]
+        seeds = [101 + i for i in range(n_splits)]
     t_load = time.perf_counter() - t0
     splits = []
-    for seed in range(n_splits):
+    for i, seed in enumerate(seeds):
         res = run_split(drives, sensors, epoch_day, seed, cfg, args.threshold)
         o, r = res["ours"], res["rule"]
         print(f"split {seed}: AP7 {o['average_precision_7d']:.3f} (rule {r['average_precision_7d']:.3f}); "
@@ -313,7 +326,7 @@ def main(argv=None) -> int:
               f"at precision 0.5 recall7 {o['recall_7d_at_precision_0_5']:.2f}; fit {res['fit_s']:.0f} s",
               file=sys.stderr, flush=True)
         splits.append(res)
-        if seed < n_splits - 1:   # a long run keeps what it has measured so far
+        if i < n_splits - 1:   # a long run keeps what it has measured so far
             figures, _ = report(args, drives, sensors, cfg, splits, t0, t_load)
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(figures | {"partial": True}, indent=2, default=str))
@@ -330,14 +343,15 @@ def report(args, drives, sensors, cfg, splits, t0, t_load) -> tuple[dict, str]:
         "benchmark": "backblaze", "quick": args.quick, "data": str(args.data),
         "drives": len(drives), "failures": int(sum(d.failure_day is not None for d in drives)),
         "drive_days": int(sum(d.values.shape[0] for d in drives)), "sensors": sensors,
-        "threshold": args.threshold, "splits": n_splits,
+        "threshold": args.threshold, "splits": n_splits, "inner_of": args.inner_of,
         "config": {k: v for k, v in CONFIG.items() if k != "spec"} | {"spec": cfg.spec.to_dict(),
                                                                      "n_members": cfg.n_members, "max_iter": cfg.max_iter},
         **ours, "rule": rule, "per_split": splits, "targets": TARGETS,
         "meets_targets": {k: bool(ours[k] >= v) for k, v in TARGETS.items()},
         "load_s": t_load, "runtime_s": time.perf_counter() - t0,
     }
-    summary = (f"backblaze ({n_splits} splits): AP7 {ours['average_precision_7d']:.3f} ± {ours['average_precision_7d_std']:.3f} "
+    where = "" if args.inner_of is None else f" inside split {args.inner_of}'s train drives"
+    summary = (f"backblaze ({n_splits} splits{where}{', with rise' if args.rise else ''}): AP7 {ours['average_precision_7d']:.3f} ± {ours['average_precision_7d_std']:.3f} "
                f"(rule {rule['average_precision_7d']:.3f}); at p>={args.threshold:g}: recall {ours['recall']:.2f}, "
                f"1-7 d {ours['recall_7d']:.2f}, precision {ours['precision']:.2f}, "
                f"{ours['false_orders_per_1000_drive_months']:.2f} false/1000 drive-months, lead {ours['median_lead_days']:.1f} d; "

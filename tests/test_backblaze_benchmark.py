@@ -119,6 +119,18 @@ def test_quick_run_learns_the_precursor(fleet, tmp_path):
         assert s["train_failures"] == 24 and s["test_drives"] == 120
 
 
+def test_inner_validation_reads_only_the_outer_train_drives(fleet, tmp_path):
+    path, _, _, drives, _ = fleet
+    out = tmp_path / "inner.json"
+    assert bb.main(["--inner-of", "1", "--splits", "1", "--rise", "--data", str(path), "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    outer_train = {d.serial for d, t in zip(drives, bb.split(drives, 1)) if not t}
+    assert res["inner_of"] == 1 and res["drives"] == len(outer_train) == 120
+    assert res["failures"] == 24 and res["per_split"][0]["seed"] == 101
+    assert res["config"]["spec"]["rise"] is True
+    assert res["average_precision_7d"] > 0.3     # the rising counters are still learned
+
+
 def test_missing_data_is_a_clear_error(tmp_path, capsys):
     assert bb.main(["--quick", "--data", str(tmp_path), "--json", str(tmp_path / "x.json")]) == 2
     assert "pass --data" in capsys.readouterr().err
