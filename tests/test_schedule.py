@@ -234,3 +234,9 @@ def test_the_simulated_fleet_registers_its_field_service(settings, db, uid):
     depots = db.execute("SELECT count(*) FROM depots WHERE depot_id LIKE %s", (f"fs{uid}-%",)).fetchone()[0]
     assert depots == len(fleet.technicians)
     assert parts.stock(db, f"fs{uid}-depot-north", f"fs{uid}-seal_leak-kit") == 2
+
+
+def test_a_customer_token_does_not_see_the_schedule(client, db, area):
+    customer = db.execute("SELECT customer_id FROM sites WHERE site_id = %s", (area["sites"][0],)).fetchone()[0]
+    token = create_token(db, "sched-customer", "customer", customer_id=customer)
+    assert client.get("/api/v1/schedule", headers={"Authorization": f"Bearer {token}"}).status_code == 403
