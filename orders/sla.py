@@ -304,28 +304,29 @@ def order_clocks(conn, where: str = "TRUE", params: dict | None = None, now: dat
         return []
     hist = _history(conn, [o["order_id"] for o in orders])
     tr, cals = tiers(conn), calendars(conn)
-    waits: dict[str, float] = {}
-    out = []
+    out, pending = [], []
     for o in orders:
         tier = tr.get(o["sla_tier"]) if o["sla_tier"] else None
         c = clocks(o, hist[o["order_id"]], tier, cals.get(tier["calendar"]) if tier else None, now)
-        live = c.status in ("proposed", "approved", "scheduled", "in_progress", "on_hold")
-        if with_probability and live and c.restore is not None and c.restore.deadline is not None:
-            if o["sla_tier"] not in waits:
-                waits[o["sla_tier"]] = expected_wait_h(conn, o["sla_tier"], now)
-            visit = (o["detail"] or {}).get("scheduled_for") if c.status == "scheduled" else None
-            visit = datetime.fromisoformat(visit.replace("Z", "+00:00")) if visit else None
-            started = c.response.stopped_at if c.status == "in_progress" and c.response else None
-            rt = repair_time.for_order(conn, o["asset_id"], o["mode"], kind=o["kind"], start=started or visit,
-                                       model=mttr_model)
-            p, arrival = breach_probability(now, c.restore.deadline, rt, work_started=started, visit_at=visit,
-                                            expected_wait_h=waits[o["sla_tier"]])
-            c.breach_probability, c.arrival = round(p, 4), arrival
-            c.repair_median_h, c.repair_source = round(rt.median, 3), rt.source
-            c.repair_lo_h, c.repair_hi_h = (round(float(x), 3) for x in rt.quantile([0.1, 0.9]))
         c.detail = {"asset_id": o["asset_id"], "mode": o["mode"], "kind": o["kind"], "priority": o["priority"],
                     "customer_id": o["customer_id"], "model_id": o["model_id"]}
         out.append(c)
+        live = c.status in ("proposed", "approved", "scheduled", "in_progress", "on_hold")
+        if with_probability and live and c.restore is not None and c.restore.deadline is not None:
+            visit = (o["detail"] or {}).get("scheduled_for") if c.status == "scheduled" else None
+            visit = datetime.fromisoformat(visit.replace("Z", "+00:00")) if visit else None
+            started = c.response.stopped_at if c.status == "in_progress" and c.response else None
+            pending.append((c, o, visit, started))
+    # the repair-time distributions of all live orders in one model call
+    rts = repair_time.for_orders(conn, [(o["asset_id"], o["mode"], o["kind"], started or visit)
+                                        for _, o, visit, started in pending], model=mttr_model)
+    waits = {t: expected_wait_h(conn, t, now) for t in {o["sla_tier"] for _, o, _, _ in pending}}
+    for (c, o, visit, started), rt in zip(pending, rts):
+        p, arrival = breach_probability(now, c.restore.deadline, rt, work_started=started, visit_at=visit,
+                                        expected_wait_h=waits[o["sla_tier"]])
+        c.breach_probability, c.arrival = round(p, 4), arrival
+        c.repair_median_h, c.repair_source = round(rt.median, 3), rt.source
+        c.repair_lo_h, c.repair_hi_h = (round(float(x), 3) for x in rt.quantile([0.1, 0.9]))
     return out
 
 

@@ -49,6 +49,7 @@ ROAD_FACTOR = 1.3
 SPEED_KMH = 50.0
 PRIZE_KM = {1: 81000.0, 2: 27000.0, 3: 9000.0, 4: 3000.0, 5: 1000.0}
 CHANGE_PENALTY_KM = 30.0
+PATIENCE = 20_000            # solver iterations without improvement before a plan stops early
 OVERTIME_H = 4.0            # a route may run this far past the shift's end...
 OVERTIME_KM_PER_H = 72.0    # ...at this cost (about an hour and a half of driving per hour)
 MAX_VISIT_H = 10.0          # a longer repair is booked as 10 h; the rest continues the next day
@@ -312,7 +313,7 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
             job_on_time.append(on_time)
 
     problem = Problem(distance=dist, duration=dur, jobs=jobs, vehicles=vehicles)
-    res = solve(problem, time_limit=time_limit, seed=seed)
+    res = solve(problem, time_limit=time_limit, seed=seed, patience=PATIENCE)
     visits, served, shift_rows = [], set(), []
     for r in res.routes:
         t, s, e = shifts[r.vehicle]

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyvrp
-from pyvrp.stop import MaxRuntime
+from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement
 
 BIG = 1 << 40
 TAG_UNIT = 1000          # load units per tag: one violated tag outweighs any prize
@@ -208,8 +208,9 @@ def _build(p: Problem) -> tuple[pyvrp.ProblemData, list[int]]:
     return data, depot_points
 
 
-def solve(p: Problem, time_limit: float, seed: int = 0) -> Result:
-    """Solve within ``time_limit`` seconds (wall clock) and return the best feasible solution.
+def solve(p: Problem, time_limit: float, seed: int = 0, patience: int | None = None) -> Result:
+    """Solve within ``time_limit`` seconds (wall clock), or sooner after ``patience`` iterations
+    without improvement, and return the best feasible solution.
 
     Raises ``RuntimeError`` when PyVRP found no feasible solution (required jobs that cannot be
     served): callers make jobs optional when they may be left out.
@@ -217,8 +218,10 @@ def solve(p: Problem, time_limit: float, seed: int = 0) -> Result:
     t0 = time.perf_counter()
     data, depot_points = _build(p)
     params = pyvrp.SolveParams(penalty=pyvrp.PenaltyParams(max_penalty=MAX_PENALTY))
-    res = pyvrp.solve(data, stop=MaxRuntime(time_limit), seed=seed, collect_stats=False, display=False,
-                      params=params)
+    stop = MaxRuntime(time_limit)
+    if patience is not None:
+        stop = MultipleCriteria([stop, NoImprovement(patience)])
+    res = pyvrp.solve(data, stop=stop, seed=seed, collect_stats=False, display=False, params=params)
     seconds = time.perf_counter() - t0
     sol = res.best
     if not sol.is_feasible():

@@ -9,8 +9,8 @@ import pwd
 import secrets
 import shutil
 import socket
-import subprocess
 import stat
+import subprocess
 import time
 from pathlib import Path
 
@@ -127,15 +127,15 @@ def can_traverse(user: str, path: Path) -> bool:
     """Whether ``user`` may reach ``path``: search (x) permission on it and every folder above
     it, by the mode bits (an ACL that grants more is not consulted: this errs towards moving)."""
     pw = pwd.getpwnam(user)
-    groups = {g for g in os.getgrouplist(user, pw.pw_gid)}
+    if pw.pw_uid == 0:
+        return True
+    groups = set(os.getgrouplist(user, pw.pw_gid))
     p = Path(os.path.abspath(path))
     for d in [p, *p.parents]:
         try:
             st = d.stat()
         except FileNotFoundError:
             continue                     # created later, by us, with access for the user
-        if pw.pw_uid == 0:
-            continue
         if st.st_uid == pw.pw_uid:
             bit = stat.S_IXUSR
         elif st.st_gid in groups:

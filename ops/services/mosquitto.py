@@ -5,6 +5,12 @@ devices) plus the ingest account; an ACL where a device may publish only under i
 and read only its own command topic; persistence on. Rendering the files and sending SIGHUP
 makes the broker reload them, which also disconnects a device whose credentials are gone.
 
+Started by root, the broker drops to the ``mosquitto`` user and then opens its password file,
+ACL, log and persistence folder. The files live in ``.prognos/mosquitto`` when that user can
+reach it; in a checkout it cannot enter (under ``/root``, in a 0700 ``mktemp -d``) they live in
+``/var/lib/prognos/mosquitto-<hash>``, owned by ``mosquitto``, with ``.prognos/mosquitto`` a
+symlink to it (``common.service_dir``; ``prognos services purge`` and the test worlds remove it).
+
 Password hashes use Mosquitto's ``$7$`` format (PBKDF2-SHA512, 101 iterations):
 
 >>> h = hash_password("s3cret", salt=b"0123456789ab")

@@ -67,7 +67,7 @@ globalThis.ordersUI = (() => {
     }
     if (["approved", "scheduled", "in_progress"].includes(o.status) && can("hold")) out.push(b("Hold", () => holdDialog(o)));
     if (o.status === "on_hold" && can("hold")) out.push(b("Resume", () => post(`/service-orders/${o.order_id}/resume`, {})));
-    out.push(el("a", { class: "history", style: "cursor: pointer; text-decoration: underline", onclick: () => historyDialog(o) }, "history"));   // reading, not an action
+    out.push(b("History", () => historyDialog(o)));   // reading: every role
     return out;
   }
 

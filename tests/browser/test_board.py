@@ -17,17 +17,17 @@ from tests.browser.test_planner_page import login
 
 
 @pytest.fixture(scope="session")
-def page_data(settings):
+def page_data(settings_page):
     """Tokens only: the board test brings its own territory (and does not depend on the page's
     installed base)."""
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+    with psycopg.connect(settings_page.dsn, autocommit=True) as conn:
         return {"tokens": {r: create_token(conn, f"bb-{r}", r) for r in ("planner", "viewer")}}
 
 
-def test_board_shows_the_plan_and_pins_a_visit(page, page_data, settings, live_api):
+def test_board_shows_the_plan_and_pins_a_visit(page, page_data, settings_page, live_api):
     region = "bp-board"
     now = datetime.now(timezone.utc)
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+    with psycopg.connect(settings_page.dsn, autocommit=True) as conn:
         seed.add_model(conn, "BB-M")
         seed.add_customer(conn, "BB-C", ["BB-S0", "BB-S1", "BB-S2"])
         for k, s in enumerate(["BB-S0", "BB-S1", "BB-S2"]):
@@ -62,7 +62,7 @@ def test_board_shows_the_plan_and_pins_a_visit(page, page_data, settings, live_a
     page.click("#board-replan")
     visit = board.locator(f'.visit[data-order="{orders[0]}"]')
     expect(visit).to_have_attribute("stroke", "#000")
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+    with psycopg.connect(settings_page.dsn, autocommit=True) as conn:
         row = conn.execute("SELECT technician_id FROM plan_visits WHERE order_id = %s ORDER BY plan_id DESC LIMIT 1",
                            (orders[0],)).fetchone()
     assert row == ("BB-T2",)

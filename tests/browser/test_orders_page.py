@@ -18,12 +18,12 @@ from tests.browser.test_planner_page import login, row, status_of
 
 
 @pytest.fixture
-def proposals(settings):
+def proposals(settings_page):
     """Two proposed predictive orders (bronze: triage leaves them to a planner), first in the
     queue whatever else the database holds."""
     uid = secrets.token_hex(3)
     now = datetime.now(timezone.utc)
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+    with psycopg.connect(settings_page.dsn, autocommit=True) as conn:
         m, c = f"OP-M{uid}", f"OP-C{uid}"
         seed.add_model(conn, m)
         seed.add_customer(conn, c, [f"{c}-S"])
@@ -40,13 +40,13 @@ def proposals(settings):
     return ids
 
 
-def test_planner_approves_and_rejects_proposals(page, page_data, settings, proposals):
+def test_planner_approves_and_rejects_proposals(page, page_data, settings_page, proposals):
     keep, drop = proposals
     login(page, page_data["tokens"]["planner"])
     expect(row(page, keep).locator("td:nth-child(10)")).to_have_text("proposed")
     row(page, keep).get_by_role("button", name="Approve").click()
     expect(row(page, keep).locator("td:nth-child(10)")).to_have_text("approved")
-    assert status_of(settings, keep) == "approved"
+    assert status_of(settings_page, keep) == "approved"
 
     row(page, drop).get_by_role("button", name="Reject").click()
     dlg = page.locator("#dlg")
@@ -55,16 +55,16 @@ def test_planner_approves_and_rejects_proposals(page, page_data, settings, propo
     dlg.locator("textarea").fill("sensor bracket loose")
     page.click("#dlg-ok")
     expect(row(page, drop)).to_have_count(0)          # rejected: no longer live
-    with psycopg.connect(settings.dsn) as conn:
+    with psycopg.connect(settings_page.dsn) as conn:
         assert conn.execute("SELECT status, reason FROM service_orders WHERE order_id = %s",
                             (drop,)).fetchone() == ("rejected", "false_alarm")
 
     # the approved order's history and clocks
-    row(page, keep).locator("a.history").click()
+    row(page, keep).get_by_role("button", name="History").click()
     expect(dlg).to_be_visible()
     expect(dlg.locator("table.history tbody tr")).to_have_count(3)   # opened, triage left it, approved
     expect(dlg).to_contain_text("Breach probability")
-    page.click("#dlg-ok")
+    page.locator("#dlg button[value=cancel]").click()
     # the SLA risk list shows live orders with their probability
     expect(page.locator("#o-risk tbody tr").first).to_be_visible()
     expect(page.locator("#o-precision tbody tr").first).to_be_visible()
@@ -74,6 +74,6 @@ def test_viewer_sees_the_panel_without_actions(page, page_data, proposals):
     login(page, page_data["tokens"]["viewer"])
     r = row(page, proposals[0])
     expect(r).to_be_visible()
-    expect(r.get_by_role("button")).to_have_count(0)
-    expect(r.locator("a.history")).to_have_count(1)
+    expect(r.get_by_role("button").filter(has_not_text="History")).to_have_count(0)
+    expect(r.get_by_role("button", name="History")).to_have_count(1)
     expect(page.locator("#o-risk tbody tr").first).to_be_visible()
