@@ -57,6 +57,9 @@ def _open_downtime(cur, asset_id: str, ev: StateEvent) -> None:
         {"a": asset_id, "m": ev.mode, "t": ev.time})
 
 
+REPAIR_KINDS = ("corrective", "predictive", "preventive")   # as the device reports it; default corrective
+
+
 def _finish_repair(cur, asset_id: str, ev: StateEvent) -> None:
     t = ev.time
     cur.execute(
@@ -74,10 +77,12 @@ def _finish_repair(cur, asset_id: str, ev: StateEvent) -> None:
     cur.execute(
         "UPDATE downtime SET ended_at = %s WHERE asset_id = %s AND ended_at IS NULL AND started_at <= %s",
         (t, asset_id, t))
+    kind = ev.detail.get("kind")
     cur.execute(
         "INSERT INTO repairs (asset_id, mode, kind, started_at, finished_at, first_time_fix, detail) "
-        "VALUES (%s, %s, 'corrective', %s, %s, %s, %s) ON CONFLICT (asset_id, started_at) DO NOTHING RETURNING id",
-        (asset_id, ev.mode, started, t, ftf if isinstance(ftf := ev.detail.get("first_time_fix"), bool) else None,
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (asset_id, started_at) DO NOTHING RETURNING id",
+        (asset_id, ev.mode, kind if kind in REPAIR_KINDS else "corrective", started, t,
+         ftf if isinstance(ftf := ev.detail.get("first_time_fix"), bool) else None,
          Jsonb({"device_id": ev.device_id, "downtime_started_at": down_since.isoformat()
                 if down_since else None, **_detail(ev)})))
     row = cur.fetchone()

@@ -8,8 +8,10 @@ has none). :func:`allocate` sets parts aside for orders in priority order; an or
 are not in stock gets a ``waiting`` allocation and a restock is ordered (arriving after the
 part's lead time). :func:`receive_due` books restocks that have arrived; the next
 :func:`allocate` turns waiting allocations into reservations. Parts are consumed when the
-visit is completed (:func:`consume`) and go back to stock when an order is cancelled
-(:func:`release`).
+visit is completed (:func:`consume`) and go back to stock when an order is rejected or
+cancelled (:func:`release`); :func:`settle`, at the start of every plan, does both for the
+orders that closed since the last one (the scheduler reads order state, it never writes it
+outside ``orders.state``).
 """
 
 from __future__ import annotations
@@ -144,6 +146,26 @@ def waiting_orders(conn) -> set[int]:
 def consume(conn, order_id: int, at: datetime) -> None:
     conn.execute("""UPDATE part_allocations SET state = 'consumed', updated_at = %s
                     WHERE order_id = %s AND state = 'reserved'""", (at, order_id))
+
+
+def settle(conn: psycopg.Connection, now: datetime) -> dict[str, int]:
+    """Consume the parts of orders completed since the last plan and return to stock those of
+    orders rejected or cancelled; returns how many orders of each."""
+    rows = conn.execute(
+        """SELECT DISTINCT a.order_id, o.status FROM part_allocations a
+           JOIN service_orders o USING (order_id) JOIN order_statuses s ON s.status = o.status
+           WHERE a.state IN ('waiting', 'reserved') AND NOT s.live ORDER BY a.order_id""").fetchall()
+    done = {"consumed": 0, "released": 0}
+    for order_id, status in rows:
+        if status == "completed":
+            consume(conn, order_id, now)
+            conn.execute("""UPDATE part_allocations SET state = 'released', updated_at = %s
+                            WHERE order_id = %s AND state = 'waiting'""", (now, order_id))
+            done["consumed"] += 1
+        else:
+            release(conn, order_id, now)
+            done["released"] += 1
+    return done
 
 
 def release(conn, order_id: int, at: datetime) -> None:

@@ -76,6 +76,7 @@ def run(conn: psycopg.Connection, *, now: datetime | None = None, days: int = DE
     if end <= now:
         raise ValueError(f"the horizon ends ({end.isoformat()}) before it starts ({now.isoformat()})")
     received = parts.receive_due(conn, now)
+    settled = parts.settle(conn, now)
     rows = candidates(conn, regions)
     no_coords = {r[0] for r in rows if r[4] is None or r[5] is None}
     cache = MttrCache(conn)
@@ -108,7 +109,7 @@ def run(conn: psycopg.Connection, *, now: datetime | None = None, days: int = DE
         result.unscheduled[oid] = "the site has no coordinates"
     summary = {"orders": len(rows), "visits": len(result.visits), "unscheduled": len(result.unscheduled),
                "waiting_for_parts": len(waiting), "put_on_hold": held, "resumed": resumed,
-               "restocks_received": received, "changed_technician": len(result.changed),
+               "restocks_received": received, "parts_settled": settled, "changed_technician": len(result.changed),
                "technicians_on_shift": sum(1 for t in techs if t.shifts)}
     plan_id = plans.save(conn, result, now, actor, summary, regions)
     planned = {v.order_id: v for v in result.visits}

@@ -58,7 +58,9 @@ def test_customer_token_sees_only_its_own_customer(client, two_customers, viewer
     assert {a["customer_id"] for a in other["items"]} <= {"HA"}
     assert client.get("/api/v1/assets/HA-1", headers=me).status_code == 200
     for path in ("/api/v1/assets/HB-1", "/api/v1/assets/HB-1/telemetry?sensor=vibration_rms",
-                 f"/api/v1/service-orders/{orders['HB-1']}"):
+                 "/api/v1/assets/HB-1/prediction", f"/api/v1/service-orders/{orders['HB-1']}",
+                 f"/api/v1/service-orders/{orders['HB-1']}/history",
+                 f"/api/v1/sla/orders/{orders['HB-1']}"):
         r = client.get(path, headers=me)
         assert r.status_code == 404 and r.json()["error"] == "not_found", path
         assert client.get(path, headers=viewer).status_code != 404  # staff see it
@@ -189,6 +191,7 @@ def test_more_concurrent_requests_than_threads_and_connections(settings, db, uid
     """80 requests at once against a pool of 2 connections (and 40 worker threads): all are
     served; none starves waiting for a connection in a thread the others need."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     import httpx
 
@@ -205,5 +208,6 @@ def test_more_concurrent_requests_than_threads_and_connections(settings, db, uid
 
     with serve(settings.model_copy(update={"db_pool_max": 2, "webhook_dispatch": False})) as url:
         t = time.monotonic()
-        codes = asyncio.run(crowd(url))
+        with ThreadPoolExecutor(1) as ex:  # its own event loop, whatever runs in this thread
+            codes = ex.submit(asyncio.run, crowd(url)).result()
     assert codes == [200] * 80 and time.monotonic() - t < 25

@@ -111,3 +111,24 @@ def test_bad_arguments_are_refused(fitted):
         fitted.predict("A/x")
     with pytest.raises(RuntimeError, match="not fitted"):
         MttrModel().predict(row)
+
+
+def test_manual_figures_registered_after_the_fit_are_used(fitted):
+    import copy
+
+    m = copy.deepcopy(fitted)
+    before = m.predict([{"model_id": "A", "mode": "y", "skill_level": 2}])[0]
+    m.refresh_nominal({("C", "x"): 7.0, ("A", "y"): 100.0})
+    assert m.predict([{"model_id": "C", "mode": "x"}])[0] == pytest.approx(7.0)      # new model: manual
+    assert m.predict([{"model_id": "A", "mode": "y", "skill_level": 2}])[0] == before  # learned: as fitted
+
+
+def test_quantiles_a_small_calibration_cannot_resolve_are_left_open():
+    rng = np.random.default_rng(0)
+    rows = [{"model_id": "A", "mode": "x", "duration_h": float(rng.lognormal(1, 0.3)), "skill_level": 2,
+             "parts_on_hand": True, "hour": 3, "dow": 1} for _ in range(80)]
+    m = MttrModel().fit(rows, NOMINAL)                    # 24 calibration repairs, pooled
+    qs = np.round(np.linspace(0.01, 0.99, 99), 2)
+    q = m.quantiles([rows[0], {"model_id": "A", "mode": "x"}], qs)   # planned and unplanned
+    assert np.all(q[:, :3] == 0) and np.all(np.isinf(q[:, -3:]))    # 1-3% / 97-99%: open
+    assert np.all(np.isfinite(q[:, 10:90])) and np.all(q[:, 1:] >= q[:, :-1])

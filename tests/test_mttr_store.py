@@ -120,3 +120,40 @@ def test_simulated_repairs_record_the_technician_not_the_draws(db, settings):
     assert len(details) == len(ends)
     for d in details:
         assert set(OBSERVED) <= set(d) and "drawn" not in d
+
+
+def test_a_device_reported_repair_keeps_its_kind_and_the_technicians_record(db, fleet_db):
+    from ingest.events import apply_events
+    from ingest.parse import StateEvent
+
+    _, assets = fleet_db
+    dev = f"dev-{assets[0]}"
+    record = {"technician_id": "t-north-1", "skill_level": 1, "parts_on_hand": False, "region": "north"}
+    events = [StateEvent(dev, T0, "repair_started", "preventive", None, {"kind": "preventive"}),
+              StateEvent(dev, T0 + timedelta(hours=3), "repair_finished", "preventive", None,
+                         {"kind": "preventive", **record}),
+              StateEvent(dev, T0 + timedelta(hours=5), "repair_started", "seal_leak", None, {}),
+              StateEvent(dev, T0 + timedelta(hours=9), "repair_finished", "seal_leak", None,
+                         {"kind": "no-such-kind", **record})]
+    with db.cursor() as cur:
+        apply_events(cur, [(e, assets[0]) for e in events])
+    rows = db.execute("SELECT mode, kind, detail FROM repairs WHERE asset_id = %s ORDER BY started_at",
+                      (assets[0],)).fetchall()
+    assert [(m, k) for m, k, _ in rows] == [("preventive", "preventive"), ("seal_leak", "corrective")]
+    assert all({k: d[k] for k in record} == record for _, _, d in rows)
+    df, _ = load_repairs(db, as_of=T0 + timedelta(days=30), window_h=24.0)
+    mine = df[df["model_id"] == fleet_db[0]]                 # preventive services are not fitted
+    assert mine["mode"].tolist() == ["seal_leak"] and mine["skill_level"].tolist() == [1]
+
+
+def test_the_api_shows_each_live_orders_repair_time_interval(client, viewer, db, fleet_db):
+    m, assets = fleet_db
+    seed.add_order(db, assets[0], "seal_leak", opened_at=T0)
+    seed.add_order(db, assets[1], "bearing_wear", opened_at=T0, kind="corrective")
+    r = client.get("/api/v1/mttr", headers=viewer, params={"model": m})
+    assert r.status_code == 200, r.text
+    orders = {o["mode"]: o for o in r.json()["open_orders"]}
+    for mode, nominal in (("seal_leak", 4.0), ("bearing_wear", 6.0)):
+        o = orders[mode]                  # no repairs of this model: the manual's figure, wide
+        assert o["mttr_basis"] == "manual" and o["model_mttr_h"] == pytest.approx(nominal, abs=0.01)
+        assert o["mttr_lo_h"] < o["model_mttr_h"] < o["mttr_hi_h"] and o["mttr_coverage"] == 0.8

@@ -82,9 +82,23 @@ def test_unknown_condition_and_bad_parameters():
     assert norm.regimes(Y)[1] == -1 and np.isnan(norm.transform(Y)[1, 0])
     with pytest.raises(ValueError, match="clusters"):
         RegimeNormalizer([0], n_regimes="auto").fit(X)
-    with pytest.raises(ValueError, match="one condition sensor"):
-        RegimeNormalizer([0, 1], n_regimes=3).fit(X)
     with pytest.raises(ValueError, match="method"):
         RegimeNormalizer([0], method="magic").fit(X)
     with pytest.raises(ValueError, match="columns"):
         norm.transform(X[:, :3])
+
+
+def test_training_learns_duty_cycles_from_several_condition_sensors():
+    from detection.prediction.history import AssetHistory, ModelHistory
+    from detection.prediction.training import fit_normalizer
+
+    rng = np.random.default_rng(10)
+    assets = []
+    for i in range(4):
+        k, settings = duty_cycles(rng, 500)
+        temp = np.array([640.0, 600.0, 560.0, 555.0, 530.0, 520.0])[k] + rng.normal(0, 0.5, 500)
+        assets.append(AssetHistory(str(i), 0.0, np.c_[settings, temp]))
+    hist = ModelHistory("ENG", ["alt", "mach", "tra", "temp"], {"wear": True}, assets, moved={"temp"})
+    norm = fit_normalizer(hist, 8, "clusters")
+    assert norm.method == "clusters" and norm.n_regimes_ == 6
+    assert fit_normalizer(hist, 8).method == "bands"        # the default stays one band sensor

@@ -12,6 +12,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from orders.state import transition
 from scheduling import parts, plans, service, technicians
 from scheduling.planner import MAX_VISIT_H, OVERTIME_H
 from scheduling.solver import Job, Problem, Vehicle, solve
@@ -178,6 +179,15 @@ def test_orders_waiting_for_parts_are_held_then_resumed(db, area, uid):
     assert db.execute("SELECT status FROM service_orders WHERE order_id = %s", (second,)).fetchone()[0] == "scheduled"
     states = dict(db.execute("SELECT order_id, state FROM part_allocations WHERE part_id = %s", (f"kit-{uid}",)))
     assert states == {first: "reserved", second: "reserved"}
+    # the first is repaired, the second cancelled: the next plan consumes one kit and returns one
+    for oid, to in ((first, "in_progress"), (first, "completed"), (second, "cancelled")):
+        transition(db, oid, to, actor="test", reason="not_needed" if to == "cancelled" else None,
+                   at=later + timedelta(hours=2),
+                   changes={"first_time_fix": True} if to == "completed" else None)
+    service.run(db, now=later + timedelta(hours=3), regions=[area["region"]], time_limit=1.0)
+    states = dict(db.execute("SELECT order_id, state FROM part_allocations WHERE part_id = %s", (f"kit-{uid}",)))
+    assert states == {first: "consumed", second: "released"}
+    assert parts.stock(db, depot, f"kit-{uid}") == 1
 
 
 @pytest.fixture(scope="module")
@@ -234,3 +244,9 @@ def test_the_simulated_fleet_registers_its_field_service(settings, db, uid):
     depots = db.execute("SELECT count(*) FROM depots WHERE depot_id LIKE %s", (f"fs{uid}-%",)).fetchone()[0]
     assert depots == len(fleet.technicians)
     assert parts.stock(db, f"fs{uid}-depot-north", f"fs{uid}-seal_leak-kit") == 2
+
+
+def test_a_customer_token_does_not_see_the_schedule(client, db, area):
+    customer = db.execute("SELECT customer_id FROM sites WHERE site_id = %s", (area["sites"][0],)).fetchone()[0]
+    token = create_token(db, "sched-customer", "customer", customer_id=customer)
+    assert client.get("/api/v1/schedule", headers={"Authorization": f"Bearer {token}"}).status_code == 403

@@ -58,7 +58,7 @@ class MttrCache:
                 current = latest[0] if latest else None
             if current is None:
                 self._model, self._id = MttrModel().fit([], nominal(self.conn)), None
-            elif current != self._id:
+            else:                                # (load also takes newly registered models)
                 self._model, self._id = store.load(self.conn, current), current
             self._assets.clear()
         return self._model

@@ -30,7 +30,7 @@ SELECT a.model_id, r.mode, r.kind, a.site_id,
 FROM repairs r
 JOIN assets a ON a.asset_id = r.asset_id
 LEFT JOIN sites s ON s.site_id = a.site_id
-WHERE r.kind <> 'preventive' AND r.started_at >= %(since)s AND r.started_at < %(cut)s
+WHERE r.kind <> 'preventive' AND r.mode <> 'preventive' AND r.started_at >= %(since)s AND r.started_at < %(cut)s
   AND r.finished_at <= %(as_of)s
 ORDER BY r.started_at, r.id
 """

@@ -11,13 +11,15 @@ ratios makes the error multiplicative, as repair times are.
 **Intervals.** Split conformal, normalised: a random ``calibration_share`` of the repairs is
 held out of the fit; a second tree model learns from the rest how large the error is for a
 repair like this (out-of-fold absolute residuals: a planned visit errs less than a breakdown
-that may wait for parts), and the held-out residuals, divided by it, calibrate a conformal predictive system (crepes
-``ConformalPredictiveSystem``), which gives a whole predictive distribution per repair, so
-:meth:`MttrModel.quantiles` answers any quantile and :meth:`MttrModel.predict_interval` is the
-(alpha/2, 1 - alpha/2) pair.  Mondrian: each (model, mode) with at least ``min_bin``
-calibration repairs is calibrated on its own residuals, so its coverage holds per group;
-the others are calibrated per failure mode across product models when those have enough
-(a preventive service and a bearing replacement do not err alike), the rest pooled.  The point prediction is the predictive median.
+that may wait for parts), and the held-out residuals, divided by it, calibrate a conformal
+predictive system (crepes ``ConformalPredictiveSystem``), which gives a whole predictive
+distribution per repair, so :meth:`MttrModel.quantiles` answers any quantile and
+:meth:`MttrModel.predict_interval` is the (alpha/2, 1 - alpha/2) pair.  The point prediction
+is the predictive median.  Mondrian: each (model, mode) with at least ``min_bin`` calibration
+repairs is calibrated on its own residuals, so its coverage holds per group (``min_bin`` 100:
+an interval from n residuals over-covers by up to 2 / (n + 1), so a group's 90% interval
+covers 90-92%); the others are calibrated per failure mode across product models when those
+have enough (sudden failures are rare per model), the rest pooled.
 
 **Few repairs: the manual, honestly wide.**  A (model, mode) with fewer than ``min_repairs``
 completed repairs (or any, while the whole history has fewer than ``min_fit``) is predicted
@@ -69,7 +71,8 @@ from threadpoolctl import threadpool_limits
 from detection.mttr.features import CATEGORICAL, CONTEXT, NUMERIC, TARGET_ENCODED, frame, group_keys
 
 MIN_H = 1.0 / 60.0              # a repair recorded as 0 h counts as one minute (log scale)
-GRID = np.concatenate([[1.0, 2.0, 3.0, 4.0], np.arange(5.0, 95.01, 2.5), [96.0, 97.0, 98.0, 99.0]])  # percentiles held per mixture component
+# the percentiles each component of a mixture (unknown context) is held at
+GRID = np.concatenate([[1.0, 2.0, 3.0, 4.0], np.arange(5.0, 95.01, 2.5), [96.0, 97.0, 98.0, 99.0]])
 ROUTES = ("group", "mode", "pooled", "manual", "none")
 POOLED = "*"
 SIGMA_FLOOR = 0.01               # log-ratio units: 1% of the repair time
@@ -203,6 +206,15 @@ class MttrModel:
         }
         return self
 
+    def refresh_nominal(self, nominal: Mapping[tuple[str, str], float]) -> None:
+        """Take the manual's current figures for the (model, mode) the fitted model does not
+        answer from repairs (new product models, changed manual figures); the learned ones
+        keep the figure they were fitted against."""
+        for (model_id, mode), h in nominal.items():
+            key = (str(model_id), str(mode))
+            if h is not None and float(h) > 0 and self._route_of(f"{key[0]}|{key[1]}") in ("manual", "none"):
+                self.nominal_[key] = float(h)
+
     def _offset(self, f: pd.DataFrame) -> np.ndarray:
         ln = f["log_nominal"].to_numpy()
         return np.where(np.isfinite(ln), ln, self.default_offset_)
@@ -304,12 +316,17 @@ class MttrModel:
         # the pooled rest's own calibration when it has enough repairs, else every repair's
         bins = np.array([self.bin_of_.get(g, POOLED) for g in eg], dtype=object)
         own = (bins != POOLED) | (self.bin_n_.get(POOLED, 0) >= 19)
-        lo, hi = P[P < 50], P[P >= 50]
-        kw = {"lower_percentiles": lo if len(lo) else None, "higher_percentiles": hi if len(hi) else None}
-        for sel, cps, b in ((own, self.cps_, bins[own]), (~own, self.cps_all_, None)):
-            if sel.any():
-                res = cps.predict(r_hat[sel], sigmas=sig[sel], bins=b, **kw)
-                Q[sel] = np.asarray(res, float).reshape(int(sel.sum()), len(P))
+        Q[:] = np.where(P < 50, -np.inf, np.inf)[None]      # beyond what a calibration resolves
+        for b in set(bins[own].tolist()) | ({None} if (~own).any() else set()):
+            sel = own & (bins == b) if b is not None else ~own
+            n_cal = self.bin_n_[b] if b is not None else sum(self.bin_n_.values())
+            # n residuals resolve percentiles 100/(n+1) .. 100 - 100/(n+1); ask for those only
+            ok = (P >= 100.0 / (n_cal + 1) - 1e-9) & (P <= 100.0 - 100.0 / (n_cal + 1) + 1e-9)
+            lo, hi = P[ok & (P < 50)], P[ok & (P >= 50)]
+            cps, kw = (self.cps_, {"bins": bins[sel]}) if b is not None else (self.cps_all_, {})
+            res = cps.predict(r_hat[sel], sigmas=sig[sel], lower_percentiles=lo if len(lo) else None,
+                              higher_percentiles=hi if len(hi) else None, **kw)
+            Q[np.ix_(sel, ok)] = np.asarray(res, float).reshape(int(sel.sum()), int(ok.sum()))
         out = np.empty((n, len(q)))
         cols = np.searchsorted(P, q * 100.0)
         starts = np.cumsum(rep) - rep

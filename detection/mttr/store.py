@@ -55,7 +55,8 @@ def latest_id(conn: psycopg.Connection) -> tuple[int, datetime] | None:
 
 
 def load(conn: psycopg.Connection, model_id: int) -> MttrModel:
-    """The stored model ``model_id`` (kept in memory once loaded: rows never change)."""
+    """The stored model ``model_id`` (kept in memory once loaded: rows never change), with the
+    manual's figures of product models registered since it was fitted."""
     key = (conn.info.host, conn.info.port, conn.info.dbname, model_id)
     if key not in _loaded:
         row = conn.execute("SELECT model FROM mttr_models WHERE id = %s", (model_id,)).fetchone()
@@ -64,6 +65,7 @@ def load(conn: psycopg.Connection, model_id: int) -> MttrModel:
         while len(_loaded) >= 2:
             _loaded.pop(next(iter(_loaded)))
         _loaded[key] = joblib.load(io.BytesIO(bytes(row[0])))
+    _loaded[key].refresh_nominal(nominal(conn))
     return _loaded[key]
 
 

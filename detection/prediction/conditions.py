@@ -6,8 +6,8 @@ stands out.
 
 Two ways to find the regimes, both learned from training history only:
 
-- ``method="bands"`` (one condition sensor, a continuous duty such as load): quantile bands
-  of the condition sensor, ``n_regimes`` of them.
+- ``method="bands"`` (a continuous duty such as load): quantile bands of the first condition
+  sensor, ``n_regimes`` of them (the other condition sensors are not normalised either).
 - ``method="clusters"`` (several condition sensors, a product running a few discrete duty
   cycles, e.g. the six flight conditions of C-MAPSS FD002/FD004): k-means on the condition
   sensors, each scaled by its training spread. ``n_regimes="auto"`` picks the smallest ``k``
@@ -99,8 +99,6 @@ class RegimeNormalizer:
             raise ValueError('n_regimes="auto" needs method="clusters"')
         if not auto and (not isinstance(self.n_regimes, (int, np.integer)) or self.n_regimes < 1):
             raise ValueError(f'n_regimes must be an int >= 1 or "auto", got {self.n_regimes!r}')
-        if self.method == "bands" and len(self.condition) != 1:
-            raise ValueError('method="bands" takes one condition sensor; use method="clusters" for several')
         if not 0 < self.explained < 1 or self.max_regimes < 1:
             raise ValueError("explained must be in (0, 1) and max_regimes >= 1")
 

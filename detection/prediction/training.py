@@ -45,6 +45,7 @@ class TrainConfig:
     max_iter: int = 200
     random_state: int = 0
     regimes: int = 4   # load bands for regime-normalised sensors (0: off)
+    regime_method: str = "bands"  # "clusters": duty cycles learned from every condition sensor
     threads: int = 1   # OpenMP threads for boosting (on a shared machine spinning threads cost 4-10x)
     spec: FeatureSpec = field(default_factory=lambda: FeatureSpec(windows=(6, 24, 72, 168),
                                                                   ewm_alphas=(0.05, 0.2)))
@@ -56,6 +57,8 @@ class TrainConfig:
             raise ValueError("stride_h and min_history_h must be >= 1")
         if self.regimes < 0:
             raise ValueError(f"regimes must be >= 0, got {self.regimes}")
+        if self.regime_method not in ("bands", "clusters"):
+            raise ValueError(f'regime_method must be "bands" or "clusters", got {self.regime_method!r}')
         if not 0 <= self.holdout < 1:
             raise ValueError(f"holdout must be in [0, 1), got {self.holdout}")
 
@@ -128,15 +131,19 @@ def calibrate_interval(rul: RULRegressor, held: TrainingRows, cap_h: float, metr
     return interval
 
 
-def fit_normalizer(history: ModelHistory, regimes: int) -> RegimeNormalizer | None:
+def fit_normalizer(history: ModelHistory, regimes: int, method: str = "bands") -> RegimeNormalizer | None:
     """Regime normaliser over the running hours of every asset, when the model has both
-    condition sensors and monitored ones."""
+    condition sensors and monitored ones: ``regimes`` quantile bands of the first condition
+    sensor, or (``method="clusters"``) duty cycles clustered from every condition sensor, their
+    number learned (at most ``regimes``)."""
     cond = history.condition
     if regimes < 2 or not cond or len(cond) == len(history.sensors) or not history.assets:
         return None
     running = np.vstack([blank_down(a) for a in history.assets])
     if not np.isfinite(running[:, cond[0]]).any():
         return None
+    if method == "clusters":
+        return RegimeNormalizer(cond, "auto", "clusters", max_regimes=regimes).fit(running)
     return RegimeNormalizer(cond, regimes).fit(running)
 
 
@@ -176,7 +183,7 @@ def holdout_assets(history: ModelHistory, share: float, seed: int) -> np.ndarray
 def train(history: ModelHistory, cfg: TrainConfig, progress=None) -> tuple[AssetPredictor, dict]:
     """Fit the predictor of ``history.model_id``; returns it and its metadata. ``progress``
     wraps the per-asset feature loop (e.g. a tqdm partial)."""
-    normalizer = fit_normalizer(history, cfg.regimes)
+    normalizer = fit_normalizer(history, cfg.regimes, cfg.regime_method)
     assets = history.assets
     columns = list(history.sensors)
     if normalizer is not None:

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from psycopg.rows import dict_row
 
+from service_api.auth import Principal
 from service_api.deps import CurrentUser, DbConn, scope, visible
 from service_api.models import AssetDetail, AssetPublic, Page, TelemetrySeries
 from service_api.params import ID_PATTERN, IdQuery, Limit, Offset, TimeQuery, resolve_window
@@ -110,10 +111,11 @@ WHERE (%(model)s::text IS NULL OR model_id = %(model)s)
     return {"items": items, "count": count, "limit": limit, "offset": offset}
 
 
-def _one_asset(cur, asset_id: str) -> dict:
+def _one_asset(cur, asset_id: str, user: Principal) -> dict:
+    """The asset's row; 404 if there is none or ``user`` (a customer token) may not see it."""
     cur.execute(ASSET_SELECT + " WHERE a.asset_id = %s", (asset_id,))
     asset = cur.fetchone()
-    if asset is None:
+    if asset is None or not visible(user, asset["customer_id"]):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {asset_id!r}")
     return asset
 
@@ -128,9 +130,7 @@ def get_asset(
     """One asset: health, risk and RUL per failure mode of its model, recent anomalies,
     service orders, downtime and repairs (newest first, ``recent`` of each)."""
     with conn.cursor(row_factory=dict_row) as cur:
-        asset = _one_asset(cur, asset_id)
-        if not visible(user, asset["customer_id"]):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {asset_id!r}")
+        asset = _one_asset(cur, asset_id, user)
         p = {"asset": asset_id, "model": asset["model_id"], "n": recent}
         cur.execute("SELECT device_id, status FROM devices WHERE asset_id = %(asset)s", p)
         dev = cur.fetchone() or {}

@@ -73,7 +73,7 @@ def get_prediction(
 ):
     """The predicted failure of each mode of the asset and the evidence behind it."""
     with conn.cursor(row_factory=dict_row) as cur:
-        asset = _one_asset(cur, asset_id)
+        asset = _one_asset(cur, asset_id, user)
         p = {"asset": asset_id, "model": asset["model_id"], "n": limit}
         cur.execute("SELECT max(finished_at) AS t FROM repairs WHERE asset_id = %(asset)s", p)
         p["since"] = cur.fetchone()["t"]

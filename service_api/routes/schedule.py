@@ -1,5 +1,7 @@
 """The field schedule: the plan in force, a new plan, pins.
 
+Reading needs the ``fleet`` right (staff roles; a customer token does not see the schedule).
+
 - ``GET /schedule``: the latest plan (visits per technician with travel, unscheduled orders with
   the reason, technicians; ``{"plan_id": null}`` before the first); ``GET /schedule/{plan_id}``
   an earlier one.
@@ -46,14 +48,14 @@ def _plan(conn, plan_id: int) -> dict[str, Any]:
     return jsonable_encoder(out)
 
 
-@router.get("")
+@router.get("", dependencies=[requires("fleet")])
 def current_plan(conn: DbConn) -> dict[str, Any]:
     """The latest plan; ``{"plan_id": null}`` before the first."""
     out = plans.read(conn, None)
     return {"plan_id": None} if out is None else jsonable_encoder(out)
 
 
-@router.get("/{plan_id}")
+@router.get("/{plan_id}", dependencies=[requires("fleet")])
 def one_plan(conn: DbConn, plan_id: int) -> dict[str, Any]:
     if not 0 < plan_id < 2**63:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no plan {plan_id}")
