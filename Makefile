@@ -36,7 +36,7 @@ test: services chromium
 
 bench: services
 	mkdir -p results
-	for b in ingest simulator detection nab cmapss api lead_time mttr; do \
+	for b in ingest simulator detection nab cmapss backblaze api lead_time mttr sla schedule; do \
 		$(BIN)/python -m benchmarks.$$b --quick --json results/$$b.json || exit 1; done
 
 services-down:

@@ -44,7 +44,8 @@ from detection.fleet import FleetConfig, FleetDetector
 
 # One parameter set for the whole corpus (chosen on the corpus score, never per series).
 CONTEXT_PARAMS = {"n_bins": 12, "tiles": 2, "pad": 48, "window": 30, "min_surprise": 3.5, "prior_n": 10.0}
-# ... plus the (hour of the day, level) channel: the NAB entry.
+# ... plus the (hour of the day, level) channel: the previous entry (the standalone class), whose
+# context parameters NAB_CONFIG below inherits.
 DAILY_PARAMS = CONTEXT_PARAMS | {"min_surprise": 4.0, "phase_slots": 24, "phase_period": 86400.0, "phase_pad": 4,
                                  "phase_weight": 0.7}
 REFRACTORY_OF_PROBATION = 0.2          # quiet period after an alarm, as a share of the warm-up

@@ -111,6 +111,9 @@ globalThis.boardUI = (() => {
   async function load() {
     const root = document.querySelector("#board");
     if (!root) return;
+    // the fleet's schedule is for the service organisation (the `fleet` right), not a customer
+    root.hidden = !can("fleet");
+    if (!can("fleet")) return;
     const p = await api("/schedule");
     plan = p.plan_id === null ? null : p;
     render(root);

@@ -256,6 +256,7 @@ def test_customer_sees_only_its_own_orders(page, page_data):
     # reading an order's history is all it may do
     expect(page.locator("#queue tbody button").filter(
         has_not_text=re.compile("history", re.I))).to_have_count(0)
+    expect(page.locator("#board")).to_be_hidden()     # the fleet's schedule is not a customer's
 
 
 @pytest.mark.parametrize("path,ready", [
