@@ -30,8 +30,7 @@ def _rolling_rise(x, window):
                 v = x[j, c]
                 if np.isfinite(v):
                     last = v
-                    if v < low:
-                        low = v
+                    low = min(low, v)
             out[i, c] = last - low if np.isfinite(last) else np.nan
     return out
 
