@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import psycopg
 import pytest
 
 from orders import sla, state, triage
@@ -20,81 +19,75 @@ P = "planner:sla"
 
 
 @pytest.fixture
-def conn(settings):
-    with psycopg.connect(settings.dsn, autocommit=True) as c:
-        yield c
-
-
-@pytest.fixture
-def assets(conn, uid):
+def assets(db, uid):
     m, c = f"M-{uid}", f"C-{uid}"
-    seed.add_model(conn, m)                  # bearing_wear nominal MTTR 6 h
-    seed.add_customer(conn, c, [f"{c}-S0"])
+    seed.add_model(db, m)                  # bearing_wear nominal MTTR 6 h
+    seed.add_customer(db, c, [f"{c}-S0"])
     out = {}
     for tier in ("platinum", "gold", "silver", "bronze"):
         out[tier] = f"{tier}-{uid}"
-        seed.add_asset(conn, out[tier], m, c, f"{c}-S0", tier=tier)
+        seed.add_asset(db, out[tier], m, c, f"{c}-S0", tier=tier)
     return out
 
 
-def _open(conn, asset, tier, kind="corrective", at=FRI, **kw):
+def _open(db, asset, tier, kind="corrective", at=FRI, **kw):
     status = "proposed" if kind == "predictive" else "approved"
-    oid = state.create(conn, asset_id=asset, mode="bearing_wear", kind=kind, status=status, priority=3,
+    oid = state.create(db, asset_id=asset, mode="bearing_wear", kind=kind, status=status, priority=3,
                        opened_at=at, actor="detection", sla_tier=tier, **kw)
     if status == "proposed":
-        triage.triage(conn, oid)
+        triage.triage(db, oid)
     return oid
 
 
-def _clock(conn, oid, now):
-    [c] = sla.order_clocks(conn, "o.order_id = %(id)s", {"id": oid}, now)
+def _clock(db, oid, now):
+    [c] = sla.order_clocks(db, "o.order_id = %(id)s", {"id": oid}, now)
     return c
 
 
-def test_business_calendar_response_and_restore(conn, assets):
-    oid = _open(conn, assets["silver"], "silver")           # 24 h response, 48 h restore, business days
-    c = _clock(conn, oid, FRI + H)
+def test_business_calendar_response_and_restore(db, assets):
+    oid = _open(db, assets["silver"], "silver")           # 24 h response, 48 h restore, business days
+    c = _clock(db, oid, FRI + H)
     # Fri 2 h + Mon 10 h + Tue 10 h + Wed 2 h = 24 business hours
     assert c.response.deadline == datetime(2026, 3, 11, 10, 0, tzinfo=timezone.utc)
     assert c.response.warn_at == datetime(2026, 3, 10, 16, 0, tzinfo=timezone.utc)   # 4 business hours before
     assert c.response.state == "in_progress" and c.restore.state == "in_progress"
-    assert _clock(conn, oid, datetime(2026, 3, 10, 17, 0, tzinfo=timezone.utc)).response.state == "nearing_breach"
-    assert _clock(conn, oid, datetime(2026, 3, 11, 11, 0, tzinfo=timezone.utc)).response.state == "breached"
+    assert _clock(db, oid, datetime(2026, 3, 10, 17, 0, tzinfo=timezone.utc)).response.state == "nearing_breach"
+    assert _clock(db, oid, datetime(2026, 3, 11, 11, 0, tzinfo=timezone.utc)).response.state == "breached"
 
 
-def test_hold_pauses_and_completion_meets(conn, assets):
-    oid = _open(conn, assets["gold"], "gold")               # 24x7: 8 h response, 24 h restore
-    state.transition(conn, oid, "scheduled", actor=P, changes={"scheduled_for": FRI + 2 * H}, at=FRI + H)
-    state.transition(conn, oid, "in_progress", actor="technician:t", at=FRI + 2 * H)
-    state.transition(conn, oid, "on_hold", actor="technician:t", reason="waiting_parts", at=FRI + 3 * H)
+def test_hold_pauses_and_completion_meets(db, assets):
+    oid = _open(db, assets["gold"], "gold")               # 24x7: 8 h response, 24 h restore
+    state.transition(db, oid, "scheduled", actor=P, changes={"scheduled_for": FRI + 2 * H}, at=FRI + H)
+    state.transition(db, oid, "in_progress", actor="technician:t", at=FRI + 2 * H)
+    state.transition(db, oid, "on_hold", actor="technician:t", reason="waiting_parts", at=FRI + 3 * H)
     # as of an earlier time the order is what it was then
-    assert (_clock(conn, oid, FRI + 0.5 * H).status, _clock(conn, oid, FRI + 2.5 * H).status) == ("approved", "in_progress")
-    c = _clock(conn, oid, FRI + 13 * H)
+    assert (_clock(db, oid, FRI + 0.5 * H).status, _clock(db, oid, FRI + 2.5 * H).status) == ("approved", "in_progress")
+    c = _clock(db, oid, FRI + 13 * H)
     assert c.restore.state == "paused" and c.restore.paused_h == 10.0
     assert c.restore.deadline == FRI + 34 * H and c.response.state == "met"
-    state.transition(conn, oid, "in_progress", actor="technician:t", at=FRI + 20 * H)
-    assert _clock(conn, oid, FRI + 21 * H).restore.deadline == FRI + 41 * H       # 17 h on hold
-    assert _clock(conn, oid, FRI + 36 * H).restore.state == "nearing_breach"       # warning 6 h before
-    state.complete_by_technician(conn, oid, actor="technician:t", at=FRI + 38 * H, first_time_fix=True)
-    c = _clock(conn, oid, FRI + 50 * H)
+    state.transition(db, oid, "in_progress", actor="technician:t", at=FRI + 20 * H)
+    assert _clock(db, oid, FRI + 21 * H).restore.deadline == FRI + 41 * H       # 17 h on hold
+    assert _clock(db, oid, FRI + 36 * H).restore.state == "nearing_breach"       # warning 6 h before
+    state.complete_by_technician(db, oid, actor="technician:t", at=FRI + 38 * H, first_time_fix=True)
+    c = _clock(db, oid, FRI + 50 * H)
     assert (c.response.state, c.restore.state, c.breach_probability) == ("met", "met", None)
 
 
-def test_predictive_order_is_measured_against_its_predicted_failure(conn, assets):
+def test_predictive_order_is_measured_against_its_predicted_failure(db, assets):
     failure = FRI + 72 * H
-    oid = _open(conn, assets["platinum"], "platinum", kind="predictive", risk=0.95, predicted_failure_at=failure)
-    c = _clock(conn, oid, FRI + H)
+    oid = _open(db, assets["platinum"], "platinum", kind="predictive", risk=0.95, predicted_failure_at=failure)
+    c = _clock(db, oid, FRI + H)
     assert c.status == "approved"                            # platinum: triage approved it
     assert c.restore.deadline == failure and c.restore.state == "in_progress"
     # a proposal's response clock has not started; a rejection cancels both clocks
-    oid2 = _open(conn, assets["bronze"], "bronze", kind="predictive", risk=0.95, predicted_failure_at=failure)
-    assert _clock(conn, oid2, FRI + H).response.state == "not_started"
-    state.transition(conn, oid2, "rejected", actor=P, reason="false_alarm", at=FRI + 2 * H)
-    c2 = _clock(conn, oid2, FRI + 3 * H)
+    oid2 = _open(db, assets["bronze"], "bronze", kind="predictive", risk=0.95, predicted_failure_at=failure)
+    assert _clock(db, oid2, FRI + H).response.state == "not_started"
+    state.transition(db, oid2, "rejected", actor=P, reason="false_alarm", at=FRI + 2 * H)
+    c2 = _clock(db, oid2, FRI + 3 * H)
     assert (c2.response.state, c2.restore.state) == ("cancelled", "cancelled")
 
 
-def test_breach_probability_and_at_risk_order(conn, assets):
+def test_breach_probability_and_at_risk_order(db, assets):
     rt = RepairTime.lognormal(6.0)
     # pure: a visit that leaves 6 h before the deadline breaches half the time (travel aside)
     p, _ = sla.breach_probability(FRI, FRI + 10 * H, rt, visit_at=FRI + 4 * H, travel_h=0.0)
@@ -106,24 +99,24 @@ def test_breach_probability_and_at_risk_order(conn, assets):
     p_run, _ = sla.breach_probability(FRI + 5 * H, FRI + 6 * H, rt, work_started=FRI)
     assert p_run > rt.sf(6.0)
     # the at-risk list: the order scheduled after its deadline first
-    late = _open(conn, assets["gold"], "gold")
-    state.transition(conn, late, "scheduled", actor=P, changes={"scheduled_for": FRI + 30 * H}, at=FRI + H)
-    early = _open(conn, assets["platinum"], "platinum")
-    state.transition(conn, early, "scheduled", actor=P, changes={"scheduled_for": FRI + 0.5 * H}, at=FRI + 0.2 * H)
-    risk = {c.order_id: c for c in sla.at_risk(conn, now=FRI + 1.1 * H, limit=1000)}
+    late = _open(db, assets["gold"], "gold")
+    state.transition(db, late, "scheduled", actor=P, changes={"scheduled_for": FRI + 30 * H}, at=FRI + H)
+    early = _open(db, assets["platinum"], "platinum")
+    state.transition(db, early, "scheduled", actor=P, changes={"scheduled_for": FRI + 0.5 * H}, at=FRI + 0.2 * H)
+    risk = {c.order_id: c for c in sla.at_risk(db, now=FRI + 1.1 * H, limit=1000)}
     assert risk[late].breach_probability == 1.0 and risk[early].breach_probability < 0.5
-    order = [c.order_id for c in sla.at_risk(conn, now=FRI + 1.1 * H, limit=1000)]
+    order = [c.order_id for c in sla.at_risk(db, now=FRI + 1.1 * H, limit=1000)]
     assert order.index(late) < order.index(early)
     # no repairs yet: the MTTR model answers from the manual (median = nominal 6 h), with an interval
     assert risk[early].repair_median_h == pytest.approx(6.0, rel=0.05) and risk[early].repair_source == "model"
     assert risk[early].repair_lo_h < 6.0 < risk[early].repair_hi_h
 
 
-def test_sweep_emits_warning_and_breach_once(conn, assets):
-    oid = _open(conn, assets["gold"], "gold", at=FRI)
-    sla.sweep(conn, FRI + 6.5 * H)                  # response warning (2 h before the 8 h deadline)
-    sla.sweep(conn, FRI + 9 * H)                    # response breached
-    sla.sweep(conn, FRI + 9.5 * H)                  # nothing new
-    evs = conn.execute("SELECT type, payload->>'clock' FROM order_events WHERE order_id = %s "
+def test_sweep_emits_warning_and_breach_once(db, assets):
+    oid = _open(db, assets["gold"], "gold", at=FRI)
+    sla.sweep(db, FRI + 6.5 * H)                  # response warning (2 h before the 8 h deadline)
+    sla.sweep(db, FRI + 9 * H)                    # response breached
+    sla.sweep(db, FRI + 9.5 * H)                  # nothing new
+    evs = db.execute("SELECT type, payload->>'clock' FROM order_events WHERE order_id = %s "
                        "AND type LIKE 'order.sla_%%' ORDER BY id", (oid,)).fetchall()
     assert evs == [("order.sla_warning", "response"), ("order.sla_breached", "response")]

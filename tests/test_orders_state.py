@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta, timezone
 
-import psycopg
 import pytest
 
 from orders import state
@@ -19,15 +18,9 @@ PERSON = "planner:test"
 
 
 @pytest.fixture
-def conn(settings):
-    with psycopg.connect(settings.dsn, autocommit=True) as c:
-        yield c
-
-
-@pytest.fixture
-def fleet(conn, uid):
+def fleet(db, uid):
     m, assets = f"M-{uid}", [f"A{i}-{uid}" for i in range(3)]
-    seed.add_small_fleet(conn, m, f"C-{uid}", assets, site_id=f"C-{uid}-S0", tier="bronze")
+    seed.add_small_fleet(db, m, f"C-{uid}", assets, site_id=f"C-{uid}-S0", tier="bronze")
     return {"model": m, "assets": assets}
 
 
@@ -42,14 +35,14 @@ PATH_TO = {   # how a person walks an approved order to each status
 }
 
 
-def make(conn, asset, status, mode="bearing_wear"):
+def make(db, asset, status, mode="bearing_wear"):
     """An order of ``asset`` in ``status``, walked there through the state machine."""
     start = "proposed" if status in ("proposed", "rejected") else "approved"
-    oid = state.create(conn, asset_id=asset, mode=mode, kind="predictive", status=start, priority=3,
+    oid = state.create(db, asset_id=asset, mode=mode, kind="predictive", status=start, priority=3,
                        opened_at=T0, actor="detection", risk=0.95)
     steps = [("rejected", {}, "false_alarm")] if status == "rejected" else PATH_TO.get(status, [])
     for i, (to, changes, reason) in enumerate(steps):
-        state.transition(conn, oid, to, actor=PERSON, reason=reason, changes=dict(changes),
+        state.transition(db, oid, to, actor=PERSON, reason=reason, changes=dict(changes),
                          at=T0 + timedelta(minutes=i + 1))
     return oid
 
@@ -63,19 +56,19 @@ EXTRA = {   # what a person must give for a move to the status to be complete
 }
 
 
-def test_the_python_mirror_agrees_with_the_database(conn):
-    rows = conn.execute("SELECT status, live FROM order_statuses ORDER BY position").fetchall()
+def test_the_python_mirror_agrees_with_the_database(db):
+    rows = db.execute("SELECT status, live FROM order_statuses ORDER BY position").fetchall()
     assert tuple(s for s, _ in rows) == state.STATUSES
-    assert tuple(s for s, live in rows if live) == state.LIVE == state.live_statuses(conn)
-    index = conn.execute("SELECT pg_get_indexdef('service_orders_live_idx'::regclass)").fetchone()[0]
+    assert tuple(s for s, live in rows if live) == state.LIVE == state.live_statuses(db)
+    index = db.execute("SELECT pg_get_indexdef('service_orders_live_idx'::regclass)").fetchone()[0]
     assert all(f"'{s}'" in index for s in state.LIVE) and not any(f"'{s}'" in index for s in state.TERMINAL)
-    reasons = {r for (r,) in conn.execute("SELECT reason FROM order_reasons")}
+    reasons = {r for (r,) in db.execute("SELECT reason FROM order_reasons")}
     assert set(state.DECISION_REASONS + state.HOLD_REASONS) <= reasons
 
 
 @pytest.mark.parametrize("current,new", list(itertools.product(state.STATUSES, repeat=2)))
-def test_every_pair_of_statuses(conn, fleet, current, new):
-    oid = make(conn, fleet["assets"][0], current)
+def test_every_pair_of_statuses(db, fleet, current, new):
+    oid = make(db, fleet["assets"][0], current)
     changes, reason = EXTRA.get(new, ({}, None))
     possible = state.can_move(current, new)
     if current == "on_hold" and new in state.HOLD_FROM:
@@ -83,60 +76,60 @@ def test_every_pair_of_statuses(conn, fleet, current, new):
     if current == new:
         possible = current in state.LIVE               # a planning change, no status change
         changes, reason = {"priority": 1}, None
-    n = conn.execute("SELECT count(*) FROM service_order_history WHERE order_id = %s", (oid,)).fetchone()[0]
+    n = db.execute("SELECT count(*) FROM service_order_history WHERE order_id = %s", (oid,)).fetchone()[0]
     at = T0 + timedelta(hours=1)
     if possible:
-        row = state.transition(conn, oid, new, actor=PERSON, reason=reason, changes=dict(changes), at=at)
+        row = state.transition(db, oid, new, actor=PERSON, reason=reason, changes=dict(changes), at=at)
         assert row["status"] == new
-        last = conn.execute("SELECT from_status, to_status, actor, at FROM service_order_history "
+        last = db.execute("SELECT from_status, to_status, actor, at FROM service_order_history "
                             "WHERE order_id = %s ORDER BY id DESC LIMIT 1", (oid,)).fetchone()
         assert last == (current, new, PERSON, at)
         assert (row["closed_at"] == at) == (new in state.TERMINAL and current != new)
     else:
         with pytest.raises(state.Conflict):
-            state.transition(conn, oid, new, actor=PERSON, reason=reason, changes=dict(changes), at=at)
-        assert conn.execute("SELECT status FROM service_orders WHERE order_id = %s", (oid,)).fetchone()[0] == current
-    m = conn.execute("SELECT count(*) FROM service_order_history WHERE order_id = %s", (oid,)).fetchone()[0]
+            state.transition(db, oid, new, actor=PERSON, reason=reason, changes=dict(changes), at=at)
+        assert db.execute("SELECT status FROM service_orders WHERE order_id = %s", (oid,)).fetchone()[0] == current
+    m = db.execute("SELECT count(*) FROM service_order_history WHERE order_id = %s", (oid,)).fetchone()[0]
     assert m == n + possible
 
 
-def test_required_values_and_time_order(conn, fleet):
+def test_required_values_and_time_order(db, fleet):
     a = fleet["assets"][1]
-    oid = make(conn, a, "approved")
+    oid = make(db, a, "approved")
     with pytest.raises(state.Invalid, match="scheduled_for"):
-        state.transition(conn, oid, "scheduled", actor=PERSON, at=T0 + timedelta(hours=1))
+        state.transition(db, oid, "scheduled", actor=PERSON, at=T0 + timedelta(hours=1))
     with pytest.raises(state.Invalid, match="needs a reason"):
-        state.transition(conn, oid, "cancelled", actor=PERSON, at=T0 + timedelta(hours=1))
+        state.transition(db, oid, "cancelled", actor=PERSON, at=T0 + timedelta(hours=1))
     with pytest.raises(state.Invalid, match="on_hold needs a reason"):
-        state.transition(conn, oid, "on_hold", actor=PERSON, reason="false_alarm", at=T0 + timedelta(hours=1))
+        state.transition(db, oid, "on_hold", actor=PERSON, reason="false_alarm", at=T0 + timedelta(hours=1))
     with pytest.raises(state.Invalid, match="first_time_fix is only"):
-        state.transition(conn, oid, None, actor=PERSON, changes={"first_time_fix": True}, at=T0 + timedelta(hours=1))
+        state.transition(db, oid, None, actor=PERSON, changes={"first_time_fix": True}, at=T0 + timedelta(hours=1))
     with pytest.raises(state.Invalid, match="cannot change"):
-        state.transition(conn, oid, None, actor=PERSON, changes={"status": "completed"}, at=T0 + timedelta(hours=1))
+        state.transition(db, oid, None, actor=PERSON, changes={"status": "completed"}, at=T0 + timedelta(hours=1))
     # a person cannot date a change before the last one; the system's clock is clamped to it
-    state.transition(conn, oid, None, actor=PERSON, changes={"priority": 2}, at=T0 + timedelta(hours=2))
+    state.transition(db, oid, None, actor=PERSON, changes={"priority": 2}, at=T0 + timedelta(hours=2))
     with pytest.raises(state.Invalid, match="before the order's last change"):
-        state.transition(conn, oid, None, actor=PERSON, changes={"priority": 1}, at=T0 + timedelta(hours=1))
-    row = state.transition(conn, oid, None, actor="detection", changes={"priority": 1}, at=T0)
+        state.transition(db, oid, None, actor=PERSON, changes={"priority": 1}, at=T0 + timedelta(hours=1))
+    row = state.transition(db, oid, None, actor="detection", changes={"priority": 1}, at=T0)
     assert row["priority"] == 1 and row["status_at"] == T0        # the status began when it opened
-    hist = conn.execute("SELECT at FROM service_order_history WHERE order_id = %s ORDER BY id", (oid,)).fetchall()
+    hist = db.execute("SELECT at FROM service_order_history WHERE order_id = %s ORDER BY id", (oid,)).fetchall()
     assert [h[0] for h in hist] == sorted(h[0] for h in hist)
     # one live order per asset and mode
     with pytest.raises(state.LiveOrderExists) as e:
-        make(conn, a, "approved")
+        make(db, a, "approved")
     assert e.value.order_id == oid
 
 
-def test_hold_resumes_to_where_it_came_from(conn, fleet):
-    oid = make(conn, fleet["assets"][2], "scheduled")
-    row = state.transition(conn, oid, "on_hold", actor="technician:t", reason="waiting_parts", at=T0 + timedelta(hours=1))
+def test_hold_resumes_to_where_it_came_from(db, fleet):
+    oid = make(db, fleet["assets"][2], "scheduled")
+    row = state.transition(db, oid, "on_hold", actor="technician:t", reason="waiting_parts", at=T0 + timedelta(hours=1))
     assert row["held_from"] == "scheduled" and row["reason"] == "waiting_parts"
     with pytest.raises(state.Conflict, match="resumes to that"):
-        state.transition(conn, oid, "approved", actor=PERSON, at=T0 + timedelta(hours=2))
-    row = state.transition(conn, oid, "scheduled", actor=PERSON, at=T0 + timedelta(hours=2))
+        state.transition(db, oid, "approved", actor=PERSON, at=T0 + timedelta(hours=2))
+    row = state.transition(db, oid, "scheduled", actor=PERSON, at=T0 + timedelta(hours=2))
     assert row["status"] == "scheduled" and row["held_from"] is None and row["reason"] == "resumed"
     # one event per status change, in the same transaction (planning changes emit none)
-    evs = conn.execute("SELECT type, payload->>'reason' FROM order_events WHERE order_id = %s ORDER BY id",
+    evs = db.execute("SELECT type, payload->>'reason' FROM order_events WHERE order_id = %s ORDER BY id",
                        (oid,)).fetchall()
     assert evs == [("order.approved", "opened"), ("order.scheduled", "planner"),
                    ("order.on_hold", "waiting_parts"), ("order.resumed", "resumed")]
@@ -148,44 +141,44 @@ def _proposal(asset, kind="predictive", at=T0, risk=0.95, priority=3, failure_in
                                predicted_mttr_h=4.0, respond_by=at + timedelta(hours=72))
 
 
-def test_detection_proposes_escalates_and_a_repair_completes(conn, fleet):
+def test_detection_proposes_escalates_and_a_repair_completes(db, fleet):
     a = fleet["assets"][0]
-    [oid] = state.open_or_update(conn, [_proposal(a)])
-    row = conn.execute("SELECT status, reason FROM service_orders WHERE order_id = %s", (oid,)).fetchone()
+    [oid] = state.open_or_update(db, [_proposal(a)])
+    row = db.execute("SELECT status, reason FROM service_orders WHERE order_id = %s", (oid,)).fetchone()
     assert row == ("proposed", "needs_review")          # bronze: a planner decides
     # the same evidence again changes nothing; more urgent evidence escalates, with a history row
-    assert state.open_or_update(conn, [_proposal(a, at=T0 + timedelta(hours=1))]) == []
-    n = conn.execute("SELECT count(*) FROM service_order_history WHERE order_id = %s", (oid,)).fetchone()[0]
-    state.open_or_update(conn, [_proposal(a, at=T0 + timedelta(hours=2), risk=0.99, priority=1, failure_in_h=10)])
-    hist = conn.execute("SELECT from_status, to_status, actor, reason FROM service_order_history "
+    assert state.open_or_update(db, [_proposal(a, at=T0 + timedelta(hours=1))]) == []
+    n = db.execute("SELECT count(*) FROM service_order_history WHERE order_id = %s", (oid,)).fetchone()[0]
+    state.open_or_update(db, [_proposal(a, at=T0 + timedelta(hours=2), risk=0.99, priority=1, failure_in_h=10)])
+    hist = db.execute("SELECT from_status, to_status, actor, reason FROM service_order_history "
                         "WHERE order_id = %s ORDER BY id", (oid,)).fetchall()
     assert len(hist) == n + 1 and hist[-1] == ("proposed", "proposed", "detection", "escalated")
-    assert conn.execute("SELECT priority, risk FROM service_orders WHERE order_id = %s", (oid,)).fetchone() == (1, 0.99)
+    assert db.execute("SELECT priority, risk FROM service_orders WHERE order_id = %s", (oid,)).fetchone() == (1, 0.99)
     # a failure report approves the proposal (corrective evidence)
-    state.open_or_update(conn, [_proposal(a, kind="corrective", at=T0 + timedelta(hours=3), risk=1.0)])
-    assert conn.execute("SELECT status FROM service_orders WHERE order_id = %s", (oid,)).fetchone()[0] == "approved"
+    state.open_or_update(db, [_proposal(a, kind="corrective", at=T0 + timedelta(hours=3), risk=1.0)])
+    assert db.execute("SELECT status FROM service_orders WHERE order_id = %s", (oid,)).fetchone()[0] == "approved"
     # a device's repair: on site at its start, completed at its finish
-    rid = conn.execute("INSERT INTO repairs (asset_id, mode, started_at, finished_at) VALUES (%s, 'seal_leak', %s, %s) "
+    rid = db.execute("INSERT INTO repairs (asset_id, mode, started_at, finished_at) VALUES (%s, 'seal_leak', %s, %s) "
                        "RETURNING id", (a, T0 + timedelta(hours=5), T0 + timedelta(hours=8))).fetchone()[0]
-    assert state.complete_repaired(conn, rid, a, "seal_leak", T0 + timedelta(hours=8), actor="device:d1") == [oid]
-    tail = conn.execute("SELECT from_status, to_status, actor, at FROM service_order_history WHERE order_id = %s "
+    assert state.complete_repaired(db, rid, a, "seal_leak", T0 + timedelta(hours=8), actor="device:d1") == [oid]
+    tail = db.execute("SELECT from_status, to_status, actor, at FROM service_order_history WHERE order_id = %s "
                         "ORDER BY id DESC LIMIT 2", (oid,)).fetchall()[::-1]
     assert tail == [("approved", "in_progress", "device:d1", T0 + timedelta(hours=5)),
                     ("in_progress", "completed", "device:d1", T0 + timedelta(hours=8))]
-    assert conn.execute("SELECT order_id, kind FROM repairs WHERE id = %s", (rid,)).fetchone() == (oid, "predictive")
-    assert state.complete_repaired(conn, rid, a, "seal_leak", T0 + timedelta(hours=8)) == []   # nothing left
+    assert db.execute("SELECT order_id, kind FROM repairs WHERE id = %s", (rid,)).fetchone() == (oid, "predictive")
+    assert state.complete_repaired(db, rid, a, "seal_leak", T0 + timedelta(hours=8)) == []   # nothing left
 
 
-def test_corrective_opens_approved_and_technician_completion_records_the_repair(conn, fleet):
+def test_corrective_opens_approved_and_technician_completion_records_the_repair(db, fleet):
     a = fleet["assets"][1]
-    [oid] = state.open_or_update(conn, [_proposal(a, kind="corrective", risk=1.0)])
-    assert conn.execute("SELECT status FROM service_orders WHERE order_id = %s", (oid,)).fetchone()[0] == "approved"
-    state.transition(conn, oid, "scheduled", actor=PERSON, changes={"scheduled_for": T0 + timedelta(hours=2)},
+    [oid] = state.open_or_update(db, [_proposal(a, kind="corrective", risk=1.0)])
+    assert db.execute("SELECT status FROM service_orders WHERE order_id = %s", (oid,)).fetchone()[0] == "approved"
+    state.transition(db, oid, "scheduled", actor=PERSON, changes={"scheduled_for": T0 + timedelta(hours=2)},
                      at=T0 + timedelta(minutes=5))
-    state.transition(conn, oid, "in_progress", actor="technician:t", at=T0 + timedelta(hours=2))
+    state.transition(db, oid, "in_progress", actor="technician:t", at=T0 + timedelta(hours=2))
     with pytest.raises(state.Invalid, match="first_time_fix"):
-        state.transition(conn, oid, "completed", actor="technician:t", at=T0 + timedelta(hours=4))
-    state.complete_by_technician(conn, oid, actor="technician:t", at=T0 + timedelta(hours=4), first_time_fix=False)
-    rep = conn.execute("SELECT started_at, finished_at, first_time_fix, kind FROM repairs WHERE order_id = %s",
+        state.transition(db, oid, "completed", actor="technician:t", at=T0 + timedelta(hours=4))
+    state.complete_by_technician(db, oid, actor="technician:t", at=T0 + timedelta(hours=4), first_time_fix=False)
+    rep = db.execute("SELECT started_at, finished_at, first_time_fix, kind FROM repairs WHERE order_id = %s",
                        (oid,)).fetchone()
     assert rep == (T0 + timedelta(hours=2), T0 + timedelta(hours=4), False, "corrective")
