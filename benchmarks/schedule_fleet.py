@@ -52,6 +52,7 @@ from simulator.catalog import CATALOG
 from simulator.fleet import Fleet, FleetSpec
 from simulator import technicians as sim_tech
 from simulator.geography import REGION_CENTRES
+from simulator.manual import nominal_mttr_h
 from simulator.register import BASE_STOCK, PARTS, REQUIRED_LEVEL
 
 TIERS = {"platinum": (1, 4.0, 8.0), "gold": (2, 8.0, 24.0), "silver": (3, 24.0, 48.0), "bronze": (4, 72.0, 120.0)}
@@ -96,7 +97,8 @@ def order_stream(n_assets: int, seed: int, days: int, hazard: float) -> list[Job
     for _ in range(0, steps, 96):
         fleet.step(None, 96, 1800.0)
         events += fleet.last_events
-    nominal = {(m, fm.mode): fm.mttr_h * pm.repair_factor for m, pm in CATALOG.items() for fm in pm.failure_modes}
+    # what the platform knows of a repair's length: the service manual's figure (as registered)
+    nominal = {(m, fm.mode): nominal_mttr_h(pm, fm) for m, pm in CATALOG.items() for fm in pm.failure_modes}
     by_asset = {a.asset_id: a for a in fleet.assets}
     ends = defaultdict(list)
     for e in events:
