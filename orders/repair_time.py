@@ -22,7 +22,6 @@ True
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,7 +31,6 @@ from scipy import stats
 PRIOR_SIGMA = 0.75
 #: The grid of probabilities a distribution is held on.
 QS = np.round(np.linspace(0.01, 0.99, 99), 2)
-MODEL_CHECK_S = 60.0
 _Z90 = stats.norm.ppf(0.9)
 
 
@@ -89,24 +87,6 @@ class RepairTime:
         return float(self.quantile(0.5))
 
 
-_models: dict[tuple, tuple[float, object]] = {}   # database -> (checked at, model)
-
-
-def current_model(conn, refresh: bool = False):
-    """The MTTR model in force for this database (re-checked every ``MODEL_CHECK_S``, or now
-    with ``refresh``)."""
-    from detection.mttr import MttrModel, store
-    from detection.mttr.history import nominal
-
-    key = (conn.info.host, conn.info.port, conn.info.dbname)
-    checked, model = _models.get(key, (-np.inf, None))
-    if refresh or model is None or time.monotonic() - checked > MODEL_CHECK_S:
-        latest = store.latest_id(conn)
-        model = store.load(conn, latest[0]) if latest else MttrModel().fit([], nominal(conn))
-        _models[key] = (time.monotonic(), model)
-    return model
-
-
 def for_order(conn, asset_id: str, mode: str, *, kind: str = "corrective", start: datetime | None = None,
               model=None) -> RepairTime:
     """The repair-time distribution for an order of ``asset_id`` and ``mode`` (``start``: the
@@ -137,17 +117,15 @@ def for_orders(conn, orders: list[tuple[str, str, str, datetime | None]], *, mod
             row["start"] = start
         rows.append(row)
     out: list[RepairTime | None] = [None] * len(rows)
-    # a product model newer than the cached MTTR model: look again once before the prior
-    for m in ([model] if model is not None else [current_model(conn), current_model(conn, refresh=True)]):
-        todo = [k for k, rt in enumerate(out) if rt is None]
-        if not todo:
-            break
-        try:
-            Q = m.quantiles([rows[k] for k in todo], QS)
-        except (LookupError, ValueError):
-            continue
-        for k, q in zip(todo, Q):
+    # the model in force, looked up now: the stored one takes the manual's figures of product
+    # models registered since it was fitted (detection.mttr.store.load)
+    from detection.mttr import MttrCache          # (detection imports orders: import here)
+    m = model if model is not None else MttrCache(conn, check_every_s=0.0).model
+    try:
+        for k, q in enumerate(m.quantiles(rows, QS)):
             out[k] = RepairTime.from_quantiles(q, "model")
+    except (LookupError, ValueError):
+        pass
     return [rt if rt is not None else
             RepairTime.lognormal(float(nominal.get((r["model_id"], r["mode"])) or PRIOR_NOMINAL_H))
             for rt, r in zip(out, rows)]
