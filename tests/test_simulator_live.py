@@ -67,7 +67,11 @@ def test_live_run_publishes_contract_valid_readings_and_state_events(settings, u
     fleet.inject(aid, "sudden", at=fleet.start + timedelta(minutes=30))
     opts = RunOptions(acceleration=20000, rate_hz=1 / 60, batch=10, duration_s=2)
     out, sink = _run_watched(settings, fleet, creds, opts)
-    assert out["readings"] == 6 * 180                      # 3 h at one reading per minute
+    # one reading a minute from the start to where the run caught up with now (a run that
+    # crosses a minute boundary takes that minute's reading too)
+    end = datetime.fromisoformat(out["sim_time"])
+    assert abs((datetime.now(timezone.utc) - end).total_seconds()) < 120
+    assert out["readings"] == 6 * round((end - fleet.start).total_seconds() / 60)
     tele_schema, state_schema = load_schema("telemetry"), load_schema("state")
     now = datetime.now(timezone.utc)
     readings, states = 0, []
