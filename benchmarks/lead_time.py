@@ -4,7 +4,9 @@ is scored on others, whose seeds no default was tuned on.
 Learning (``--train-seed``): a fleet (``--assets``) is registered in a fresh database and its
 whole period (``--history-days`` + ``--days``) backfilled the way ingest writes it, with the
 failures, repairs and downtime the platform records; ``prognos train --signatures-only`` (the
-same code, :mod:`detection.train_cli`) learns the failure-mode signatures from that history.
+same code, :mod:`detection.train_cli`) learns the failure-mode signatures from that history;
+``prognos train --detection-only`` learns them and the alarm levels (:mod:`detection.levels`:
+that history replayed through the detection service's code against the failures that followed).
 
 Scoring (``--seed S``: fleets S, S+1, S+2, each in a fresh database that receives the learned
 signatures as a deployment would): ``--history-days`` of telemetry are backfilled as history
@@ -16,7 +18,9 @@ fixed-threshold baseline (nameplate / ISO 10816 alarm levels) on the same readin
 run, with its alarm levels swept from tight to loose: the platform's recall is compared with the
 baseline's best recall at a precision at least the platform's. Each scoring seed is reported on
 its own (``per_seed``) with the mean; the top-level ``recall_24h`` and ``precision`` are the
-worst seed's. MQTT is not in this loop: it changes when rows arrive, not what is predicted from
+worst seed's. Each scoring fleet is processed twice on the same readings, by a service with the
+learned alarm levels (the figures) and by one with the hand-tuned ``ServiceConfig`` defaults
+(``frozen``, before learning the levels): each seed reports both. MQTT is not in this loop: it changes when rows arrive, not what is predicted from
 them (ingest has its own benchmark).
 
     python -m benchmarks.lead_time [--quick] [--seed 101] [--train-seed 1] --json PATH
@@ -25,11 +29,13 @@ them (ingest has its own benchmark).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import psycopg
 
 from benchmarks.common import parser, write
+from detection import levels as alarm_levels
 from detection import signatures
 from detection.service import DetectionService, ServiceConfig
 from detection.train_cli import main as train_main
@@ -75,8 +81,8 @@ def main(argv=None) -> int:
     start = scored_from - timedelta(days=args.history_days)
     config = ServiceConfig() if args.threshold is None else ServiceConfig(risk_threshold=args.threshold)
 
-    learned, t_learn = _learn(args.train_seed, n_assets, start, end, args.step_s)
-    per_seed = [_score(seed, learned, config, n_assets, start, scored_from, end, args.step_s) for seed in seeds]
+    learned, learned_levels, t_learn = _learn(args.train_seed, n_assets, start, end, args.step_s)
+    per_seed = [_score(seed, learned, learned_levels, config, n_assets, start, scored_from, end, args.step_s) for seed in seeds]
 
     keys = ("recall_24h", "precision", "median_lead_time_h", "false_orders_per_100_asset_months",
             "recall_ratio_at_equal_precision", "recall_ratio_to_baseline")
@@ -93,13 +99,18 @@ def main(argv=None) -> int:
                                                          default=None)},
         "mean": mean,
         "per_seed": per_seed,
+        "learned_levels": {m: {"tau_h": lv.tau_h, "min_mode_score": lv.min_mode_score,
+                               "evidence_learned": lv.evidence_learned,
+                               "modes": {k: vars(v) for k, v in lv.modes.items()}}
+                           for m, lv in sorted(learned_levels.items())},
         "learned_signatures": {f"{m}/{f}": {"events": s.events, "used": signatures.usable(s), "signature": s.signature}
                                for (m, f), s in sorted(learned.items())},
         "service_config": {k: v for k, v in vars(config).items() if k != "detector"},
         "seconds": {"learn": round(t_learn, 1), "total": round(time.perf_counter() - t_start, 1)},
     }
     lines = [f"seed {r['seed']}: recall_24h {_f(r['recall_24h'])} precision {_f(r['precision'])} "
-             f"({_f(r['recall_ratio_at_equal_precision'])}x baseline at equal precision)" for r in per_seed]
+             f"({_f(r['recall_ratio_at_equal_precision'])}x baseline at equal precision; frozen levels "
+             f"{_f(r['frozen']['recall_24h'])} / {_f(r['frozen']['precision'])})" for r in per_seed]
     summary = (f"lead_time: worst recall_24h {_f(figures['recall_24h'])} worst precision {_f(figures['precision'])} "
                f"(mean {_f(mean['recall_24h'])} / {_f(mean['precision'])}); " + "; ".join(lines)
                + f"; learned on seed {args.train_seed}; {n_assets} assets x {days:g} d each")
@@ -117,15 +128,15 @@ def _learn(seed: int, n_assets: int, start, end, step_s: float) -> tuple[dict, f
         register_fleet(s, fleet, provision_devices=False)
         _device_rows(s, fleet)
         backfill(s, fleet, start, end, step_s, outbox=False, progress=True, rollups=False)
-        status = train_main(["--signatures-only", "--quiet"], settings=s)
+        status = train_main(["--detection-only", "--quiet"], settings=s)
         if status not in (0, 1):
             raise RuntimeError(f"prognos train failed with status {status}")
         with psycopg.connect(s.dsn) as conn:
-            learned = signatures.load(conn)
-    return learned, time.perf_counter() - t0
+            learned, levels = signatures.load(conn), alarm_levels.load(conn)
+    return learned, levels, time.perf_counter() - t0
 
 
-def _score(seed: int, learned: dict, config: ServiceConfig, n_assets: int, start, scored_from, end,
+def _score(seed: int, learned: dict, learned_levels: dict, config: ServiceConfig, n_assets: int, start, scored_from, end,
            step_s: float) -> dict:
     """One scoring fleet: the platform (with the learned signatures) against the baseline."""
     spec = FleetSpec(n_assets=n_assets, seed=seed, start=start, id_prefix="lt")
@@ -138,19 +149,30 @@ def _score(seed: int, learned: dict, config: ServiceConfig, n_assets: int, start
         with psycopg.connect(s.dsn) as conn:             # deploy what was learned elsewhere
             for model_id in sorted({m for m, _ in learned}):
                 signatures.save(conn, model_id, {f: v for (m, f), v in learned.items() if m == model_id})
+            for lv in learned_levels.values():
+                alarm_levels.save(conn, lv)
         t0 = time.perf_counter()
         backfill(s, fleet, start, scored_from, step_s, outbox=False, progress=True, rollups=False)
-        svc = DetectionService(s, config)
-        svc.start()
+        # the same readings through two services: hand-tuned levels (frozen), then learned ones
+        runs = {"frozen": DetectionService(s, replace(config, learned_levels=False), name="frozen"),
+                "learned": DetectionService(s, config, name="learned")}
+        for svc in runs.values():
+            svc.start()
         rows = backfill(s, fleet, scored_from, end, step_s, outbox=True, progress=True, rollups=False)
         t_sim = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        svc.run(until_idle=True)
-        t_detect = time.perf_counter() - t1
-        svc.close()
-        with psycopg.connect(s.dsn) as conn:
-            orders = conn.execute("SELECT asset_id, mode, opened_at FROM service_orders WHERE kind = 'predictive'").fetchall()
-        ours = score_orders(orders, fleet.ground_truth, start=scored_from, end=end, n_assets=n_assets)
+        orders, t_detect = {}, 0.0
+        for name, svc in runs.items():
+            t1 = time.perf_counter()
+            svc.run(until_idle=True)
+            t_detect = time.perf_counter() - t1
+            svc.close()
+            with psycopg.connect(s.dsn) as conn:
+                orders[name] = conn.execute(
+                    "SELECT asset_id, mode, opened_at FROM service_orders WHERE kind = 'predictive'").fetchall()
+                conn.execute("DELETE FROM service_orders")        # the next run starts with none
+                conn.execute("DELETE FROM fleet_incidents")
+        ours = score_orders(orders["learned"], fleet.ground_truth, start=scored_from, end=end, n_assets=n_assets)
+        frozen = score_orders(orders["frozen"], fleet.ground_truth, start=scored_from, end=end, n_assets=n_assets)
 
     # The baseline sees the same readings: a twin fleet with the same seed replays them. Its
     # alarm levels are swept from tight to loose (1.0 = nameplate) to trace its recall against
@@ -168,14 +190,17 @@ def _score(seed: int, learned: dict, config: ServiceConfig, n_assets: int, start
     points = [dict(curve[x], scale=x) for x in BASELINE_SCALES]
     equal = recall_at_precision(points, ours["precision"]) if ours["precision"] is not None else None
     ratio_equal = (ours["recall_24h"] / equal["recall_24h"]) if equal and equal["recall_24h"] else None
-    pm = {m: f"{v.get('caught_24h', 0) + v.get('averted_by_order', 0)}/{v.get('failures', 0) + v.get('averted', 0)}"
-          for m, v in ours["per_mode"].items()}
+    pm = _per_mode(ours)
     return {
         "seed": seed, "readings_scored": rows,
         "recall_24h": ours["recall_24h"], "precision": ours["precision"],
         "median_lead_time_h": ours["median_lead_time_h"],
         "false_orders_per_100_asset_months": ours["false_orders_per_100_asset_months"],
         "caught_per_mode": pm,
+        "frozen": {"recall_24h": frozen["recall_24h"], "precision": frozen["precision"],
+                   "median_lead_time_h": frozen["median_lead_time_h"],
+                   "false_orders_per_100_asset_months": frozen["false_orders_per_100_asset_months"],
+                   "orders": frozen["orders"], "caught_per_mode": _per_mode(frozen)},
         "baseline": {k: base[k] for k in ("recall_24h", "precision", "median_lead_time_h",
                                           "false_orders_per_100_asset_months", "orders", "per_mode")},
         "recall_ratio_to_baseline": ratio,
@@ -189,6 +214,11 @@ def _score(seed: int, learned: dict, config: ServiceConfig, n_assets: int, start
         "seconds": {"simulate_and_write": round(t_sim, 1), "detect": round(t_detect, 1),
                     "total": round(time.perf_counter() - t_start, 1)},
     }
+
+
+def _per_mode(score: dict) -> dict:
+    return {m: f"{v.get('caught_24h', 0) + v.get('averted_by_order', 0)}/{v.get('failures', 0) + v.get('averted', 0)}"
+            for m, v in score["per_mode"].items()}
 
 
 def _mean(xs):

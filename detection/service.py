@@ -35,6 +35,7 @@ from detection.fleet import FleetConfig, FleetDetector
 from detection.kernels.evidence import evidence_update, mode_weights
 from detection.kernels.lagged import lagged_ema
 from detection.kernels.resample import bucket_samples, new_state
+from detection import levels as alarm_levels
 from detection.mttr import MttrCache, predicted_mttr
 from detection.prediction.history import recent_window, recent_windows
 from detection.orders import priority, respond_by
@@ -88,7 +89,11 @@ class ServiceConfig:
     does not spend its steps predicting).
     mttr_refit_s: the repair-time model (:mod:`detection.mttr`) is refitted from the repairs
     when the stored one is older than this (wall seconds); mttr_alpha: its interval on an
-    order covers 1 - mttr_alpha."""
+    order covers 1 - mttr_alpha.
+    learned_levels: use the alarm levels ``prognos train`` learned per product model
+    (:mod:`detection.levels`: the evidence memory, the mode score and each mode's order level,
+    replacing ``tau_h``, ``min_mode_score`` and ``rate_full*`` where enough failures are behind
+    them); False runs the hand-tuned defaults above (for comparison)."""
 
     tau_h: float = 24.0
     rate_full: float = 0.5
@@ -108,6 +113,7 @@ class ServiceConfig:
     sla_every_s: float = 60.0        # SLA warnings/breaches (orders.sla.sweep) on the stream's clock
     mttr_refit_s: float = 3600.0
     mttr_alpha: float = 0.2
+    learned_levels: bool = True
     detector: FleetConfig = field(default_factory=lambda: FleetConfig(warmup=144, alpha=0.005, robust_lr=0.005,
                                                                       interval_s=600.0, context=False))
 
@@ -132,7 +138,8 @@ class ModelState:
         self.calm = np.zeros(0, dtype=np.int64)      # unflagged readings since the last flag
         self.stuck = np.zeros((0, len(info.sensors)), dtype=bool)   # sensors stuck at their last reading
         self.weights, self.absolute = mode_weights(info.signature, info.absolute)
-        self.rate_full = np.where(info.intermittent, config.rate_full_intermittent, config.rate_full)
+        self.config = config
+        self.adopt_levels(None)
         self.buffer: list[tuple] = []     # rows held until the normaliser is fitted
         self.taus = np.asarray(config.lag_taus_s, dtype=np.float64)
         self.ema = np.zeros((0, len(info.condition_sensors), len(self.taus)))
@@ -151,6 +158,10 @@ class ModelState:
             self.weights, self.absolute = mode_weights(info.signature, info.absolute)
             event(log, "signatures_adopted", model=info.model_id, learned=int(info.learned.sum()))
         self.info = info
+
+    def adopt_levels(self, stored) -> None:
+        """The alarm levels in force: learned ones (``detection.levels.Levels``) or the defaults."""
+        self.tau_h, self.min_mode_score, self.rate_full = alarm_levels.resolve(self.info, self.config, stored)
 
     @property
     def needs_normalizer(self) -> bool:
@@ -291,6 +302,8 @@ class DetectionService:
         self.catalog: Catalog | None = None
         self.mttr: MttrCache | None = None
         self.predictor_loader = predictor_loader
+        self.observer = None        # called with (model_id, state, idx, ts, result) per scored chunk
+        self.levels: dict = {}      # model_id -> learned alarm levels (detection.levels)
         self._predictors: dict = {}
         self._predicted_at: dict[str, float] = {}    # device -> stream time of its last prediction
         self._predict_wall = -np.inf                   # monotonic time of the last prediction pass
@@ -314,10 +327,11 @@ class DetectionService:
         self.conn.commit()
         self._warm_up()
 
-    def _fit_normalizers(self) -> None:
-        """Fit each model's condition normaliser on the history before the first pending batch."""
-        first = self.conn.execute("SELECT min(min_time) FROM ingest_batches WHERE batch_id > %s",
-                                  (self.reader.position,)).fetchone()[0] or datetime.now(UTC)
+    def _fit_normalizers(self, first: datetime | None = None) -> None:
+        """Fit each model's condition normaliser on the history before ``first`` (default: the
+        first pending batch)."""
+        first = first or self.conn.execute("SELECT min(min_time) FROM ingest_batches WHERE batch_id > %s",
+                                           (self.reader.position,)).fetchone()[0] or datetime.now(UTC)
         for model_id, info in self.catalog.models.items():
             if not info.condition_sensors:
                 continue
@@ -357,6 +371,7 @@ class DetectionService:
     def _model(self, model_id: str) -> ModelState:
         if model_id not in self.models:
             self.models[model_id] = ModelState(self.catalog.models[model_id], self.config)
+            self.models[model_id].adopt_levels(self.levels.get(model_id))
         return self.models[model_id]
 
     def _refresh_catalog(self, force: bool = False) -> None:
@@ -367,9 +382,11 @@ class DetectionService:
                 self.mttr = MttrCache(self.conn, check_every_s=self.config.catalog_every_s,
                                       refit_every_s=self.config.mttr_refit_s)
             self.mttr.model                     # refits when the stored model is older than an hour
+            self.levels = alarm_levels.load(self.conn) if self.config.learned_levels else {}
             for model_id, st in self.models.items():        # newly learned signatures apply at once
                 if model_id in self.catalog.models:
                     st.adopt_signatures(self.catalog.models[model_id])
+                    st.adopt_levels(self.levels.get(model_id))
             self._catalog_at = now
 
     @staticmethod
@@ -400,19 +417,7 @@ class DetectionService:
         with self.conn.transaction():
             if batch is not None and len(batch.device_ids):
                 stats["readings"] = len(batch.device_ids)
-                t_s = _to_seconds(batch.times)
-                cuts = sorted({e[0] for e in self.pending if e[0] <= t_s[-1]})
-                lo = 0
-                for cut in cuts + [np.inf]:
-                    hi = int(np.searchsorted(t_s, cut, side="left")) if np.isfinite(cut) else len(t_s)
-                    proposals: list[OrderProposal] = []
-                    if hi > lo:
-                        self._process(batch, t_s, lo, hi, proposals, anomalies, health)
-                    stats["orders_opened"] += len(open_or_update(self.conn, proposals))
-                    lo = hi
-                    if np.isfinite(cut):
-                        self._apply_events(cut, stats)
-                self.stream_time = max(self.stream_time, float(t_s[-1]))
+                self._stream(batch, stats, anomalies, health)
             self._apply_events(self.stream_time, stats)
             self._write_anomalies(anomalies)
             self._write_health(health)
@@ -431,6 +436,25 @@ class DetectionService:
         if stats["readings"] or stats["orders_opened"] or stats["repairs"] or stats["corrective"]:
             event(log, "step", position=self.reader.position, **stats)
         return stats
+
+    def _stream(self, batch, stats, anomalies, health, *, write: bool = True) -> None:
+        """The batch's rows in time order, each repair and failure applied at its time in the
+        stream; ``write=False`` (a replay of history, :mod:`detection.levels`) opens and closes
+        no order."""
+        t_s = _to_seconds(batch.times)
+        cuts = sorted({e[0] for e in self.pending if e[0] <= t_s[-1]})
+        lo = 0
+        for cut in cuts + [np.inf]:
+            hi = int(np.searchsorted(t_s, cut, side="left")) if np.isfinite(cut) else len(t_s)
+            proposals: list[OrderProposal] = []
+            if hi > lo:
+                self._process(batch, t_s, lo, hi, proposals, anomalies, health)
+            if write:
+                stats["orders_opened"] += len(open_or_update(self.conn, proposals))
+            lo = hi
+            if np.isfinite(cut):
+                self._apply_events(cut, stats, write=write)
+        self.stream_time = max(self.stream_time, float(t_s[-1]))
 
     def _process(self, batch, t_s, lo, hi, proposals, anomalies, health) -> None:
         by_model: dict[str, list[int]] = {}
@@ -469,8 +493,10 @@ class DetectionService:
             self._stuck(st, idx, res, ts, devs, anomalies)
             if not st.info.modes:
                 continue
+            if self.observer is not None:
+                self.observer(model_id, st, idx, ts, res)
             ev = evidence_update(idx, ts, res.z, res.flag, st.weights, st.absolute, st.rate, st.last_t,
-                                 cfg.tau_h * 3600.0, cfg.min_mode_score)
+                                 st.tau_h * 3600.0, st.min_mode_score)
             risk = np.minimum(ev / st.rate_full, 1.0)
             self._episodes(st, idx, res, ts, devs, anomalies)
             hot_rows, hot_modes = np.nonzero(risk >= cfg.risk_threshold)
@@ -643,7 +669,7 @@ class DetectionService:
                 st.rebaseline(d, fa.mode)
             event(log, "rebaselined", asset=fa.asset_id, mode=fa.mode, order_id=fa.order_id, reason="false_alarm")
 
-    def _apply_events(self, upto: float, stats: dict) -> None:
+    def _apply_events(self, upto: float, stats: dict, *, write: bool = True) -> None:
         keep, corrective = [], []
         for ts, kind, payload in self.pending:
             if ts > upto:
@@ -652,13 +678,15 @@ class DetectionService:
             if kind == "failure":
                 _, asset, mode = payload
                 model_id = self.catalog.asset_model.get(asset)
-                if model_id is not None:
+                if model_id is not None and write:
                     corrective.append(self._proposal(asset, model_id, mode, 1.0, _dt(ts), "corrective"))
+                if model_id is not None:
                     self._quiet(asset, np.inf)            # down until repaired
                 stats["corrective"] += 1
             else:
                 rid, asset, mode, _ = payload
-                complete_repaired(self.conn, rid, asset, mode, _dt(ts))
+                if write:
+                    complete_repaired(self.conn, rid, asset, mode, _dt(ts))
                 self._reset_asset(asset, ts + self.config.settle_h * 3600.0)
                 stats["repairs"] += 1
         open_or_update(self.conn, corrective)

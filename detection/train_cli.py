@@ -1,12 +1,15 @@
 """``prognos train``: learn from the platform's own history (TimescaleDB), per product model,
 the failure-mode signatures detection matches anomalies against (``learned_signatures``, see
-:mod:`detection.signatures`) and the failure predictor (time to failure with its interval,
+:mod:`detection.signatures`), the alarm levels at which detection opens orders (``alarm_levels``,
+:mod:`detection.levels`: the stored telemetry replayed through the detection service's code,
+against the failures that followed) and the failure predictor (time to failure with its interval,
 probability of failure within the horizon), stored as a new version under ``settings.model_dir``;
 then refit the repair-time model (:mod:`detection.mttr`, stored in ``mttr_models``) from the repairs.
 
     prognos train                          # every product model with devices
     prognos train --model PMP-200 --horizon-h 336 --since 2026-08-01
     prognos train --signatures-only        # the signatures, not the predictor nor the MTTR model
+    prognos train --detection-only         # the signatures and the alarm levels
 
 Exit status: 0 when every requested model was trained, 1 when some had too little history
 (no failures yet; the others are still trained and stored), 2 on bad arguments or an
@@ -24,7 +27,7 @@ from datetime import datetime, timezone
 import psycopg
 from tqdm import tqdm
 
-from detection import signatures
+from detection import levels, signatures
 from detection.mttr import store as mttr_store
 from detection.prediction import store
 from detection.prediction.history import SOURCES, load_history, product_models
@@ -90,6 +93,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", help="where versions are stored (default: settings.model_dir)")
     p.add_argument("--signatures-only", action="store_true",
                    help="learn the failure-mode signatures only, not the predictor nor the MTTR model")
+    p.add_argument("--detection-only", action="store_true",
+                   help="learn what detection uses (signatures and alarm levels), not the predictor nor the MTTR model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -132,7 +137,7 @@ def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> 
                 print(f"{model_id} signatures: " + (", ".join(
                     f"{m} ({s.events} failures{'' if signatures.usable(s) else ', too few: directions kept'})"
                     for m, s in sorted(learned.items())) or "no failure with telemetry before it yet"))
-                if args.signatures_only:
+                if args.signatures_only or args.detection_only:
                     continue
                 predictor, meta = train(history, cfg, progress=functools.partial(
                     tqdm, desc=f"{model_id} features", unit="asset", disable=args.quiet, file=sys.stderr))
@@ -153,6 +158,9 @@ def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> 
                   f"held-out RUL MAE {mae}, horizon AUC {auc} -> {path}")
         if args.signatures_only:
             return status
+        _learn_levels(settings, models, args)
+        if args.detection_only:
+            return status
         mttr = mttr_store.fit_from_db(conn, as_of=args.until)
         version = mttr_store.save(conn, mttr)
         s = mttr.summary_
@@ -161,6 +169,28 @@ def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> 
               f"{s.get('recent_excluded', 0)} too recent), {routes.count('group')} model/mode groups "
               f"calibrated on their own repairs, {routes.count('manual')} on the manual's figure")
     return status
+
+
+def _learn_levels(settings: Settings, models: list[str], args) -> None:
+    """Replay the history through detection and learn each model's alarm levels (``alarm_levels``)."""
+    from detection.service import ServiceConfig       # the service imports the training modules' peers
+
+    config = ServiceConfig(risk_threshold=settings.risk_order_threshold)
+    bar = functools.partial(tqdm, desc="alarm levels: replay", unit="chunk", disable=args.quiet, file=sys.stderr)
+    replays = levels.replay(settings, config, models, since=args.since, until=args.until, progress=bar)
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        for model_id, r in replays.items():
+            lv = levels.learn(r, config)
+            levels.save(conn, lv)
+            event(log, "levels_learned", model=model_id, tau_h=lv.tau_h, min_mode_score=lv.min_mode_score,
+                  evidence_learned=lv.evidence_learned,
+                  modes={m: {"level": v.level, "learned": v.learned, "failures": v.failures} for m, v in lv.modes.items()})
+            print(f"{model_id} alarm levels: tau {lv.tau_h:g} h, mode score {lv.min_mode_score:g}"
+                  f"{'' if lv.evidence_learned else ' (defaults: a mode has too few failures)'}; " + ", ".join(
+                      f"{m} {v.level:.3g} ({v.failures} failures, {v.caught} caught >= {levels.LEAD_H:g} h ahead, "
+                      f"{v.true_orders}/{v.orders} orders true)" if v.learned else
+                      f"{m} {v.level:.3g} (default: {v.failures} failures, fewer than {levels.MIN_FAILURES})"
+                      for m, v in sorted(lv.modes.items())))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,19 @@ def mode_weights(signature: np.ndarray, absolute: np.ndarray) -> tuple[np.ndarra
     return np.divide(sig, n, out=np.zeros_like(sig), where=n > 0), absolute
 
 
+def mode_scores(z: np.ndarray, w: np.ndarray, absolute: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's matched-filter score per mode (float[n, modes], missing sensors count 0) and
+    the mode an anomaly on that row would be attributed to (int[n]: the highest score, the last
+    mode on a tie; -1 without modes). :func:`evidence_update` attributes a flagged row to that
+    mode when its score is at least ``min_score``."""
+    z0 = np.where(np.isnan(z), 0.0, np.atleast_2d(z))
+    scores = np.where(absolute[None, :], np.abs(z0) @ w.T, z0 @ w.T)
+    if not w.shape[0]:
+        return scores, np.full(len(z0), -1, dtype=np.int64)
+    best = w.shape[0] - 1 - np.argmax(scores[:, ::-1], axis=1)
+    return scores, best
+
+
 @njit(**SERIAL)
 def evidence_update(dev, t_s, z, flag, w, absolute, rate, last_t, tau_s, min_score):
     """Update ``rate`` (float64[devices, modes]) and ``last_t`` in place over the rows in
@@ -85,7 +98,7 @@ def evidence_update_reference(dev, t_s, z, flag, w, absolute, rate, last_t, tau_
     """Plain NumPy reference of :func:`evidence_update` (same in-place contract)."""
     n = z.shape[0]
     out = np.empty((n, w.shape[0]))
-    z0 = np.where(np.isnan(z), 0.0, z)
+    scores, best = mode_scores(z, w, absolute)
     for i in range(n):
         d = dev[i]
         if np.isnan(last_t[d]):
@@ -95,11 +108,8 @@ def evidence_update_reference(dev, t_s, z, flag, w, absolute, rate, last_t, tau_
             decay = float(np.exp(-dt / tau_s)) if dt > 0 else 1.0
             last_t[d] = max(last_t[d], t_s[i])
         hit = np.zeros(w.shape[0])
-        if flag[i] and w.shape[0]:
-            scores = np.where(absolute, w @ np.abs(z0[i]), w @ z0[i])
-            m = int(np.flatnonzero(scores == scores.max())[-1])
-            if scores[m] >= min_score:
-                hit[m] = 1.0
+        if flag[i] and w.shape[0] and scores[i, best[i]] >= min_score:
+            hit[best[i]] = 1.0
         if decay < 1.0:
             rate[d] = rate[d] * decay + (1.0 - decay) * hit
         out[i] = rate[d]

@@ -1,0 +1,376 @@
+"""Alarm levels learned from the platform's own history.
+
+Detection opens a predictive order for an asset and failure mode when that mode's evidence (the
+time-weighted share of recent readings whose anomaly is attributed to the mode,
+:mod:`detection.kernels.evidence`) reaches the mode's *level*. Three numbers decide it: the
+evidence memory ``tau_h``, the matched-filter score an anomaly needs to count for a mode
+(``min_mode_score``), and per mode the level itself (``risk_threshold x rate_full``, or
+``rate_full_intermittent`` for modes that show as spikes). Their defaults in
+:class:`detection.service.ServiceConfig` were set by hand on one simulated fleet; ``prognos
+train`` learns them per product model from what the platform has recorded:
+
+1. **Replay.** The stored telemetry runs through the detection service's own code, in process
+   (:meth:`DetectionService._stream` with ``write=False``: the same normaliser, bucketing,
+   detectors, signatures, repairs and failures at their times; nothing is written). The
+   condition normaliser is fitted on the first ``ServiceConfig.history_days`` of the history, as
+   the service fits it on the history before it starts; the rest is replayed. Per row the
+   detectors score, the replay keeps the mode the anomaly would be attributed to and its score.
+2. **What happened.** Failures: unplanned downtime with the failure mode the repair found.
+   Repairs (any kind) reset the asset, as in the service. An order (the first time the evidence
+   of a mode reaches the level since the asset's last repair) is *true* when a failure of that
+   mode on that asset follows within ``HORIZON_H``; orders opened less than ``HORIZON_H`` before
+   the end of the history are left out of precision (their outcome is not known yet). A failure
+   is *caught* when the level was reached ``LEAD_H`` or more before it, since the last repair.
+   The platform does not know which degradation a preventive maintenance removed, so an order
+   followed by one and no failure counts as false (conservative).
+3. **The rule.** Per product model, for each ``(tau_h, min_mode_score)`` of a small grid
+   (:data:`TAU_GRID` x :data:`SCORE_GRID`) the evidence is recomputed by the service's own
+   kernel (:func:`evidence_update`) from the replayed attributions; per mode, the level of
+   :data:`LEVEL_GRID` that catches the most failures ``LEAD_H`` ahead among those whose order
+   precision on the history is at least :data:`PRECISION_TARGET` (ties: the higher level, fewer
+   orders); if none reaches the target, the level with the highest precision (ties: more
+   caught). The grid point is the one that catches the most failures over the model's modes
+   (ties: higher pooled precision, then the defaults). A mode with fewer than
+   :data:`MIN_FAILURES` failures in the replayed history keeps the default level; ``tau_h`` and
+   ``min_mode_score`` are learned only when every mode of the model has that many (the default
+   levels were set for the default memory and score). The defaults are the fallback: what the
+   manufacturer ships before the fleet has a history.
+
+How the rule's own parameters were chosen (not tuned on any fleet): ``LEAD_H`` = 24 h and
+``HORIZON_H`` = 336 h are the lead-time benchmark's definitions of caught and true
+(``simulator.scoring``), i.e. what the service promises; ``PRECISION_TARGET`` = 0.90 is the
+product's precision target (0.85) plus a margin for the optimism of choosing on the same history;
+``MIN_FAILURES`` = 5: below it one failure moves a mode's recall by more than 20 points; the
+grids span the hand-tuned values by a factor of about two each way.
+
+This module owns the ``alarm_levels`` table.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import psycopg
+from psycopg.types.json import Jsonb
+
+from detection.kernels.evidence import evidence_update, mode_scores
+from detection.reader import Batch
+from prognos.logs import event
+
+log = logging.getLogger("prognos.levels")
+
+#: Failures of a mode in the replayed history before its learned level replaces the default.
+MIN_FAILURES = 5
+#: Order precision on the history a level must reach.
+PRECISION_TARGET = 0.90
+#: A failure is caught when the order opened at least this long before it.
+LEAD_H = 24.0
+#: An order is true when a failure of its mode followed within this horizon.
+HORIZON_H = 336.0
+TAU_GRID = (12.0, 24.0, 48.0)
+SCORE_GRID = (2.0, 3.0, 4.0)
+#: Candidate evidence levels (log-spaced).
+LEVEL_GRID = tuple(float(x) for x in np.round(np.geomspace(0.02, 0.9, 41), 4))
+#: Hours of telemetry per replay read.
+CHUNK_H = 6.0
+
+
+@dataclass
+class ModeLevel:
+    """One failure mode's order level and what it achieved on the history."""
+
+    level: float
+    failures: int
+    caught: int
+    orders: int
+    true_orders: int
+    learned: bool
+
+
+@dataclass
+class Levels:
+    """A product model's alarm levels (``modes``: mode -> :class:`ModeLevel`)."""
+
+    model_id: str
+    tau_h: float
+    min_mode_score: float
+    modes: dict[str, ModeLevel]
+    evidence_learned: bool = False
+    detail: dict = field(default_factory=dict)
+
+
+def default_levels(info, config) -> np.ndarray:
+    """The hand-tuned (manufacturer-safe) evidence levels of ``info``'s modes."""
+    rate_full = np.where(info.intermittent, config.rate_full_intermittent, config.rate_full)
+    return rate_full * config.risk_threshold
+
+
+def resolve(info, config, stored: Levels | None) -> tuple[float, float, np.ndarray]:
+    """``(tau_h, min_mode_score, rate_full per mode)`` detection uses for ``info``'s model: the
+    learned values where ``stored`` has them, else ``config``'s. A learned level L is applied as
+    ``rate_full = L / risk_threshold``, so an order still opens at ``risk >= risk_threshold``."""
+    rate_full = np.where(info.intermittent, config.rate_full_intermittent, config.rate_full).astype(np.float64)
+    if stored is None or not config.learned_levels:
+        return config.tau_h, config.min_mode_score, rate_full
+    for m, mode in enumerate(info.modes):
+        ml = stored.modes.get(mode)
+        if ml is not None and ml.learned:
+            rate_full[m] = ml.level / config.risk_threshold
+    if stored.evidence_learned:
+        return stored.tau_h, stored.min_mode_score, rate_full
+    return config.tau_h, config.min_mode_score, rate_full
+
+
+# -- storage ----------------------------------------------------------------------------------
+def save(conn: psycopg.Connection, levels: Levels) -> None:
+    """Store (replace) a product model's alarm levels."""
+    conn.execute(
+        """INSERT INTO alarm_levels (model_id, tau_h, min_mode_score, levels, detail, trained_at)
+           VALUES (%s, %s, %s, %s, %s, now())
+           ON CONFLICT (model_id) DO UPDATE SET tau_h = EXCLUDED.tau_h, min_mode_score = EXCLUDED.min_mode_score,
+               levels = EXCLUDED.levels, detail = EXCLUDED.detail, trained_at = now()""",
+        (levels.model_id, levels.tau_h, levels.min_mode_score,
+         Jsonb({m: asdict(v) for m, v in levels.modes.items()}),
+         Jsonb({**levels.detail, "evidence_learned": levels.evidence_learned})))
+
+
+def load(conn: psycopg.Connection, model_id: str | None = None) -> dict[str, Levels]:
+    """Stored alarm levels, ``{model_id: Levels}``."""
+    rows = conn.execute("SELECT model_id, tau_h, min_mode_score, levels, detail FROM alarm_levels "
+                        "WHERE %(m)s::text IS NULL OR model_id = %(m)s", {"m": model_id}).fetchall()
+    return {m: Levels(m, float(tau), float(score), {k: ModeLevel(**v) for k, v in lv.items()},
+                      bool(det.get("evidence_learned")), dict(det))
+            for m, tau, score, lv, det in rows}
+
+
+# -- replay -----------------------------------------------------------------------------------
+class _Recorder:
+    """Observer of the detection service: per scored row, the device, time, the mode its anomaly
+    would be attributed to (-1: not flagged) and the matched-filter score."""
+
+    def __init__(self):
+        self.parts: dict[str, list] = {}
+        self.devices: dict[str, list[str]] = {}
+
+    def __call__(self, model_id, st, idx, ts, res):
+        scores, best = mode_scores(res.z, st.weights, st.absolute)
+        best = np.where(res.flag & (best >= 0), best, -1)
+        score = scores[np.arange(len(best)), np.maximum(best, 0)] if scores.shape[1] else np.zeros(len(best))
+        self.parts.setdefault(model_id, []).append(
+            (idx.astype(np.int64), ts.astype(np.float64), best.astype(np.int8), score.astype(np.float64)))
+        self.devices[model_id] = st.devices
+
+
+@dataclass
+class Replay:
+    """What the replay of one product model's history gives the rule."""
+
+    model_id: str
+    modes: list[str]
+    assets: np.ndarray          # object[n]: asset of each scored row
+    t: np.ndarray               # float64[n] epoch seconds
+    best: np.ndarray            # int8[n] attributed mode, -1 none
+    score: np.ndarray           # float64[n]
+    failures: list[tuple[str, str, float]]     # (asset, mode, time)
+    repairs: dict[str, np.ndarray]             # asset -> sorted repair finish times
+    start: float                # first replayed time
+    end: float                  # end of the history
+    defaults: np.ndarray        # float[modes]: the default (hand-tuned) level of each mode
+
+
+def replay(settings, config, models: list[str] | None = None, *, since: datetime | None = None,
+           until: datetime | None = None, progress=None) -> dict[str, Replay]:
+    """Run the stored telemetry of ``models`` (default: all) through the detection service's code
+    without writing anything, and collect per row the attributed mode and score."""
+    from detection.service import DetectionService, _to_seconds     # the service imports this module
+
+    svc = DetectionService(settings, replace(config, risk_threshold=np.inf, learned_levels=False),
+                           name="levels-replay")
+    rec = _Recorder()
+    svc.observer = rec
+    try:
+        svc._refresh_catalog(force=True)
+        models = [m for m in (models or list(svc.catalog.models)) if m in svc.catalog.models]
+        span = svc.conn.execute(
+            """SELECT min(t.time), max(t.time) FROM telemetry t JOIN devices d USING (device_id)
+               JOIN assets a USING (asset_id) WHERE a.model_id = ANY(%(m)s)
+               AND (%(s)s::timestamptz IS NULL OR t.time >= %(s)s)
+               AND (%(u)s::timestamptz IS NULL OR t.time < %(u)s)""",
+            {"m": models, "s": since, "u": until}).fetchone()
+        if span[0] is None:
+            return {}
+        t0, t1 = span[0], span[1] + timedelta(microseconds=1)
+        fit_end = min(t0 + timedelta(days=config.history_days), t1)
+        svc.catalog.models = {m: svc.catalog.models[m] for m in models}
+        svc._fit_normalizers(first=fit_end)
+        svc._collect_events()
+        stats = {"readings": 0, "orders_opened": 0, "corrective": 0, "repairs": 0}
+        edges = []
+        t = fit_end
+        while t < t1:
+            edges.append((t, min(t + timedelta(hours=CHUNK_H), t1)))
+            t = edges[-1][1]
+        for a, b in (progress(edges) if progress else edges):
+            rows = svc.conn.execute(
+                """SELECT t.device_id, t.time, t.vals FROM telemetry t JOIN devices d USING (device_id)
+                   JOIN assets s USING (asset_id) WHERE s.model_id = ANY(%s) AND t.time >= %s AND t.time < %s
+                   ORDER BY t.time""", (models, a, b)).fetchall()
+            if not rows:
+                continue
+            batch = Batch(np.array([r[0] for r in rows], dtype=object),
+                          np.array([r[1].replace(tzinfo=None) for r in rows], dtype="datetime64[us]"),
+                          [r[2] for r in rows], 0)
+            svc._stream(batch, stats, [], {}, write=False)
+        svc.conn.rollback()
+        failures: dict[str, list] = {}
+        for asset, mode, started in svc.conn.execute(
+                "SELECT asset_id, mode, started_at FROM downtime WHERE NOT planned AND mode IS NOT NULL"):
+            failures.setdefault(svc.catalog.asset_model.get(asset), []).append((asset, mode, started.timestamp()))
+        repairs: dict[str, list] = {}
+        for asset, finished in svc.conn.execute("SELECT asset_id, finished_at FROM repairs"):
+            repairs.setdefault(asset, []).append(finished.timestamp())
+        out = {}
+        for model_id in models:
+            info = svc.catalog.models[model_id]
+            parts = rec.parts.get(model_id, [])
+            devs = np.asarray(rec.devices.get(model_id, []), dtype=object)
+            cat = [np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in range(4)]
+            assets = np.array([svc.catalog.device_asset.get(d) for d in devs], dtype=object)
+            out[model_id] = Replay(
+                model_id, list(info.modes), assets[cat[0].astype(np.int64)] if len(devs) else np.zeros(0, object),
+                cat[1], cat[2].astype(np.int8), cat[3],
+                [f for f in failures.get(model_id, []) if f[1] in info.modes],
+                {a: np.sort(np.asarray(v)) for a, v in repairs.items() if svc.catalog.asset_model.get(a) == model_id},
+                fit_end.timestamp(), t1.timestamp(), default_levels(info, config))
+        event(log, "levels_replayed", models=models, rows={m: len(r.t) for m, r in out.items()},
+              start=fit_end.isoformat(), end=t1.isoformat())
+        return out
+    finally:
+        svc.close()
+
+
+# -- the rule ---------------------------------------------------------------------------------
+def _segments(r: Replay) -> tuple[np.ndarray, dict]:
+    """Pseudo-device per row: (asset, number of repairs finished at or before the row), the unit
+    the service's evidence starts over on; and (asset, k) -> pseudo-device."""
+    if not len(r.t):
+        return np.zeros(0, dtype=np.int64), {}
+    names, code = np.unique(r.assets.astype(str), return_inverse=True)
+    k = np.zeros(len(r.t), dtype=np.int64)
+    for c, a in enumerate(names):
+        reps = r.repairs.get(a)
+        if reps is not None and len(reps):
+            rows = code == c
+            k[rows] = np.searchsorted(reps, r.t[rows], side="right")
+    width = int(k.max()) + 1
+    uniq, seg = np.unique(code * width + k, return_inverse=True)
+    return seg.astype(np.int64), {(str(names[u // width]), int(u % width)): i for i, u in enumerate(uniq)}
+
+
+def _crossings(seg: np.ndarray, t: np.ndarray, ev: np.ndarray, levels) -> list[dict[int, float]]:
+    """Per level: pseudo-device -> first time its evidence reached the level."""
+    order = np.argsort(seg, kind="stable")            # rows are in time order per pseudo-device
+    s, tt, v = seg[order], t[order], ev[order]
+    out = []
+    for level in levels:
+        hit = v >= level
+        if not hit.any():
+            out.append({})
+            continue
+        hs, ht = s[hit], tt[hit]
+        first = np.concatenate(([True], hs[1:] != hs[:-1]))
+        out.append(dict(zip(hs[first].tolist(), ht[first].tolist())))
+    return out
+
+
+def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, seg=None, keys=None) -> dict:
+    """Per mode and level: failures, caught >= LEAD_H ahead, orders with a known outcome, true
+    ones. Returns {mode: {"failures": n, "caught": [..], "orders": [..], "true": [..]}}."""
+    if seg is None:
+        seg, keys = _segments(r)
+    n_modes, n_seg = len(r.modes), int(seg.max()) + 1 if len(seg) else 0
+    z = np.zeros((len(r.t), n_modes))
+    flag = r.best >= 0
+    z[np.flatnonzero(flag), r.best[flag].astype(np.int64)] = r.score[flag]
+    ev = evidence_update(seg, r.t, z, flag, np.eye(n_modes), np.zeros(n_modes, dtype=np.bool_),
+                         np.zeros((n_seg, n_modes)), np.full(n_seg, np.nan), tau_h * 3600.0, min_score)
+    lead, horizon = LEAD_H * 3600.0, HORIZON_H * 3600.0
+    seg_asset = {i: key[0] for key, i in keys.items()}
+    out = {}
+    for m, mode in enumerate(r.modes):
+        fails = [(a, tf) for a, f, tf in r.failures if f == mode and r.start <= tf <= r.end]
+        fail_at: dict[str, list] = {}
+        for a, tf in fails:
+            fail_at.setdefault(a, []).append(tf)
+        caught, orders, true = [], [], []
+        for cross in _crossings(seg, r.t, ev[:, m], levels):
+            c = 0
+            for a, tf in fails:
+                reps = r.repairs.get(a, np.zeros(0))
+                i = keys.get((a, int(np.searchsorted(reps, tf, side="right"))))
+                if i is not None and i in cross and cross[i] <= tf - lead:
+                    c += 1
+            known = [(seg_asset[i], t) for i, t in cross.items() if t <= r.end - horizon]
+            tr = sum(any(t < tf <= t + horizon for tf in fail_at.get(a, [])) for a, t in known)
+            caught.append(c)
+            orders.append(len(known))
+            true.append(tr)
+        out[mode] = {"failures": len(fails), "caught": caught, "orders": orders, "true": true}
+    return out
+
+
+def _choose(ev: dict, levels) -> tuple[int, bool]:
+    """Index of the level the rule picks for one mode, and whether it met the precision target."""
+    caught, orders, true = (np.asarray(ev[k], dtype=float) for k in ("caught", "orders", "true"))
+    prec = np.divide(true, orders, out=np.zeros_like(true), where=orders > 0)
+    feasible = (orders > 0) & (prec >= PRECISION_TARGET)
+    if feasible.any():
+        best = max(np.flatnonzero(feasible), key=lambda i: (caught[i], levels[i]))
+        return int(best), True
+    best = max(range(len(levels)), key=lambda i: (prec[i], caught[i], levels[i]))
+    return int(best), False
+
+
+def learn(r: Replay, config, levels=LEVEL_GRID) -> Levels:
+    """The alarm levels of ``r``'s product model by the rule in the module docstring."""
+    seg, keys = _segments(r)
+    n_fail = {mode: sum(1 for _, f, tf in r.failures if f == mode and r.start <= tf <= r.end) for mode in r.modes}
+    enough = {mode: n >= MIN_FAILURES for mode, n in n_fail.items()}
+    all_enough = bool(r.modes) and all(enough.values())
+    grid = [(tau, s) for tau in TAU_GRID for s in SCORE_GRID] if all_enough else [(config.tau_h, config.min_mode_score)]
+    if all_enough and (config.tau_h, config.min_mode_score) not in grid:
+        grid.append((config.tau_h, config.min_mode_score))
+    best = None
+    tried = []
+    for tau, s in grid:
+        ev = evaluate(r, tau, s, levels, seg=seg, keys=keys)
+        pick = {mode: _choose(ev[mode], levels) for mode in r.modes if enough[mode]}
+        caught = sum(ev[mode]["caught"][i] for mode, (i, _) in pick.items())
+        orders = sum(ev[mode]["orders"][i] for mode, (i, _) in pick.items())
+        true = sum(ev[mode]["true"][i] for mode, (i, _) in pick.items())
+        is_default = (tau, s) == (config.tau_h, config.min_mode_score)
+        key = (caught, true / orders if orders else 0.0, is_default)
+        tried.append({"tau_h": tau, "min_mode_score": s, "caught": caught, "orders": orders, "true": true})
+        if best is None or key > best[0]:
+            best = (key, tau, s, ev, pick)
+    _, tau, s, ev, pick = best
+    defaults = dict(zip(r.modes, r.defaults))
+    modes = {}
+    for mode in r.modes:
+        e = ev[mode]
+        if mode in pick:
+            i, met = pick[mode]
+            modes[mode] = ModeLevel(levels[i], e["failures"], e["caught"][i], e["orders"][i], e["true"][i], True)
+        else:
+            modes[mode] = ModeLevel(float(defaults[mode]), n_fail[mode], 0, 0, 0, False)
+    detail = {"rule": "max caught >= lead_h ahead s.t. order precision >= target, per mode",
+              "precision_target": PRECISION_TARGET, "min_failures": MIN_FAILURES, "lead_h": LEAD_H,
+              "horizon_h": HORIZON_H, "met_target": {m: bool(pick[m][1]) for m in pick},
+              "history": {"start": datetime.fromtimestamp(r.start, timezone.utc).isoformat(),
+                          "end": datetime.fromtimestamp(r.end, timezone.utc).isoformat(), "rows": int(len(r.t))},
+              "grid": tried}
+    return Levels(r.model_id, float(tau), float(s), modes, all_enough, detail)
+
