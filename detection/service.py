@@ -63,7 +63,10 @@ class ServiceConfig:
     by hand, one change at a time, on the lead-time benchmark's fleet of seed 11 (120-500 assets,
     2026-11); they are frozen since, and ``benchmarks.lead_time`` scores only fleets of other
     seeds (101-103 by default, with signatures learned on seed 1), so its figures are out of
-    sample for them. ``history_days``, ``history_rows``, ``min_fit_rows``, ``lag_taus_s`` follow
+    sample for them. ``prognos train`` now learns ``tau_h``, ``min_mode_score`` and each mode's
+    order level (``risk_threshold x rate_full*``) per product model from the platform's history
+    (:mod:`detection.levels`); these defaults are the fallback for a model or mode with too few
+    failures behind it (the manufacturer-safe levels). ``history_days``, ``history_rows``, ``min_fit_rows``, ``lag_taus_s`` follow
     the simulated products' daily and weekly cycles and thermal time constants (minutes to
     hours); ``predict_every_h`` is the predictor's resolution (hourly means); the ``*_every_s``
     are operational. ``risk_threshold`` defaults to ``settings.risk_order_threshold`` in the

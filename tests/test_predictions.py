@@ -90,6 +90,7 @@ def test_the_api_serves_predictions_and_their_evidence(predicted, client, viewer
     assert mode["rul_lo_h"] <= mode["rul_h"] <= mode["rul_hi_h"] and 0 <= mode["p_fail"] <= 1
     assert mode["failure_lo"] <= mode["failure_at"] <= mode["failure_hi"]
     assert mode["signature_source"] in ("learned", "manufacturer")
+    assert mode["alarm_level_source"] in ("learned", "default")
     assert [o["predicted_failure_lo"] is not None for o in body["orders"]] == [True]
     orders = client.get("/api/v1/service-orders", params={"asset": asset}, headers=viewer).json()["items"]
     assert orders and orders[0]["predicted_failure_lo"] <= orders[0]["predicted_failure_at"] <= orders[0]["predicted_failure_hi"]

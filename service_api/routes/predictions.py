@@ -1,8 +1,9 @@
 """What the platform predicts for one asset and the evidence behind it: per failure mode the
 predicted time to failure with its 10th-90th percentile interval and the probability of a
 failure within the predictor's horizon (written by detection into ``asset_health``), the
-signature detection looks for (learned from history, or the manufacturer's directions), and
-the anomalies since the asset's last repair: which sensors, since when, each one's time for
+signature detection looks for (learned from history, or the manufacturer's directions), the
+alarm level at which it opens an order (learned from history, or the service's default), and the
+anomalies since the asset's last repair: which sensors, since when, each one's time for
 marking on the telemetry chart."""
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class ModePrediction(BaseModel):
     signature: dict[str, float] = Field(description="sensor -> signed weight detection matches anomalies against")
     signature_source: str = Field(description="'learned' (from failures in the history) or 'manufacturer' (directions only)")
     learned_from: int | None = Field(description="failures the learned signature comes from")
+    alarm_level: float | None = Field(None, description="evidence at which detection opens an order for the mode, "
+                                                        "learned from history (None: the service's default)")
+    alarm_level_source: str = Field("default", description="'learned' (from failures in the history) or 'default'")
+    alarm_level_from: int | None = Field(None, description="failures in the history the level was chosen on")
 
 
 class SensorEvidence(BaseModel):
@@ -84,10 +89,14 @@ def get_prediction(
                       h.predicted_at + make_interval(secs => h.rul_lo_h * 3600) AS failure_lo,
                       h.predicted_at + make_interval(secs => h.rul_hi_h * 3600) AS failure_hi,
                       ls.signature AS learned, ls.events AS learned_from, fm.signature AS manufacturer,
-                      coalesce((ls.detail ->> 'used')::boolean, false) AS used
+                      coalesce((ls.detail ->> 'used')::boolean, false) AS used,
+                      (al.levels -> fm.mode ->> 'level')::real AS level,
+                      (al.levels -> fm.mode ->> 'failures')::int AS level_from,
+                      coalesce((al.levels -> fm.mode ->> 'learned')::boolean, false) AS level_learned
                FROM failure_modes fm
                LEFT JOIN asset_health h ON h.asset_id = %(asset)s AND h.mode = fm.mode
                LEFT JOIN learned_signatures ls ON ls.model_id = fm.model_id AND ls.mode = fm.mode
+               LEFT JOIN alarm_levels al ON al.model_id = fm.model_id
                WHERE fm.model_id = %(model)s
                ORDER BY h.p_fail DESC NULLS LAST, h.risk DESC NULLS LAST, fm.mode""", p)
         modes = []
@@ -95,8 +104,12 @@ def get_prediction(
             learned = m.pop("learned")
             manufacturer = m.pop("manufacturer") or {}
             use = m.pop("used")            # detection's rule, recorded when it was learned
+            level, level_from, level_learned = m.pop("level"), m.pop("level_from"), m.pop("level_learned")
             modes.append({**m, "signature": learned if use else manufacturer,
-                          "signature_source": "learned" if use else "manufacturer"})
+                          "signature_source": "learned" if use else "manufacturer",
+                          "alarm_level": level if level_learned else None,
+                          "alarm_level_source": "learned" if level_learned else "default",
+                          "alarm_level_from": level_from})
         cur.execute(
             """SELECT sensor, count(*) AS anomalies, min(time) AS first, max(time) AS last,
                       max(abs((detail ->> 'z')::real)) AS max_abs_z

@@ -33,6 +33,8 @@ var predictions = (() => {
       el("td", {}, fmtNum(m.risk, 2)),
       el("td", { title: m.signature_source === "learned" ? `learned from ${m.learned_from} failures` : "manufacturer's directions" },
         sig || "–", el("small", { class: "muted" }, ` (${m.signature_source})`)),
+      el("td", { title: m.alarm_level_source === "learned" ? `learned from ${m.alarm_level_from} failures` : "the service's default" },
+        m.alarm_level_source === "learned" ? fmtNum(m.alarm_level, 2) : "default"),
     );
   }
 
@@ -49,7 +51,7 @@ var predictions = (() => {
       el("h3", {}, "Predicted failure", horizon ? el("small", { class: "muted" }, ` (probability within ${fmtNum(horizon, 0)} h)`) : ""),
       el("table", { id: "a-pred" },
         el("thead", {}, el("tr", {}, ...["Mode", "P(fail)", "Predicted failure", "10th–90th percentile", "Risk",
-          "Signature"].map((h) => el("th", {}, h)))),
+          "Signature", "Order level"].map((h) => el("th", {}, h)))),
         el("tbody", {}, ...p.modes.map(modeRow))),
       el("p", { id: "a-evidence" }, ...evidence),
     );

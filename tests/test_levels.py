@@ -1,0 +1,118 @@
+"""Alarm levels learned from history (real TimescaleDB): a small synthetic fleet whose bearings
+wore out six times is replayed through the detection service's code; the level learned for that
+mode is stored, the detection service loads it and opens its order at another time than with the
+hand-tuned level; a mode with too few failures, and a model with too little history, keep the
+defaults."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import numpy as np
+import psycopg
+import pytest
+
+from detection import levels
+from detection.service import DetectionService, ServiceConfig
+from tests.detection_fixtures import STEP, make_fleet, past_start, readings, write
+
+DAY = 288                                  # readings a day (one every 5 minutes)
+HISTORY, LIVE = 7 * DAY, 4 * DAY
+FAIL_AT, REPAIRED_AT, DEGRADE_FOR = int(5.5 * DAY), int(5.6 * DAY), int(3.5 * DAY)
+WORN = range(6)                            # assets whose bearing wears out in the history
+CONFIG = ServiceConfig(history_days=1.0)   # normaliser fitted on the first day of the history
+
+
+def _wear(V: np.ndarray, devices, first: int, last: int) -> None:
+    """Bearing wear on ``devices`` from step ``first``, growing linearly to step ``last``."""
+    k = np.clip(np.arange(V.shape[0]) - first, 0, None) / (last - first)
+    for d in devices:
+        V[:, d, 1] += 3.0 * k
+        V[:, d, 2] += 12.0 * k
+
+
+@pytest.fixture(scope="module")
+def learned(settings):
+    with psycopg.connect(settings.dsn) as conn:
+        fleet = make_fleet(conn, "lvl", n_assets=10)
+        start = past_start((HISTORY + LIVE) / DAY + 0.5)
+        V = readings(10, start, HISTORY, degrade={}, seed=11)
+        _wear(V, WORN, FAIL_AT - DEGRADE_FOR, FAIL_AT)
+        V[REPAIRED_AT:, list(WORN)] = readings(10, start, HISTORY - REPAIRED_AT, degrade={}, seed=12)[:, list(WORN)]
+        write(conn, fleet["devices"], start, V, outbox=False)
+        for i in WORN:
+            a = fleet["assets"][i]
+            conn.execute("INSERT INTO downtime (asset_id, mode, started_at, ended_at) VALUES (%s, 'bearing_wear', %s, %s)",
+                         (a, start + FAIL_AT * STEP, start + REPAIRED_AT * STEP))
+            conn.execute("INSERT INTO repairs (asset_id, mode, started_at, finished_at) VALUES (%s, 'bearing_wear', %s, %s)",
+                         (a, start + (FAIL_AT + 2) * STEP, start + REPAIRED_AT * STEP))
+        conn.commit()
+        replays = levels.replay(settings, CONFIG, [fleet["model"]])
+        lv = levels.learn(replays[fleet["model"]], CONFIG)
+        levels.save(conn, lv)
+        conn.commit()
+    fleet.update(start=start, levels=lv)
+    return fleet
+
+
+def test_learned_level_is_stored_and_too_few_failures_keep_the_default(learned, db):
+    stored = levels.load(db, learned["model"])[learned["model"]]
+    bw, el = stored.modes["bearing_wear"], stored.modes["electrical"]
+    assert bw.learned and bw.failures == len(WORN)
+    assert bw.caught == len(WORN) and bw.true_orders == bw.orders      # every wear caught a day ahead, no false order
+    assert bw.level != pytest.approx(CONFIG.rate_full * CONFIG.risk_threshold)
+    # electrical never failed: the hand-tuned level, and the default memory and mode score
+    assert not el.learned and el.failures == 0
+    assert el.level == pytest.approx(CONFIG.rate_full * CONFIG.risk_threshold)
+    assert not stored.evidence_learned
+    assert (stored.tau_h, stored.min_mode_score) == (CONFIG.tau_h, CONFIG.min_mode_score)
+
+
+def test_the_service_loads_the_levels_and_they_change_its_decision(learned, settings, db):
+    start, devices, assets = learned["start"], learned["devices"], learned["assets"]
+    live0 = start + HISTORY * STEP
+    V = readings(10, live0, LIVE, degrade={}, seed=13)
+    _wear(V, [7], int(1.2 * DAY), LIVE + DAY)                 # a new wear, after the detectors' warm-up
+    runs = {"frozen": DetectionService(settings, replace(CONFIG, learned_levels=False), name="lvl-frozen"),
+            "learned": DetectionService(settings, CONFIG, name="lvl-learned")}
+    for svc in runs.values():
+        svc.start()
+    write(db, devices, live0, V, outbox=True)
+    opened = {}
+    for name, svc in runs.items():
+        svc.run(until_idle=True)
+        st = svc.models[learned["model"]]
+        m = st.info.modes.index("bearing_wear")
+        level = st.rate_full[m] * CONFIG.risk_threshold
+        expect = (learned["levels"].modes["bearing_wear"].level if name == "learned"
+                  else CONFIG.rate_full * CONFIG.risk_threshold)
+        assert level == pytest.approx(expect)
+        svc.close()
+        rows = db.execute("SELECT asset_id, mode, opened_at FROM service_orders WHERE kind = 'predictive' "
+                          "AND asset_id = ANY(%s)", (assets,)).fetchall()
+        assert [(a, m) for a, m, _ in rows] == [(assets[7], "bearing_wear")], name
+        opened[name] = rows[0][2]
+        db.execute("DELETE FROM service_orders WHERE asset_id = ANY(%s)", (assets,))
+    # a higher level opens later, a lower one earlier
+    later = learned["levels"].modes["bearing_wear"].level > CONFIG.rate_full * CONFIG.risk_threshold
+    assert (opened["learned"] > opened["frozen"]) if later else (opened["learned"] < opened["frozen"])
+    assert abs(opened["learned"] - opened["frozen"]) >= timedelta(hours=1)
+
+
+def test_too_little_history_keeps_the_defaults(settings, db):
+    fleet = make_fleet(db, "lvlfew", n_assets=4)
+    start = past_start(3)
+    V = readings(4, start, 2 * DAY, degrade={0: DAY}, seed=5)
+    write(db, fleet["devices"], start, V, outbox=False)
+    db.execute("INSERT INTO downtime (asset_id, mode, started_at) VALUES (%s, 'bearing_wear', %s)",
+               (fleet["assets"][0], start + 2 * DAY * STEP))
+    lv = levels.learn(levels.replay(settings, CONFIG, [fleet["model"]])[fleet["model"]], CONFIG)
+    levels.save(db, lv)
+    stored = levels.load(db, fleet["model"])[fleet["model"]]
+    assert not any(v.learned for v in stored.modes.values())
+    svc = DetectionService(settings, CONFIG, name="lvl-few")
+    svc.start()
+    st = svc._model(fleet["model"])
+    assert np.allclose(st.rate_full, CONFIG.rate_full) and st.tau_h == CONFIG.tau_h
+    svc.close()
