@@ -19,18 +19,21 @@ train`` learns them per product model from what the platform has recorded:
    Repairs (any kind) reset the asset, as in the service. An order (the first time the evidence
    of a mode reaches the level since the asset's last repair) is *true* when a failure of that
    mode on that asset follows within ``HORIZON_H``; orders opened less than ``HORIZON_H`` before
-   the end of the history are left out of precision (their outcome is not known yet). A failure
+   the end of the history are left out of precision (the outcome of some is not known yet, and
+   counting only those already known true would flatter). A failure
    is *caught* when the level was reached ``LEAD_H`` or more before it, since the last repair.
    The platform does not know which degradation a preventive maintenance removed, so an order
-   followed by one and no failure counts as false (conservative).
+   followed by one within ``HORIZON_H`` and by no failure has an unknown outcome and is left out
+   of precision too.
 3. **The rule.** Per product model, for each ``(tau_h, min_mode_score)`` of a small grid
    (:data:`TAU_GRID` x :data:`SCORE_GRID`) the evidence is recomputed by the service's own
    kernel (:func:`evidence_update`) from the replayed attributions; per mode, the level of
    :data:`LEVEL_GRID` that catches the most failures ``LEAD_H`` ahead among those whose order
    precision on the history is at least :data:`PRECISION_TARGET` (ties: the higher level, fewer
-   orders); if none reaches the target, the level with the highest precision (ties: more
-   caught). The grid point is the one that catches the most failures over the model's modes
-   (ties: higher pooled precision, then the defaults). A mode with fewer than
+   orders); if none reaches the target, the history does not support a level and the mode keeps
+   the default. The grid point is the one that catches the most failures over the model's modes
+   (first: the most modes with a level reaching the target; ties: higher pooled precision, then
+   the defaults). A mode with fewer than
    :data:`MIN_FAILURES` failures in the replayed history keeps the default level; ``tau_h`` and
    ``min_mode_score`` are learned only when every mode of the model has that many (the default
    levels were set for the default memory and score). The defaults are the fallback: what the
@@ -176,6 +179,7 @@ class Replay:
     score: np.ndarray           # float64[n]
     failures: list[tuple[str, str, float]]     # (asset, mode, time)
     repairs: dict[str, np.ndarray]             # asset -> sorted repair finish times
+    preventive: dict[str, np.ndarray]          # asset -> start times of preventive maintenance
     start: float                # first replayed time
     end: float                  # end of the history
     defaults: np.ndarray        # float[modes]: the default (hand-tuned) level of each mode
@@ -230,8 +234,12 @@ def replay(settings, config, models: list[str] | None = None, *, since: datetime
                 "SELECT asset_id, mode, started_at FROM downtime WHERE NOT planned AND mode IS NOT NULL"):
             failures.setdefault(svc.catalog.asset_model.get(asset), []).append((asset, mode, started.timestamp()))
         repairs: dict[str, list] = {}
-        for asset, finished in svc.conn.execute("SELECT asset_id, finished_at FROM repairs"):
+        preventive: dict[str, list] = {}
+        for asset, started, finished, kind in svc.conn.execute(
+                "SELECT asset_id, started_at, finished_at, kind FROM repairs"):
             repairs.setdefault(asset, []).append(finished.timestamp())
+            if kind == "preventive":
+                preventive.setdefault(asset, []).append(started.timestamp())
         out = {}
         for model_id in models:
             info = svc.catalog.models[model_id]
@@ -244,6 +252,7 @@ def replay(settings, config, models: list[str] | None = None, *, since: datetime
                 cat[1], cat[2].astype(np.int8), cat[3],
                 [f for f in failures.get(model_id, []) if f[1] in info.modes],
                 {a: np.sort(np.asarray(v)) for a, v in repairs.items() if svc.catalog.asset_model.get(a) == model_id},
+                {a: np.sort(np.asarray(v)) for a, v in preventive.items() if svc.catalog.asset_model.get(a) == model_id},
                 fit_end.timestamp(), t1.timestamp(), default_levels(info, config))
         event(log, "levels_replayed", models=models, rows={m: len(r.t) for m, r in out.items()},
               start=fit_end.isoformat(), end=t1.isoformat())
@@ -313,25 +322,30 @@ def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, se
                 i = keys.get((a, int(np.searchsorted(reps, tf, side="right"))))
                 if i is not None and i in cross and cross[i] <= tf - lead:
                     c += 1
-            known = [(seg_asset[i], t) for i, t in cross.items() if t <= r.end - horizon]
-            tr = sum(any(t < tf <= t + horizon for tf in fail_at.get(a, [])) for a, t in known)
+            n_known = n_true = 0
+            for i, t in cross.items():
+                if t > r.end - horizon:
+                    continue                      # outcome not known yet (counting only the true ones would flatter)
+                a = seg_asset[i]
+                if any(t < tf <= t + horizon for tf in fail_at.get(a, [])):
+                    n_known, n_true = n_known + 1, n_true + 1
+                elif not any(t < tp <= t + horizon for tp in r.preventive.get(a, [])):
+                    n_known += 1                  # followed by neither a failure nor a maintenance
             caught.append(c)
-            orders.append(len(known))
-            true.append(tr)
+            orders.append(n_known)
+            true.append(n_true)
         out[mode] = {"failures": len(fails), "caught": caught, "orders": orders, "true": true}
     return out
 
 
-def _choose(ev: dict, levels) -> tuple[int, bool]:
-    """Index of the level the rule picks for one mode, and whether it met the precision target."""
+def _choose(ev: dict, levels) -> int | None:
+    """Index of the level the rule picks for one mode (None: no level reaches the target)."""
     caught, orders, true = (np.asarray(ev[k], dtype=float) for k in ("caught", "orders", "true"))
     prec = np.divide(true, orders, out=np.zeros_like(true), where=orders > 0)
-    feasible = (orders > 0) & (prec >= PRECISION_TARGET)
-    if feasible.any():
-        best = max(np.flatnonzero(feasible), key=lambda i: (caught[i], levels[i]))
-        return int(best), True
-    best = max(range(len(levels)), key=lambda i: (prec[i], caught[i], levels[i]))
-    return int(best), False
+    feasible = np.flatnonzero((orders > 0) & (prec >= PRECISION_TARGET))
+    if not len(feasible):
+        return None
+    return int(max(feasible, key=lambda i: (caught[i], levels[i])))
 
 
 def learn(r: Replay, config, levels=LEVEL_GRID) -> Levels:
@@ -348,11 +362,12 @@ def learn(r: Replay, config, levels=LEVEL_GRID) -> Levels:
     for tau, s in grid:
         ev = evaluate(r, tau, s, levels, seg=seg, keys=keys)
         pick = {mode: _choose(ev[mode], levels) for mode in r.modes if enough[mode]}
-        caught = sum(ev[mode]["caught"][i] for mode, (i, _) in pick.items())
-        orders = sum(ev[mode]["orders"][i] for mode, (i, _) in pick.items())
-        true = sum(ev[mode]["true"][i] for mode, (i, _) in pick.items())
+        pick = {mode: i for mode, i in pick.items() if i is not None}
+        caught = sum(ev[mode]["caught"][i] for mode, i in pick.items())
+        orders = sum(ev[mode]["orders"][i] for mode, i in pick.items())
+        true = sum(ev[mode]["true"][i] for mode, i in pick.items())
         is_default = (tau, s) == (config.tau_h, config.min_mode_score)
-        key = (caught, true / orders if orders else 0.0, is_default)
+        key = (len(pick), caught, true / orders if orders else 0.0, is_default)
         tried.append({"tau_h": tau, "min_mode_score": s, "caught": caught, "orders": orders, "true": true})
         if best is None or key > best[0]:
             best = (key, tau, s, ev, pick)
@@ -362,13 +377,14 @@ def learn(r: Replay, config, levels=LEVEL_GRID) -> Levels:
     for mode in r.modes:
         e = ev[mode]
         if mode in pick:
-            i, met = pick[mode]
+            i = pick[mode]
             modes[mode] = ModeLevel(levels[i], e["failures"], e["caught"][i], e["orders"][i], e["true"][i], True)
         else:
             modes[mode] = ModeLevel(float(defaults[mode]), n_fail[mode], 0, 0, 0, False)
     detail = {"rule": "max caught >= lead_h ahead s.t. order precision >= target, per mode",
               "precision_target": PRECISION_TARGET, "min_failures": MIN_FAILURES, "lead_h": LEAD_H,
-              "horizon_h": HORIZON_H, "met_target": {m: bool(pick[m][1]) for m in pick},
+              "horizon_h": HORIZON_H,
+              "no_level_met_target": sorted(m for m in r.modes if enough[m] and m not in pick),
               "history": {"start": datetime.fromtimestamp(r.start, timezone.utc).isoformat(),
                           "end": datetime.fromtimestamp(r.end, timezone.utc).isoformat(), "rows": int(len(r.t))},
               "grid": tried}

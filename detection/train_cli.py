@@ -189,7 +189,10 @@ def _learn_levels(settings: Settings, models: list[str], args) -> None:
                   f"{'' if lv.evidence_learned else ' (defaults: a mode has too few failures)'}; " + ", ".join(
                       f"{m} {v.level:.3g} ({v.failures} failures, {v.caught} caught >= {levels.LEAD_H:g} h ahead, "
                       f"{v.true_orders}/{v.orders} orders true)" if v.learned else
-                      f"{m} {v.level:.3g} (default: {v.failures} failures, fewer than {levels.MIN_FAILURES})"
+                      f"{m} {v.level:.3g} (default: {v.failures} failures, "
+                      + (f"no level reached precision {levels.PRECISION_TARGET:g}"
+                         if m in lv.detail.get("no_level_met_target", ()) else
+                         f"fewer than {levels.MIN_FAILURES}") + ")"
                       for m, v in sorted(lv.modes.items())))
 
 

@@ -18,7 +18,7 @@ from detection.service import DetectionService, ServiceConfig
 from tests.detection_fixtures import STEP, make_fleet, past_start, readings, write
 
 DAY = 288                                  # readings a day (one every 5 minutes)
-HISTORY, LIVE = 7 * DAY, 4 * DAY
+HISTORY, LIVE = 20 * DAY, 4 * DAY         # orders' outcomes are known 14 days on
 FAIL_AT, REPAIRED_AT, DEGRADE_FOR = int(5.5 * DAY), int(5.6 * DAY), int(3.5 * DAY)
 WORN = range(6)                            # assets whose bearing wears out in the history
 CONFIG = ServiceConfig(history_days=1.0)   # normaliser fitted on the first day of the history
