@@ -18,13 +18,14 @@ train`` learns them per product model from what the platform has recorded:
 2. **What happened.** Failures: unplanned downtime with the failure mode the repair found.
    Repairs (any kind) reset the asset, as in the service. An order (the first time the evidence
    of a mode reaches the level since the asset's last repair) is *true* when a failure of that
-   mode on that asset follows within ``HORIZON_H``; orders opened less than ``HORIZON_H`` before
+   mode on that asset follows within ``HORIZON_H`` or before the asset's next repair (the order
+   stays live until a repair: a slow degradation caught weeks ahead is caught); orders opened less than ``HORIZON_H`` before
    the end of the history are left out of precision (the outcome of some is not known yet, and
    counting only those already known true would flatter). A failure
    is *caught* when the level was reached ``LEAD_H`` or more before it, since the last repair.
    The platform does not know which degradation a preventive maintenance removed, so an order
-   followed by one within ``HORIZON_H`` and by no failure has an unknown outcome and is left out
-   of precision too.
+   whose life a preventive maintenance ended, with no failure of its mode, has an unknown outcome
+   and is left out of precision too.
 3. **The rule.** Per product model, for each ``(tau_h, min_mode_score)`` of a small grid
    (:data:`TAU_GRID` x :data:`SCORE_GRID`) the evidence is recomputed by the service's own
    kernel (:func:`evidence_update`) from the replayed attributions; per mode, the level of
@@ -35,7 +36,8 @@ train`` learns them per product model from what the platform has recorded:
    (first: the most modes with a level reaching the target; ties: higher pooled precision, then
    the defaults). A mode with fewer than
    :data:`MIN_FAILURES` failures in the replayed history keeps the default level; ``tau_h`` and
-   ``min_mode_score`` are learned only when every mode of the model has that many (the default
+   ``min_mode_score`` are learned only when every mode of the model has that many and a level
+   reaching the target at them (the default
    levels were set for the default memory and score). The defaults are the fallback: what the
    manufacturer ships before the fleet has a history.
 
@@ -179,7 +181,7 @@ class Replay:
     score: np.ndarray           # float64[n]
     failures: list[tuple[str, str, float]]     # (asset, mode, time)
     repairs: dict[str, np.ndarray]             # asset -> sorted repair finish times
-    preventive: dict[str, np.ndarray]          # asset -> start times of preventive maintenance
+    preventive: dict[str, np.ndarray]          # asset -> finish times of preventive maintenance
     start: float                # first replayed time
     end: float                  # end of the history
     defaults: np.ndarray        # float[modes]: the default (hand-tuned) level of each mode
@@ -235,11 +237,10 @@ def replay(settings, config, models: list[str] | None = None, *, since: datetime
             failures.setdefault(svc.catalog.asset_model.get(asset), []).append((asset, mode, started.timestamp()))
         repairs: dict[str, list] = {}
         preventive: dict[str, list] = {}
-        for asset, started, finished, kind in svc.conn.execute(
-                "SELECT asset_id, started_at, finished_at, kind FROM repairs"):
+        for asset, finished, kind in svc.conn.execute("SELECT asset_id, finished_at, kind FROM repairs"):
             repairs.setdefault(asset, []).append(finished.timestamp())
             if kind == "preventive":
-                preventive.setdefault(asset, []).append(started.timestamp())
+                preventive.setdefault(asset, []).append(finished.timestamp())
         out = {}
         for model_id in models:
             info = svc.catalog.models[model_id]
@@ -327,10 +328,13 @@ def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, se
                 if t > r.end - horizon:
                     continue                      # outcome not known yet (counting only the true ones would flatter)
                 a = seg_asset[i]
-                if any(t < tf <= t + horizon for tf in fail_at.get(a, [])):
+                reps = r.repairs.get(a, np.zeros(0))
+                k = int(np.searchsorted(reps, t, side="right"))
+                life_end = reps[k] if k < len(reps) else np.inf       # the repair that ended the order's life
+                if any(t < tf <= max(t + horizon, life_end) for tf in fail_at.get(a, [])):
                     n_known, n_true = n_known + 1, n_true + 1
-                elif not any(t < tp <= t + horizon for tp in r.preventive.get(a, [])):
-                    n_known += 1                  # followed by neither a failure nor a maintenance
+                elif not (np.isfinite(life_end) and np.isin(life_end, r.preventive.get(a, ())).any()):
+                    n_known += 1                  # no failure of the mode; its life not ended by a maintenance
             caught.append(c)
             orders.append(n_known)
             true.append(n_true)
@@ -363,15 +367,19 @@ def learn(r: Replay, config, levels=LEVEL_GRID) -> Levels:
         ev = evaluate(r, tau, s, levels, seg=seg, keys=keys)
         pick = {mode: _choose(ev[mode], levels) for mode in r.modes if enough[mode]}
         pick = {mode: i for mode, i in pick.items() if i is not None}
+        if all_enough and len(pick) < len(r.modes) and not (tau, s) == (config.tau_h, config.min_mode_score):
+            continue      # a mode would keep its default level, which was set for the default memory and score
         caught = sum(ev[mode]["caught"][i] for mode, i in pick.items())
         orders = sum(ev[mode]["orders"][i] for mode, i in pick.items())
         true = sum(ev[mode]["true"][i] for mode, i in pick.items())
         is_default = (tau, s) == (config.tau_h, config.min_mode_score)
         key = (len(pick), caught, true / orders if orders else 0.0, is_default)
-        tried.append({"tau_h": tau, "min_mode_score": s, "caught": caught, "orders": orders, "true": true})
+        tried.append({"tau_h": tau, "min_mode_score": s, "caught": caught, "orders": orders, "true": true,
+                      "modes_with_level": len(pick)})
         if best is None or key > best[0]:
             best = (key, tau, s, ev, pick)
     _, tau, s, ev, pick = best
+    all_enough = all_enough and len(pick) == len(r.modes)
     defaults = dict(zip(r.modes, r.defaults))
     modes = {}
     for mode in r.modes:
