@@ -186,7 +186,7 @@ def _learn_levels(settings: Settings, models: list[str], args) -> None:
                   evidence_learned=lv.evidence_learned,
                   modes={m: {"level": v.level, "learned": v.learned, "failures": v.failures} for m, v in lv.modes.items()})
             print(f"{model_id} alarm levels: tau {lv.tau_h:g} h, mode score {lv.min_mode_score:g}"
-                  f"{'' if lv.evidence_learned else ' (defaults: a mode has too few failures)'}; " + ", ".join(
+                  f"{'' if lv.evidence_learned else ' (the defaults: not every mode has a learned level)'}; " + ", ".join(
                       f"{m} {v.level:.3g} ({v.failures} failures, {v.caught} caught >= {levels.LEAD_H:g} h ahead, "
                       f"{v.true_orders}/{v.orders} orders true)" if v.learned else
                       f"{m} {v.level:.3g} (default: {v.failures} failures, "
