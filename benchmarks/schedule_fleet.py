@@ -4,11 +4,14 @@ on a simulated fleet for 30 days, against a greedy dispatcher on the same order 
 The order stream comes from the simulator (``simulator.fleet``), stepped for the whole period
 first: every failure opens a corrective order (priority and SLA targets from the asset's contract
 tier: platinum 1 / 4 h response / 8 h restore ... bronze 4 / 72 h / 120 h), every preventive
-maintenance the fleet's calendar makes due opens a preventive order (priority 5, no SLA, due
-within 7 days). The repair time on site is the simulator's draw for that repair (its
+maintenance the fleet's calendar makes due opens a preventive order a week ahead (priority 5,
+its ``respond_by`` the date it is due, as a planner opening it in the product would set it; not
+judged on the SLA). The repair time on site is the simulator's draw for that repair (its
 ``repair_end`` duration, less any parts delay, which the depots model here), with the factors of
 the technician the simulator drew replaced by those of the technician who actually comes
-(``simulator.technicians``: skill level, business hours). The planner only sees the nominal
+(``simulator.technicians``: skill level, business hours). A repair not done by the end of the
+shift plus ``OVERTIME_H`` stops at the shift's end: the technician drives home and comes back
+at the start of each next working day until it is done (``_work_days``). The planner only sees the nominal
 repair time of the failure mode (``failure_modes.mttr_h``, 3 h for preventive work): product
 knowledge, not the draw. Technicians are the simulator's roster (``simulator.technicians``).
 
@@ -32,7 +35,8 @@ can be dispatched. Parts follow the order stream, so both policies see the same 
 
 Figures per policy: SLA response and restore compliance (orders whose target falls in the period;
 met = technician on site / repair finished by the target), km driven, visits per technician-day,
-utilisation (travel + repair over shift time), orders that waited for parts.
+utilisation (travel + repair over shift time), hours worked past the shift's end, visits with no
+drive before them (another order at the same site), orders that waited for parts.
 """
 
 from __future__ import annotations
