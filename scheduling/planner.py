@@ -13,9 +13,10 @@ Model (what a field service dispatcher expects):
   (``respond_by``) and, for a predicted failure, the predicted failure time minus the repair time.
   Each order is offered as mutually exclusive optional visits, one per slot of the horizon
   (three a day, ``SLOT_HOURS``; the deadline's slot split at the deadline): on time doubles the
-  prize, each day later takes a quarter off (``DAY_DISCOUNT``), each later slot of a day 5%
-  (``SLOT_DISCOUNT``). A late visit beats none, an on-time one beats a late one, urgent work
-  goes first in the day, and reactive work is not put off to save travel.
+  prize; from the deadline's day on (and for an order without a deadline) each day later takes
+  a quarter off (``DAY_DISCOUNT``), each later slot of a day 5% (``SLOT_DISCOUNT``). A late
+  visit beats none, an on-time one beats a late one, work due today goes first in the day and
+  overdue work is not put off to save travel.
 - **Any day before the deadline's day will do.** A visit whose deadline falls on a later day
   (a preventive visit due next week, a bronze-tier response target three days out) is worth
   the same on every day before that day but for ``EARLY_KM_PER_DAY`` a day, so the solver picks
