@@ -34,7 +34,7 @@ from detection.catalog import Catalog, ModelInfo
 from detection.fleet import FleetConfig, FleetDetector
 from detection.kernels.evidence import evidence_update, mode_weights
 from detection.kernels.lagged import lagged_ema
-from detection.kernels.resample import bucket_samples, new_state
+from detection.kernels.resample import bucket_samples, compatible, new_state
 from detection.mttr import MttrCache, predicted_mttr
 from detection.prediction.history import recent_window, recent_windows
 from detection.orders import priority, respond_by
@@ -139,6 +139,7 @@ class ModelState:
         self.ema_t = np.zeros(0)
         self.quiet_until = np.zeros(0)         # epoch seconds; rows before are not assessed
         self.bucket_s = float(config.detector.interval_s)
+        self.res_floor = float(config.detector.res_floor)
         self.buckets = new_state(0, len(info.sensors))   # decimation of fast devices
 
     def adopt_signatures(self, info: ModelInfo) -> None:
@@ -199,7 +200,7 @@ class ModelState:
         detectors' unit of time (unchanged for devices reporting that often or less), and the
         bucket summaries' exceedance evidence: ``(idx, ts, X, ex)``."""
         return bucket_samples(idx, ts, np.ascontiguousarray(X, dtype=np.float64), self.bucket_s,
-                            BUCKET_GAP_ALPHA, *self.buckets)
+                              BUCKET_GAP_ALPHA, self.res_floor, *self.buckets)
 
     def reset(self, device_id: str, quiet_until: float = -np.inf) -> None:
         i = self.index.get(device_id)
@@ -252,9 +253,10 @@ class ModelState:
             self.rate, self.last_t, self.ordered, self.calm = f["rate"], f["last_t"], f["ordered"], f["calm"]
             self.stuck = f["stuck"] if "stuck" in f.files else np.zeros((len(self.devices), len(self.info.sensors)), bool)
             self.ema, self.ema_t, self.quiet_until = f["ema"], f["ema_t"], f["quiet_until"]
-            if f"bucket_{len(self.buckets) - 1}" in f.files and f"bucket_{len(self.buckets)}" not in f.files:
-                self.buckets = tuple(f[f"bucket_{k}"] for k in range(len(self.buckets)))
-            else:                          # a checkpoint from before bucket samples
+            saved = tuple(f[f"bucket_{k}"] for k in range(len(self.buckets)) if f"bucket_{k}" in f.files)
+            if f"bucket_{len(self.buckets)}" not in f.files and compatible(saved, len(self.info.sensors)):
+                self.buckets = saved
+            else:                          # a checkpoint from before bucket samples (or their layout)
                 self.buckets = new_state(len(self.devices), len(self.info.sensors))
             if d["condition"] is not None:
                 self.norm = ConditionNormalizer(d["condition"])

@@ -23,7 +23,7 @@ def _run(X: np.ndarray, t: np.ndarray, config=CFG):
     """One device through the service's bucket summaries and detector set."""
     det = FleetDetector(X.shape[1], config, capacity=1)
     dev, tt, V, ex = bucket_samples(np.zeros(len(t), np.int64), t, np.ascontiguousarray(X), config.interval_s,
-                                    BUCKET_GAP_ALPHA, *new_state(1, X.shape[1]))
+                                    BUCKET_GAP_ALPHA, config.res_floor, *new_state(1, X.shape[1]))
     return det, det.update_rows(dev, V, tt, ex=ex), tt
 
 
