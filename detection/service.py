@@ -82,7 +82,13 @@ class ServiceConfig:
     ``benchmarks.nab`` runs as ``NAB_CONFIG``). The simulated product models' residuals are white
     noise, on which the context channel raises false alarms in its first weeks (measured in
     benchmarks/RESULTS.md, robust section), so their configuration runs the z tests only
-    (``context=False``); a model with smooth telemetry turns it on.
+    (``context=False``); a model with smooth telemetry turns it on. ``detector.max_gap_steps = 1``: a reading
+    (a bucket of a fast device) counts as one unit of the detectors' memory however long after
+    the previous one it comes, so a device reporting once a day is scored as one reporting every
+    10 minutes (chosen from the principle, checked in ``tests/test_real_telemetry.py``: with
+    elapsed time counted a daily reading weighed 144 units, the detectors forgot half of their
+    baseline every day and flagged nearly every reading of a steady sensor; devices reporting
+    every 10 minutes or faster are unaffected but after a gap in their readings).
     predict_every_h: stream time between two predictions of an asset's time to failure, and
     predict_every_s wall time between two prediction passes (a replay or an accelerated clock
     does not spend its steps predicting).
@@ -109,7 +115,8 @@ class ServiceConfig:
     mttr_refit_s: float = 3600.0
     mttr_alpha: float = 0.2
     detector: FleetConfig = field(default_factory=lambda: FleetConfig(warmup=144, alpha=0.005, robust_lr=0.005,
-                                                                      interval_s=600.0, context=False))
+                                                                      interval_s=600.0, max_gap_steps=1.0,
+                                                                      context=False))
 
 
 #: Weight of a new gap in a device's typical gap between readings (bucket samples).
