@@ -120,3 +120,18 @@ def test_a_checkpoint_of_another_layout_is_not_compatible():
     assert not compatible(new_state(3, 2), 3)
     old = new_state(3, 2)[:-1] + (np.zeros((3, 2, 7)),)                # the raw band before resolution
     assert not compatible(old, 2)
+
+
+def test_slow_drift_is_not_a_spike_but_a_spike_on_a_drift_is():
+    """The bucket test looks at each reading against the readings just before it: a residual
+    wandering by many standard deviations over hours (the level detectors' business) counts no
+    exceedance, a one-reading spike on top of it does."""
+    rng = np.random.default_rng(4)
+    n = 6 * 3600
+    t = 1.7e9 - (1.7e9 % 600) + np.arange(float(n))
+    x = rng.normal(0.0, 0.5, n) + 10.0 * np.sin(np.arange(n) / n * 2 * np.pi)   # +-20 sd over 6 h
+    ex = bucket_samples(np.zeros(n, np.int64), t, x[:, None], 600.0, 0.2, 2.0, *new_state(1, 1))[3][:, 0]
+    assert np.nanmax(np.abs(ex)) < 3.0
+    x[4 * 3600 + 77] += 6.0                                              # a one-second spike, 12 sd
+    ex = bucket_samples(np.zeros(n, np.int64), t, x[:, None], 600.0, 0.2, 2.0, *new_state(1, 1))[3][:, 0]
+    assert np.nanmax(ex) > 6.0 and np.sum(np.abs(ex) > 3.0) == 1
