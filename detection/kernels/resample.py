@@ -156,7 +156,7 @@ def observe_raw(r, x: float, res_floor: float) -> None:
         r[R_V] = (1.0 - a) * r[R_V] + a * d * d
     if n >= 1.0:                                  # the level follows, one spike moves it little
         c = K_EXC * s
-        r[R_M] += max(1.0 / (n + 1.0), LOCAL_ALPHA) * (c if d > c else (-c if d < -c else d))
+        r[R_M] += max(1.0 / (n + 1.0), LOCAL_ALPHA) * min(max(d, -c), c)
     else:
         r[R_M] = x
     r[R_N] = n + 1.0
