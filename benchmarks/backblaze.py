@@ -24,10 +24,13 @@ failure itself, not a precursor), so every prediction is at least one day ahead.
   as many orders as the rule, and its best 1-7-day recall at order precision >= 0.5.
 
 Choosing the configuration without the test drives: ``--inner-of K`` runs the same protocol
-inside split K's train drives only (halved again by drive, seeds 101, 102, ...), so a change
-(``--rise`` adds the counter-rise features, ``FeatureSpec.rise``) is judged there.
+inside split K's train drives only (halved again by drive, seeds 101, 102, ...), so a change is
+judged there: ``--rise`` adds the counter-rise features (``FeatureSpec.rise``), ``--windows``
+sets the feature windows in days, ``--horizon-days`` the horizon the trainer learns (the scored
+label stays "fails within 7 days"). Tried and measured so far, none adopted: benchmarks/RESULTS.md.
 
     python -m benchmarks.backblaze [--quick] --json PATH [--data ../shared/datasets/backblaze-2013]
+        [--inner-of K] [--rise] [--windows 2,4,8,14] [--horizon-days 3]
 """
 
 from __future__ import annotations
