@@ -62,9 +62,9 @@ HORIZON_DAYS = 7
 DAY_S = 86400.0
 DAYS_PER_MONTH = 365.25 / 12
 #: the trainer's configuration for a product reporting once a day (rows are days)
-CONFIG = dict(horizon_h=HORIZON_DAYS * 24.0, rul_cap_h=30 * 24.0, stride_h=24, min_history_h=24,
-              holdout=0.0, regimes=0, n_members=2, max_iter=150,
-              spec=FeatureSpec(windows=(3, 7, 14), ewm_alphas=(0.3,), crossings=False))
+CONFIG = {"horizon_h": HORIZON_DAYS * 24.0, "rul_cap_h": 30 * 24.0, "stride_h": 24, "min_history_h": 24,
+          "holdout": 0.0, "regimes": 0, "n_members": 2, "max_iter": 150,
+          "spec": FeatureSpec(windows=(3, 7, 14), ewm_alphas=(0.3,), crossings=False)}
 THRESHOLD = 0.5
 TARGETS = {"average_precision_7d": 0.20, "recall_7d_at_rule_orders": 0.35, "recall_7d_at_precision_0_5": 0.10}
 

@@ -54,7 +54,7 @@ def write_fleet(path, n_drives=240, n_failed=48, seed=0):
 def fleet(tmp_path_factory):
     path = tmp_path_factory.mktemp("backblaze")
     fail_day, scarred = write_fleet(path)
-    drives, sensors, day0 = bb.load_drives(path, progress=False)
+    drives, sensors, _ = bb.load_drives(path, progress=False)
     return path, fail_day, scarred, drives, sensors
 
 
@@ -72,7 +72,7 @@ def test_drives_sensors_and_no_failure_day_row(fleet):
 
 
 def test_split_is_by_drive_and_halves_the_failures(fleet):
-    _, fail_day, _, drives, _ = fleet
+    drives = fleet[3]
     masks = [bb.split(drives, s) for s in range(3)]
     for test in masks:
         failed = np.array([d.failure_day is not None for d in drives])
