@@ -153,9 +153,10 @@ def phase_of(t: float, P) -> int:
 
 
 # Rows of the per-row work array ``scratch[N_SCRATCH, S]``: clipped z, the Mahalanobis product,
-# scored (1) / started after the row (-1) / neither (0), repeated reading, value, robust scale.
-ZC, MV_Y, SCORED, REPEATED, VALUE, SCALE_R = 0, 1, 2, 3, 4, 5
-N_SCRATCH = 6
+# scored and learned (1) / scored, gated (2) / started after the row (-1) / neither (0), and the
+# learned sensors' state before this row (to undo the step if the row is flagged).
+ZC, MV_Y, SCORED, OLD_EW0, OLD_EW1, OLD_RB0, OLD_RB1, OLD_SAME, OLD_CNT1 = 0, 1, 2, 3, 4, 5, 6, 7, 8
+N_SCRATCH = 9
 
 
 @njit(**SERIAL)
@@ -226,10 +227,8 @@ def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cp
                     cprev[d, j, k] = -1
             continue
         v, same = Q.observe(sq, d, j, x, ti, interval)
-        scratch[REPEATED, j] = 1.0 if same else 0.0
         if math.isnan(v):
             continue
-        scratch[VALUE, j] = v
         n = cnt[d, j, 0]
         if n < warmup:
             wb[d, j, n] = v
@@ -263,7 +262,6 @@ def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cp
         ze = (v - mean) / se
         centre = rb[d, j, 0]
         sr = Q.floor(robust.scale_of(centre, rb[d, j, 1], eps_abs, eps_rel), step_floor)
-        scratch[SCALE_R, j] = sr                 # the learning step below scales with it
         zr = (v - centre) / sr
         e = ex[i, j]
         if not math.isnan(e) and use_z:
@@ -292,6 +290,36 @@ def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cp
         s = up if up > lo else lo
         if s > smax:
             smax = s
+
+        # 3. learn the z detectors, in the same pass: a gated sensor (|z| > learn_clip) is not
+        # learned from whatever the row's verdict; any other sensor is learned now and the step
+        # is undone below if the row turns out flagged (rare), so its state is touched once.
+        if abs(zr) > learn_clip:
+            scratch[SCORED, j] = 2.0
+            gated = cnt[d, j, 1] + 1
+            cnt[d, j, 1] = gated
+            if relearn > 0.0 and gated >= relearn:
+                rebaseline_sensor(d, j, cnt, cs, sq)   # a lasting new level: learn it afresh
+            continue
+        n = cnt[d, j, 0]
+        scratch[OLD_CNT1, j] = cnt[d, j, 1]
+        cnt[d, j, 1] = 0
+        cnt[d, j, 0] = n + 1
+        var = ew[d, j, 1]
+        scratch[OLD_EW0, j] = mean
+        scratch[OLD_EW1, j] = var
+        mean, var = ewma.moved(mean, var, v, ewma.cold_start(a_e, n))
+        ew[d, j, 0] = mean
+        ew[d, j, 1] = var
+        mad = rb[d, j, 1]
+        scratch[OLD_RB0, j] = centre
+        scratch[OLD_RB1, j] = mad
+        centre, mad = robust.stepped(centre, mad, v, a_r * sr)
+        rb[d, j, 0] = centre
+        rb[d, j, 1] = mad
+        same_share = sq[d, j, Q.SAME]
+        scratch[OLD_SAME, j] = same_share
+        sq[d, j, Q.SAME] = same_share + a_e * ((1.0 if same else 0.0) - same_share)
 
     # 2. fuse
     fused = np.nan
@@ -341,28 +369,21 @@ def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cp
     for j in range(S):                       # clipped z of accepted rows feed the correlation
         zc_out[i, j] = scratch[ZC, j] if acc else 0.0
 
-    # 3. learn the z detectors (never from a flagged row, never from a gated sensor)
-    for j in range(S):
-        if scratch[SCORED, j] != 1.0:
-            continue
-        if raw_flag or abs(z_out[i, j]) > learn_clip:
-            cnt[d, j, 1] += 1
-            if relearn <= 0.0 or cnt[d, j, 1] < relearn:
+    # 3. a flagged row teaches the z detectors nothing: undo the steps learned above
+    if raw_flag:
+        for j in range(S):
+            if scratch[SCORED, j] != 1.0:
                 continue
-            rebaseline_sensor(d, j, cnt, cs, sq)   # a lasting new level: learn it afresh
-            continue
-        v = scratch[VALUE, j]
-        n = cnt[d, j, 0]
-        cnt[d, j, 1] = 0
-        cnt[d, j, 0] = n + 1
-        mean, var = ewma.moved(ew[d, j, 0], ew[d, j, 1], v, ewma.cold_start(a_e, n))
-        ew[d, j, 0] = mean
-        ew[d, j, 1] = var
-        # robust scale as scored above (neither the centre nor the resolution moved since)
-        centre, mad = robust.stepped(rb[d, j, 0], rb[d, j, 1], v, a_r * scratch[SCALE_R, j])
-        rb[d, j, 0] = centre
-        rb[d, j, 1] = mad
-        sq[d, j, Q.SAME] += a_e * (scratch[REPEATED, j] - sq[d, j, Q.SAME])
+            ew[d, j, 0] = scratch[OLD_EW0, j]
+            ew[d, j, 1] = scratch[OLD_EW1, j]
+            rb[d, j, 0] = scratch[OLD_RB0, j]
+            rb[d, j, 1] = scratch[OLD_RB1, j]
+            sq[d, j, Q.SAME] = scratch[OLD_SAME, j]
+            cnt[d, j, 0] -= 1
+            gated = np.int64(scratch[OLD_CNT1, j]) + 1
+            cnt[d, j, 1] = gated
+            if relearn > 0.0 and gated >= relearn:
+                rebaseline_sensor(d, j, cnt, cs, sq)
     return pending_start
 
 
