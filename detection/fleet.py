@@ -212,6 +212,9 @@ class FleetResult:
     ctx: np.ndarray | None = None     # float64[n] context score (NaN: no sensor warm)
 
 
+#: Largest work array (elements) a detector keeps between batches (32 MB).
+_ZC_KEEP = 1 << 22
+
 _STATE = ("ew", "rb", "cs", "cnt", "dev", "sq", "wb", "wph", "cg", "pg", "cc", "cprev", "cring")
 
 
@@ -246,6 +249,7 @@ class FleetDetector:
         self.comoment = np.zeros((s, s))
         self.mv_weight = 0.0
         self.rinv = np.eye(s)
+        self._zc = np.empty((0, s))
         if capacity:
             self.ensure_devices(capacity)
 
@@ -302,7 +306,7 @@ class FleetDetector:
         dev_idx, X, t, ex = self._check_rows(dev_idx, X, t, ex)
         n = X.shape[0]
         s = self.n_sensors
-        z, zc = np.empty((n, s)), np.empty((n, s))
+        z, zc = np.empty((n, s)), self._zc_buffer(n)
         fused, ctx = np.empty(n), np.empty(n)
         flag, acc = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.bool_)
         stuck = np.empty((n, s), dtype=np.bool_)
@@ -313,6 +317,7 @@ class FleetDetector:
         if n == 0:
             pass
         elif engine == "numpy":
+            ex = np.full(X.shape, np.nan) if ex.shape[0] == 0 else ex
             z, fused, flag, acc, zc, stuck, ctx = reference.update_rows(dev_idx, X, t, ex, *args)
         elif threads and numba.get_num_threads() > 1 and n > 256:
             order = np.argsort(dev_idx, kind="stable")
@@ -324,6 +329,16 @@ class FleetDetector:
             K.update_rows_serial(dev_idx, X, t, ex, *args, crit, *out)
         self._learn_correlation(zc, acc)
         return FleetResult(z=z, fused=fused, flag=flag, stuck=stuck, ctx=ctx)
+
+    def _zc_buffer(self, n: int) -> np.ndarray:
+        """Work array for the clipped z-vectors of a batch of ``n`` rows, kept between batches:
+        a fresh one would cost a page fault per 4 KiB on every batch of the service's size."""
+        if self._zc.shape[0] >= n:
+            return self._zc[:n]
+        buf = np.empty((n, self.n_sensors))
+        if buf.size <= _ZC_KEEP:
+            self._zc = buf
+        return buf
 
     def _learn_correlation(self, zc: np.ndarray, acc: np.ndarray) -> None:
         """Fold the clipped z-vectors of accepted rows (other rows are zeros) into the model's
@@ -364,7 +379,7 @@ class FleetDetector:
             if t.shape != (X.shape[0],):
                 raise ValueError(f"t must have shape ({X.shape[0]},), got {t.shape}")
         if ex is None:
-            ex = np.full(X.shape, np.nan)
+            ex = np.empty((0, X.shape[1]))       # none (the kernel reads NaN)
         else:
             ex = np.ascontiguousarray(ex, dtype=np.float64)
             if ex.shape != X.shape:

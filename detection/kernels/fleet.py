@@ -11,7 +11,8 @@ the context channel's level range and known transitions all come from the buffer
 starts over on its increments, a sensor that never moved waits until it does). Then (1) it
 scores every warm sensor present: EWMA z, robust z (scales floored by the resolution), CUSUM
 over the clipped robust z, the Mahalanobis distance of the clipped z-vector, an optional
-external exceedance test (``ex``, from the bucket summaries of fast streams), and the context
+external exceedance test (``ex``, from the bucket summaries of fast streams; an empty
+``(0, S)`` array when there is none), and the context
 novelty of the reading (``detection.kernels.context``: a transition between levels, or a level
 at this time of day, never seen); a stuck sensor is reported and skipped; (2) it fuses the
 smallest tail probability of the z tests, Bonferroni-adjusted for their number, into a score
@@ -186,6 +187,7 @@ def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cp
     use_ctx = P[USE_CTX] > 0.0
     learn_clip = P[LEARN_CLIP]
     relearn = P[RELEARN]
+    has_ex = ex.shape[0] > 0                   # no exceedance input: an empty (0, S) array
 
     # Nominal steps since this device's previous reading (1 when timestamps are not used).
     steps = 1.0
@@ -263,7 +265,7 @@ def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cp
         centre = rb[d, j, 0]
         sr = Q.floor(robust.scale_of(centre, rb[d, j, 1], eps_abs, eps_rel), step_floor)
         zr = (v - centre) / sr
-        e = ex[i, j]
+        e = ex[i, j] if has_ex else np.nan
         if not math.isnan(e) and use_z:
             n_ex += 1
             pe = 10.0 ** (-abs(e))
