@@ -54,7 +54,7 @@ from detection.kernels import context as C
 from detection.kernels import fleet as K
 from detection.kernels import reference
 from detection.kernels import sensor as Q
-from detection.kernels.mahalanobis import inverse_correlation, update_comoment
+from detection.kernels.mahalanobis import inverse_correlation, top_eigenvalue, update_comoment
 
 FORMAT_VERSION = 2
 
@@ -249,6 +249,7 @@ class FleetDetector:
         self.comoment = np.zeros((s, s))
         self.mv_weight = 0.0
         self.rinv = np.eye(s)
+        self._rinv_top = None                        # the Rinv whose top eigenvalue is in _P
         self._zc = np.empty((0, s))
         if capacity:
             self.ensure_devices(capacity)
@@ -311,6 +312,9 @@ class FleetDetector:
         flag, acc = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.bool_)
         stuck = np.empty((n, s), dtype=np.bool_)
         mv_ready = self.mv_weight >= self.config.mv_min_weight
+        if mv_ready and self._rinv_top is not self.rinv:   # refreshed, restored or replaced
+            self._P[K.MV_TOP] = top_eigenvalue(self.rinv)
+            self._rinv_top = self.rinv
         args = (*(getattr(self, k) for k in _STATE), self.rinv, mv_ready, self._P)
         out = (z, fused, flag, acc, zc, stuck, ctx)
         crit = self._crit

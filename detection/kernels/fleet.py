@@ -50,7 +50,12 @@ ALPHA, ROBUST_LR, CUSUM_K, CLIP, LEARN_CLIP, WARMUP, THRESHOLD, SCALE = 0, 1, 2,
 EPS_ABS, EPS_REL, INTERVAL, MAX_GAP, REFRACTORY, SUPPRESS, RELEARN, USE_MV = 8, 9, 10, 11, 12, 13, 14, 15
 USE_Z, USE_CTX, CTX_BINS, CTX_PAD, CTX_MIN_S, CTX_PRIOR, CTX_REFRACTORY = 16, 17, 18, 19, 20, 21, 22
 PH_SLOTS, PH_PERIOD, PH_PAD, PH_WEIGHT, RES_FLOOR, STUCK_P, COUNTERS = 23, 24, 25, 26, 27, 28, 29
-N_PARAMS = 30
+# Not a configuration value: the largest eigenvalue of the batch's Rinv, set by FleetDetector
+# before each batch (bounds the Mahalanobis distance; see ``update_row``).
+MV_TOP = 30
+N_PARAMS = 31
+# Relative and absolute margin of the Mahalanobis screening bound (rounding is ~1e-10 at most).
+MV_MARGIN = 1e-6
 
 
 def screening_table(n_sensors: int, cusum_k: float) -> np.ndarray:
@@ -345,8 +350,16 @@ def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cp
             if p < p_min:
                 p_min = p
         if use_mv:
-            d2 = quad_form(Rinv, scratch[ZC], scratch[MV_Y])
-            if d2 > crit[2 + n_present, n_tests]:
+            # d2 <= P[MV_TOP] |zc|^2, so the product is only formed when that bound (with a
+            # margin far above rounding) passes the screen; exact like the screens above.
+            crit_mv = crit[2 + n_present, n_tests]
+            zz = 0.0
+            for j in range(S):
+                zz += scratch[ZC, j] * scratch[ZC, j]
+            d2 = 0.0
+            if P[MV_TOP] * zz * (1.0 + MV_MARGIN) + MV_MARGIN > crit_mv:
+                d2 = quad_form(Rinv, scratch[ZC], scratch[MV_Y])
+            if d2 > crit_mv:
                 p = chi2_upper(d2, n_present)
                 if p < p_min:
                     p_min = p
