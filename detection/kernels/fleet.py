@@ -56,6 +56,9 @@ MV_TOP = 30
 N_PARAMS = 31
 # Relative and absolute margin of the Mahalanobis screening bound (rounding is ~1e-10 at most).
 MV_MARGIN = 1e-6
+# ``update_row``'s phase before it is needed (warm-up, context): a warm row of a configuration
+# without the context channel never needs it (it costs an fmod per row).
+NO_PHASE_YET = -2
 
 
 def screening_table(n_sensors: int, cusum_k: float) -> np.ndarray:
@@ -211,7 +214,7 @@ def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cp
     dev[d, 0] += 1.0
     a_e = ewma.decay(P[ALPHA], steps)
     a_r = ewma.decay(P[ROBUST_LR], steps)
-    phase = phase_of(ti, P)
+    phase = NO_PHASE_YET                       # slot of the period: computed on first use
 
     # 0. what the sensor is; warm-up; 1. score
     pending_start = False
@@ -240,6 +243,8 @@ def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cp
         n = cnt[d, j, 0]
         if n < warmup:
             wb[d, j, n] = v
+            if phase == NO_PHASE_YET:
+                phase = phase_of(ti, P)
             wph[d, j, n] = phase
             cnt[d, j, 0] = n + 1
             if n + 1 >= warmup:
@@ -251,10 +256,14 @@ def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cp
             if abs(v - mean) > Q.tolerance(v):   # it moved: learn it afresh
                 sq[d, j, Q.CONST] = 0.0
                 wb[d, j, 0] = v
+                if phase == NO_PHASE_YET:
+                    phase = phase_of(ti, P)
                 wph[d, j, 0] = phase
                 cnt[d, j, 0] = 1
             continue
         if use_ctx:
+            if phase == NO_PHASE_YET:
+                phase = phase_of(ti, P)
             c = C.novelty_one(v, phase, int(P[PH_SLOTS]), cg[d, j], cprev[d, j], pg[d, j], sq[d, j, Q.LO],
                               sq[d, j, Q.SPAN], int(P[CTX_BINS]), int(P[CTX_PAD]), int(P[PH_PAD]), P[CTX_REFRACTORY],
                               P[CTX_MIN_S], P[CTX_PRIOR], P[PH_WEIGHT], cc[d, j], cring[d, j])
