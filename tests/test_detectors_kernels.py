@@ -8,6 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detection.fleet import FleetConfig, FleetDetector
+from detection.kernels.fleet import MV_MARGIN
+from detection.kernels.mahalanobis import inverse_correlation, quad_form, top_eigenvalue, update_comoment
 
 CFG = FleetConfig(warmup=8, mv_min_weight=0.05, mv_alpha=0.05, refractory=3, suppress=0.5, relearn=6,
                   interval_s=10.0, phase_period=600.0, ctx_window=5, ctx_min_surprise=0.5, ctx_refractory=2,
@@ -96,9 +98,6 @@ def test_flagged_rows_undo_their_learning_step_like_the_reference():
 def test_mahalanobis_screening_bound_holds(seed, s, ridge):
     """The kernel skips ``zc' Rinv zc`` when ``top x |zc|^2`` (with its margin) cannot pass the
     screen: the bound must hold for correlated, ill-conditioned and clipped z-vectors."""
-    from detection.kernels.fleet import MV_MARGIN
-    from detection.kernels.mahalanobis import inverse_correlation, quad_form, top_eigenvalue, update_comoment
-
     rng = np.random.default_rng(seed)
     mix = rng.normal(size=(s, s)) * rng.uniform(0.0, 3.0, size=s)
     Z = np.clip(rng.normal(size=(500, s)) @ mix, -6.0, 6.0)
