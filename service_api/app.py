@@ -35,6 +35,7 @@ from service_api.routes import (
     service_figures,
     service_orders,
     sla,
+    sla_calendars,
     sla_clocks,
     tokens,
     uptime,
@@ -102,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_throttle = AuthThrottle(settings.auth_fail_limit, settings.auth_fail_window_s)
 
     api = APIRouter(prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
-    for module in (service_orders, assets, predictions, uptime, mttr, sla, sla_clocks, fleet_incidents,
+    for module in (service_orders, assets, predictions, uptime, mttr, sla, sla_clocks, sla_calendars, fleet_incidents,
                    service_figures, ingest_stats, schedule, tokens, webhooks, export):
         api.include_router(module.router)
     api.include_router(tokens.me_router)
