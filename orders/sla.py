@@ -22,9 +22,9 @@ P(R > deadline − arrival), R the repair time's predictive distribution
 (:mod:`orders.repair_time`: the MTTR model's quantiles), arrival = the planned visit (``scheduled_for``) or now + the
 expected wait (the median time from approval to a technician on site of the tier's orders in
 the last 90 days, travel included; the tier's response target while there are fewer than 5),
-but never sooner than now + ``TRAVEL_H``. Work in progress: P(R > deadline − start |
-R > now − start). ``TRAVEL_H`` = 0.5 h is an assumption (the scheduler's travel estimates
-replace it when they exist). The arrival is taken as certain: the probability reflects only
+but never sooner than now + the travel to the site: the travel time of the order's visit in the
+latest plan (``plan_visits.travel_min``) when it has one, else ``TRAVEL_H`` = 0.5 h (an
+assumption). Work in progress: P(R > deadline − start | R > now − start). The arrival is taken as certain: the probability reflects only
 repair-time uncertainty. Everything is computed as of a time ``now`` from the history up to
 then, so the same code answers "what did the clock say at t" (the benchmark uses this).
 
@@ -281,6 +281,16 @@ def expected_wait_h(conn, tier: str, now: datetime) -> float:
     return float(conn.execute("SELECT response_h FROM sla_tiers WHERE tier = %s", (tier,)).fetchone()[0])
 
 
+def planned_travel_h(conn, order_ids: list[int]) -> dict[int, float]:
+    """Hours of travel to each order's visit in the latest plan that has one (read from the
+    scheduler's ``plan_visits``; orders never planned are absent)."""
+    if not order_ids:
+        return {}
+    return {oid: float(m) / 60.0 for oid, m in conn.execute(
+        """SELECT DISTINCT ON (order_id) order_id, travel_min FROM plan_visits
+           WHERE order_id = ANY(%s) ORDER BY order_id, plan_id DESC""", (order_ids,))}
+
+
 def _history(conn, order_ids: list[int]) -> dict[int, list]:
     out: dict[int, list] = {oid: [] for oid in order_ids}
     for oid, at, frm, to in conn.execute(
@@ -321,9 +331,11 @@ def order_clocks(conn, where: str = "TRUE", params: dict | None = None, now: dat
     rts = repair_time.for_orders(conn, [(o["asset_id"], o["mode"], o["kind"], started or visit)
                                         for _, o, visit, started in pending], model=mttr_model)
     waits = {t: expected_wait_h(conn, t, now) for t in {o["sla_tier"] for _, o, _, _ in pending}}
+    travel = planned_travel_h(conn, [o["order_id"] for _, o, _, _ in pending])
     for (c, o, visit, started), rt in zip(pending, rts):
         p, arrival = breach_probability(now, c.restore.deadline, rt, work_started=started, visit_at=visit,
-                                        expected_wait_h=waits[o["sla_tier"]])
+                                        expected_wait_h=waits[o["sla_tier"]],
+                                        travel_h=travel.get(o["order_id"], TRAVEL_H))
         c.breach_probability, c.arrival = round(p, 4), arrival
         c.repair_median_h, c.repair_source = round(rt.median, 3), rt.source
         c.repair_lo_h, c.repair_hi_h = (round(float(x), 3) for x in rt.quantile([0.1, 0.9]))

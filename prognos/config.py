@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(15, ge=1)
     webhook_backoff_base_s: float = Field(2.0, gt=0)
     webhook_backoff_cap_s: float = Field(3600.0, gt=0)
+    # Order events (and their settled webhook deliveries) kept this long once the order is
+    # closed; the dispatcher prunes hourly (orders.events.prune)
+    event_retention_days: int = Field(90, ge=1)
 
     # Telemetry retention (drop_chunks older than this)
     retention_days: int = Field(400, ge=1)

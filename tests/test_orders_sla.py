@@ -120,3 +120,28 @@ def test_sweep_emits_warning_and_breach_once(db, assets):
     evs = db.execute("SELECT type, payload->>'clock' FROM order_events WHERE order_id = %s "
                        "AND type LIKE 'order.sla_%%' ORDER BY id", (oid,)).fetchall()
     assert evs == [("order.sla_warning", "response"), ("order.sla_breached", "response")]
+
+
+def test_breach_probability_allows_the_planned_travel(db, assets, uid):
+    """A visit due now cannot start before the technician has driven there: the arrival is
+    the planned travel after now (0.5 h when the order was never planned)."""
+    from datetime import time
+
+    from scheduling import technicians
+
+    oid = _open(db, assets["gold"], "gold")
+    state.transition(db, oid, "scheduled", actor=P, changes={"scheduled_for": FRI + H}, at=FRI + 0.1 * H)
+    now = FRI + H
+    before = _clock(db, oid, now)
+    assert before.arrival == now + sla.TRAVEL_H * H
+    tid = f"T-{uid}"
+    technicians.add(db, tid, "Tech", f"r-{uid}", (51.0, 10.0), shift_start=time(8), shift_end=time(16))
+    plan = db.execute("INSERT INTO plans (planned_at, horizon_start, horizon_end, actor, solver_seconds, km) "
+                      "VALUES (%s, %s, %s, 'test', 1, 95) RETURNING plan_id", (FRI, FRI, FRI + 48 * H)).fetchone()[0]
+    db.execute("INSERT INTO plan_visits (plan_id, order_id, technician_id, seq, arrive_at, starts_at, ends_at, "
+               "travel_km, travel_min, pinned, on_time) VALUES (%s, %s, %s, 1, %s, %s, %s, 95, 114, false, true)",
+               (plan, oid, tid, FRI + H, FRI + H, FRI + 7 * H))
+    assert sla.planned_travel_h(db, [oid]) == {oid: pytest.approx(1.9)}
+    c = _clock(db, oid, now)
+    assert c.arrival == now + timedelta(minutes=114)
+    assert c.breach_probability > before.breach_probability         # later on site, likelier late

@@ -172,3 +172,35 @@ def test_subscriptions_are_admin_only_and_validated(client, admin, viewer):
 def test_emit_refuses_unknown_types(db):
     with pytest.raises(ValueError, match="unknown order event type"):
         emit(db, "order.exploded", 1, {})
+
+
+def test_old_settled_events_of_closed_orders_are_pruned(db, fast, uid):
+    """Retention: only events past the retention, of orders no longer live, with every
+    delivery settled, go (with their deliveries); the rest stay."""
+    from datetime import datetime, timedelta, timezone
+
+    from orders.events import prune
+    from tests import seed
+
+    asset = f"ret-{uid}"
+    seed.add_small_fleet(db, f"M-ret-{uid}", f"C-ret-{uid}", [asset])
+    t0 = datetime.now(timezone.utc) - timedelta(days=100)
+    live = seed.add_order(db, asset, "bearing_wear", opened_at=t0)
+    closed = seed.add_order(db, asset, "seal_leak", status="cancelled", opened_at=t0, closed_at=t0,
+                            history=[(t0, "cancelled")])
+    sub = db.execute("INSERT INTO webhook_subscriptions (url, events, secret) VALUES "
+                     "('http://127.0.0.1:9/', ARRAY['order.sla_warning'], %s) RETURNING subscription_id",
+                     ("s" * 40,)).fetchone()[0]
+    ids = {k: emit(db, "order.sla_warning", oid, {}) for k, oid in
+           [("live", live), ("closed", closed), ("pending", closed), ("recent", closed)]}
+    old = datetime.now(timezone.utc) - timedelta(days=91)
+    db.execute("UPDATE order_events SET at = %s WHERE id = ANY(%s)",
+               (old, [ids["live"], ids["closed"], ids["pending"]]))
+    db.execute("UPDATE webhook_deliveries SET delivered_at = now() WHERE event_id = ANY(%s)",
+               ([ids["live"], ids["closed"], ids["recent"]],))   # settled (any subscription)
+    assert prune(db, datetime.now(timezone.utc) - timedelta(days=fast.event_retention_days)) == 1
+    left = {r[0] for r in db.execute("SELECT id FROM order_events WHERE id = ANY(%s)", (list(ids.values()),))}
+    assert left == {ids["live"], ids["pending"], ids["recent"]}
+    assert db.execute("SELECT count(*) FROM webhook_deliveries WHERE event_id = %s",
+                      (ids["closed"],)).fetchone()[0] == 0
+    db.execute("DELETE FROM webhook_subscriptions WHERE subscription_id = %s", (sub,))

@@ -15,11 +15,13 @@ import json
 import logging
 import random
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import httpx
 import psycopg
 
+from orders import events
 from prognos.config import Settings
 from prognos.logs import event
 from webhooks import outbox
@@ -27,6 +29,7 @@ from webhooks.signing import HEADER, sign
 
 log = logging.getLogger("prognos.webhooks")
 BATCH = 50
+PRUNE_EVERY_S = 3600.0
 
 
 def backoff(attempts: int, *, base: float, cap: float, rng: random.Random = random) -> float:
@@ -83,12 +86,24 @@ class Dispatcher:
                       subscription=d["subscription_id"], attempts=attempts, error=error[:200])
         return len(due)
 
+    def prune(self, conn: psycopg.Connection) -> int:
+        """Apply the order events' retention (:func:`orders.events.prune`)."""
+        days = self.settings.event_retention_days
+        n = events.prune(conn, datetime.now(timezone.utc) - timedelta(days=days))
+        event(log, "order_events_pruned", deleted=n, retention_days=days)
+        return n
+
     def run(self) -> None:
-        """Deliver until stopped; survives database outages (reconnects)."""
+        """Deliver until stopped, pruning old events hourly; survives database outages
+        (reconnects)."""
+        next_prune = 0.0
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.settings.dsn, autocommit=True) as conn:
                     while not self._stop.is_set():
+                        if time.monotonic() >= next_prune:
+                            self.prune(conn)
+                            next_prune = time.monotonic() + PRUNE_EVERY_S
                         if self.run_once(conn) < BATCH:
                             self._stop.wait(self.settings.webhook_poll_s)
             except psycopg.Error as exc:
