@@ -4,11 +4,14 @@ on a simulated fleet for 30 days, against a greedy dispatcher on the same order 
 The order stream comes from the simulator (``simulator.fleet``), stepped for the whole period
 first: every failure opens a corrective order (priority and SLA targets from the asset's contract
 tier: platinum 1 / 4 h response / 8 h restore ... bronze 4 / 72 h / 120 h), every preventive
-maintenance the fleet's calendar makes due opens a preventive order (priority 5, no SLA, due
-within 7 days). The repair time on site is the simulator's draw for that repair (its
+maintenance the fleet's calendar makes due opens a preventive order a week ahead (priority 5,
+its ``respond_by`` the date it is due, as a planner opening it in the product would set it; not
+judged on the SLA). The repair time on site is the simulator's draw for that repair (its
 ``repair_end`` duration, less any parts delay, which the depots model here), with the factors of
 the technician the simulator drew replaced by those of the technician who actually comes
-(``simulator.technicians``: skill level, business hours). The planner only sees the nominal
+(``simulator.technicians``: skill level, business hours). A repair not done by the end of the
+shift plus ``OVERTIME_H`` stops at the shift's end: the technician drives home and comes back
+at the start of each next working day until it is done (``_work_days``). The planner only sees the nominal
 repair time of the failure mode (``failure_modes.mttr_h``, 3 h for preventive work): product
 knowledge, not the draw. Technicians are the simulator's roster (``simulator.technicians``).
 
@@ -32,7 +35,8 @@ can be dispatched. Parts follow the order stream, so both policies see the same 
 
 Figures per policy: SLA response and restore compliance (orders whose target falls in the period;
 met = technician on site / repair finished by the target), km driven, visits per technician-day,
-utilisation (travel + repair over shift time), orders that waited for parts.
+utilisation (travel + repair over shift time), hours worked past the shift's end, visits with no
+drive before them (another order at the same site), orders that waited for parts.
 """
 
 from __future__ import annotations
@@ -83,7 +87,8 @@ class Job:
     region = property(lambda self: self.order.region)
     model_id = property(lambda self: self.order.model_id)
     mode = property(lambda self: self.order.mode)
-    respond_by = property(lambda self: self.order.respond_by)
+    # judged on the SLA: corrective orders (a preventive order's respond_by is its due date)
+    respond_by = property(lambda self: self.order.respond_by if self.restore_by is not None else None)
     nominal_h = property(lambda self: self.order.service_h)
     loc = property(lambda self: (self.order.lat, self.order.lon))
 
@@ -135,7 +140,8 @@ def order_stream(n_assets: int, seed: int, days: int, hazard: float) -> list[Job
             opened = t - timedelta(days=PM_DUE_DAYS)
             if opened < START:
                 continue
-            order = Order(0, a.model_id, "preventive", lat, lon, site.region, PM_PRIORITY, PM_NOMINAL_H)
+            order = Order(0, a.model_id, "preventive", lat, lon, site.region, PM_PRIORITY, PM_NOMINAL_H,
+                          respond_by=t)
             jobs.append(Job(order, a.asset_id, opened, None, base, site.tz_h, needs_part=False))
     jobs.sort(key=lambda j: j.opened)
     for k, j in enumerate(jobs):
@@ -155,6 +161,8 @@ class Tech:
     km: float = 0.0
     busy_h: float = 0.0
     visits: int = 0
+    overtime_h: float = 0.0
+    same_site: int = 0      # visits with no drive before them (another order at the same site)
     queue: list = field(default_factory=list)
 
     def __post_init__(self):
@@ -203,7 +211,7 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
     bar = tqdm(total=int((end - START) / TICK), desc=f"loop {policy}", unit="tick", leave=False)
     while t < end:
         while restocks and restocks[0][0] <= t:
-            at, key, oid = heapq.heappop(restocks)
+            at, _seq, key, oid = heapq.heappop(restocks)
             if oid is None:
                 stock[key] += 1
             else:
@@ -217,10 +225,10 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
             elif stock[key] > 0:
                 stock[key] -= 1
                 j.ready_at = j.opened
-                heapq.heappush(restocks, (j.opened + timedelta(hours=PARTS[j.mode][1]), key, None))
+                heapq.heappush(restocks, (j.opened + timedelta(hours=PARTS[j.mode][1]), j.oid, key, None))
             else:
                 j.waited = True
-                heapq.heappush(restocks, (j.opened + timedelta(hours=PARTS[j.mode][1]), key, j.oid))
+                heapq.heappush(restocks, (j.opened + timedelta(hours=PARTS[j.mode][1]), j.oid, key, j.oid))
         sh = _shift(t)
         ready = [j for j in open_jobs.values() if not j.taken and j.ready_at is not None and j.ready_at <= t]
         if policy == "planner" and sh and _replan_due(t, sh, last_plan, techs, ready, planned):
@@ -286,13 +294,45 @@ def _dispatch(x: Tech, j: Job, t: datetime, shift_end: datetime) -> bool:
         return False
     hours = j.base_h * sim_tech.SKILL_FACTOR[x.level] * sim_tech.shift_factor(arrive.timestamp(), j.tz_h)
     j.taken, j.arrived = True, arrive
-    j.done = arrive + timedelta(hours=hours)
-    x.km += d
-    x.busy_h += d / SPEED_KMH + hours
+    j.done, km_more, over_h = _work_days(arrive, hours, shift_end, _km(j.loc, x.home))
+    x.overtime_h += over_h
+    x.km += d + km_more
+    x.busy_h += (d + km_more) / SPEED_KMH + hours
     x.visits += 1
+    x.same_site += d < 0.01
     x.loc = j.loc
     x.free_at = j.done
     return True
+
+
+def _work_days(arrive: datetime, hours: float, shift_end: datetime, home_km: float) -> tuple[datetime, float, float]:
+    """When a repair of ``hours`` hands-on time started at ``arrive`` is done, the extra km it
+    takes and the hours worked past a shift's end: finished the same day when that is within ``OVERTIME_H`` after the shift's end;
+    otherwise the technician stops at the shift's end, drives home (``home_km``) and comes back
+    at the start of each next working day until it is done.
+
+    >>> t = datetime(2026, 3, 6, 9, tzinfo=timezone.utc)              # a Friday
+    >>> done, km, over = _work_days(t, 14.0, t.replace(hour=17), 30.0)      # 8 h Friday, 6 h Monday
+    >>> done.isoformat(), km, over
+    ('2026-03-09T14:36:00+00:00', 60.0, 0.0)
+    """
+    over = timedelta(hours=OVERTIME_H)
+    if arrive + timedelta(hours=hours) <= shift_end + over:
+        done = arrive + timedelta(hours=hours)
+        return done, 0.0, max(0.0, (done - shift_end).total_seconds() / 3600)
+    left = hours - (shift_end - arrive).total_seconds() / 3600
+    day, km = shift_end, 0.0
+    while True:
+        day += timedelta(days=1)
+        sh = _shift(day)
+        if sh is None:
+            continue
+        km += 2 * home_km
+        start = sh[0] + timedelta(hours=home_km / SPEED_KMH)
+        if start + timedelta(hours=left) <= sh[1] + over:
+            done = start + timedelta(hours=left)
+            return done, km, max(0.0, (done - sh[1]).total_seconds() / 3600)
+        left -= (sh[1] - start).total_seconds() / 3600
 
 
 def _replan(techs: list[Tech], ready: list[Job], now: datetime, time_limit: float) -> None:
@@ -342,6 +382,8 @@ def _figures(jobs, techs, days, end, plan_s, n_plans) -> dict:
         "judged_response": len(resp), "judged_restore": len(rest),
         "km": round(sum(x.km for x in techs), 1),
         "km_per_visit": round(sum(x.km for x in techs) / max(1, sum(x.visits for x in techs)), 2),
+        "same_site_visits": sum(x.same_site for x in techs),
+        "overtime_h": round(sum(x.overtime_h for x in techs), 1),
         "visits_per_technician_day": round(sum(x.visits for x in techs) / (len(techs) * workdays), 3),
         "utilisation": round(sum(x.busy_h for x in techs) / shift_h, 4),
         "waited_for_parts": sum(1 for j in jobs if j.waited),

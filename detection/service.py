@@ -320,6 +320,7 @@ class DetectionService:
             self._fit_normalizers()
         self.conn.commit()
         self._warm_up()
+        event(log, "detection_started", position=self.reader.position)
 
     def _fit_normalizers(self) -> None:
         """Fit each model's condition normaliser on the history before the first pending batch."""

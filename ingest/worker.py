@@ -150,6 +150,8 @@ class IngestWorker:
             event(log, "mqtt_subscribe_refused", level=logging.ERROR, worker=self.name,
                   reasons=failed)
         self._connected.set()                     # subscribed: messages flow from here on
+        if not failed:
+            event(log, "mqtt_subscribed", worker=self.name, topics=self.topics)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self._generation += 1                     # acks for older messages are void now

@@ -243,6 +243,8 @@ def _run(args, base: Settings, settings: Settings, started: float) -> int:
         sup.start("ingest", "ingest")
         sup.start("detect", "detect", "--poll", "1")
         sup.start("api", "api")
+        sup.wait_event("ingest", "mqtt_subscribed")
+        sup.wait_event("detect", "detection_started", timeout=600)   # it watches from the newest batch on
         _wait_api(settings, sup)
         url = f"http://{settings.api_host}:{settings.api_port}"
         print(f"""

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,22 @@ class Supervisor:
         self.children.append(child)
         event(log, "child_started", child=name, pid=proc.pid, log=str(logfile))
         return child
+
+    def wait_event(self, name: str, event_name: str, timeout: float = 120.0) -> None:
+        """Wait until child ``name`` has logged ``event_name`` (e.g. ingest's ``mqtt_subscribed``,
+        detection's ``detection_started``: from then on what is published is stored and
+        assessed). Raises RuntimeError if the child dies or the time runs out."""
+        child = next(c for c in self.children if c.name == name)
+        needle = f'"event":"{event_name}"'
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in child.logfile.read_text(errors="replace"):
+                return
+            if child.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {child.proc.returncode} before {event_name}:\n"
+                                   + tail(child.logfile))
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} did not log {event_name} within {timeout:g} s:\n" + tail(child.logfile))
 
     def dead(self) -> list[Child]:
         return [c for c in self.children if c.proc.poll() is not None]

@@ -12,7 +12,9 @@ Each order with a contract tier has two clocks, on the tier's calendar (``sla_ca
   customer feels it; without a prediction it falls back to the corrective rule).
 
 Time on hold (``on_hold``: waiting for the customer or for parts) does not count: the deadline
-moves out by the calendar hours spent on hold. States: ``not_started`` (response clock of a
+moves out by the calendar hours spent on hold. A calendar has its IANA time zone, working
+weekdays and hours, and public holidays (``sla_holidays``); an admin changes them with
+:func:`update_calendar` (``PATCH /api/v1/sla/calendars/{calendar}``). States: ``not_started`` (response clock of a
 proposal), ``in_progress``, ``nearing_breach`` (within the tier's warning time of the
 deadline), ``breached``, ``met``, ``paused`` (on hold) and ``cancelled`` (order rejected or
 cancelled).
@@ -40,8 +42,8 @@ then, so the same code answers "what did the clock say at t" (the benchmark uses
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, available_timezones
 
 from psycopg.rows import dict_row
 
@@ -61,6 +63,12 @@ class Calendar:
     weekdays: tuple[int, ...]            # ISO: 1 = Monday
     start_h: float
     end_h: float
+    holidays: frozenset[date] = frozenset()   # local days without working hours
+
+    @property
+    def always(self) -> bool:
+        return self.weekdays == (1, 2, 3, 4, 5, 6, 7) and self.start_h == 0 and self.end_h == 24 \
+            and not self.holidays
 
     def _windows(self, t: datetime, backwards: bool = False):
         """Working windows [a, b) in UTC from the local day of ``t`` on (or back)."""
@@ -68,7 +76,7 @@ class Calendar:
         day = t.astimezone(zone).date()
         step = timedelta(days=-1 if backwards else 1)
         for _ in range(3660):
-            if day.isoweekday() in self.weekdays:
+            if day.isoweekday() in self.weekdays and day not in self.holidays:
                 base = datetime(day.year, day.month, day.day, tzinfo=zone)
                 yield ((base + timedelta(hours=self.start_h)).astimezone(timezone.utc),
                        (base + timedelta(hours=self.end_h)).astimezone(timezone.utc))
@@ -76,7 +84,7 @@ class Calendar:
 
     def add(self, t: datetime, hours: float) -> datetime:
         """The time ``hours`` working hours after ``t``."""
-        if self.weekdays == (1, 2, 3, 4, 5, 6, 7) and self.start_h == 0 and self.end_h == 24:
+        if self.always:
             return t + hours * H
         left = hours
         for a, b in self._windows(t):
@@ -93,7 +101,7 @@ class Calendar:
         """Working hours in [a, b)."""
         if b <= a:
             return 0.0
-        if self.weekdays == (1, 2, 3, 4, 5, 6, 7) and self.start_h == 0 and self.end_h == 24:
+        if self.always:
             return (b - a) / H
         total = 0.0
         for wa, wb in self._windows(a):
@@ -254,8 +262,49 @@ def breach_probability(now: datetime, deadline: datetime, rt: repair_time.Repair
 # -- database ----------------------------------------------------------------------------------
 
 def calendars(conn) -> dict[str, Calendar]:
-    return {r[0]: Calendar(r[0], r[1], tuple(sorted(r[2])), float(r[3]), float(r[4])) for r in conn.execute(
+    holidays: dict[str, set[date]] = {}
+    for cal, day in conn.execute("SELECT calendar, day FROM sla_holidays"):
+        holidays.setdefault(cal, set()).add(day)
+    return {r[0]: Calendar(r[0], r[1], tuple(sorted(r[2])), float(r[3]), float(r[4]),
+                           frozenset(holidays.get(r[0], ()))) for r in conn.execute(
         "SELECT calendar, timezone, weekdays, day_start_h, day_end_h FROM sla_calendars").fetchall()}
+
+
+def holiday_names(conn, calendar: str) -> list[tuple[date, str]]:
+    return conn.execute("SELECT day, name FROM sla_holidays WHERE calendar = %s ORDER BY day",
+                        (calendar,)).fetchall()
+
+
+def update_calendar(conn, name: str, *, tz: str | None = None, weekdays: list[int] | None = None,
+                    start_h: float | None = None, end_h: float | None = None,
+                    holidays: list[tuple[date, str]] | None = None) -> Calendar | None:
+    """Change calendar ``name`` (what is given; ``holidays`` replaces the list); None if there
+    is no such calendar. Raises ValueError for an unknown time zone or an empty working day.
+    Clocks are computed from the history on each read, so the change applies to every order
+    of the tiers on this calendar, past deadlines included (as when a contract's calendar is
+    corrected)."""
+    cal = calendars(conn).get(name)
+    if cal is None:
+        return None
+    if tz is not None and tz not in available_timezones():
+        raise ValueError(f"unknown time zone {tz!r} (an IANA name such as Europe/Berlin)")
+    lo, hi = start_h if start_h is not None else cal.start_h, end_h if end_h is not None else cal.end_h
+    lo, hi = round(lo * 60) / 60, round(hi * 60) / 60          # to the minute
+    if not 0 <= lo < hi <= 24:
+        raise ValueError(f"the working day must satisfy 0 <= start < end <= 24, got {lo:g}-{hi:g}")
+    if weekdays is not None and (not weekdays or not set(weekdays) <= set(range(1, 8))):
+        raise ValueError("weekdays: one or more ISO weekdays, 1 (Monday) to 7")
+    with conn.transaction():
+        conn.execute(
+            """UPDATE sla_calendars SET timezone = coalesce(%s, timezone), weekdays = coalesce(%s, weekdays),
+                   day_start_h = %s, day_end_h = %s WHERE calendar = %s""",
+            (tz, sorted(set(weekdays)) if weekdays is not None else None, lo, hi, name))
+        if holidays is not None:
+            conn.execute("DELETE FROM sla_holidays WHERE calendar = %s", (name,))
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO sla_holidays (calendar, day, name) VALUES (%s, %s, %s)",
+                                [(name, d, n) for d, n in dict(holidays).items()])
+    return calendars(conn)[name]
 
 
 def tiers(conn) -> dict[str, dict]:

@@ -13,9 +13,16 @@ Model (what a field service dispatcher expects):
   (``respond_by``) and, for a predicted failure, the predicted failure time minus the repair time.
   Each order is offered as mutually exclusive optional visits, one per slot of the horizon
   (three a day, ``SLOT_HOURS``; the deadline's slot split at the deadline): on time doubles the
-  prize, each day later takes a quarter off (``DAY_DISCOUNT``), each later slot of a day 5%
-  (``SLOT_DISCOUNT``). A late visit beats none, an on-time one beats a late one, urgent work
-  goes first in the day, and work is not put off to save travel.
+  prize; from the deadline's day on (and for an order without a deadline) each day later takes
+  a quarter off (``DAY_DISCOUNT``), each later slot of a day 5% (``SLOT_DISCOUNT``). A late
+  visit beats none, an on-time one beats a late one, work due today goes first in the day and
+  overdue work is not put off to save travel.
+- **Any day before the deadline's day will do.** A visit whose deadline falls on a later day
+  (a preventive visit due next week, a bronze-tier response target three days out) is worth
+  the same on every day before that day but for ``EARLY_KM_PER_DAY`` a day, so the solver picks
+  its day and technician by travel: it goes with other work at the same site or nearby (a
+  technician already there does it) instead of on a trip of its own. On the deadline's day
+  the slot discounts put urgent work first, as above.
 - **Objective.** Travel distance minus prizes, plus a change penalty. The prize is set by
   priority, three times larger per priority step (``PRIZE_KM``, 1,000 km for priority 5: any
   visit that fits is worth its travel), so that priority comes first and
@@ -31,7 +38,9 @@ Model (what a field service dispatcher expects):
 
 The parameters are product settings chosen by reasoning, not fitted: ``ROAD_FACTOR`` 1.3 is the
 usual circuity of road networks, 50 km/h a mixed urban/regional average, the prize ladder makes one
-order of a priority worth three of the next.
+order of a priority worth three of the next. ``EARLY_KM_PER_DAY`` 20 km: a visit waits a day when
+that saves more than 20 km (a trip of its own is 50-100 km, home and back, in a territory of
+this size), and is still done early rather than late when nothing is saved.
 """
 
 from __future__ import annotations
@@ -56,6 +65,7 @@ MAX_VISIT_H = 10.0          # a longer repair is booked as 10 h; the rest contin
 DAY_DISCOUNT = 0.25        # a visit a day later is worth a quarter less: as soon as possible first,
 SLOT_DISCOUNT = 0.05       # and 5% less per later slot of the day...
 SLOT_HOURS = (11, 14)      # ...cut at these hours (UTC)
+EARLY_KM_PER_DAY = 20.0    # before a visit's deadline day, a day later costs this much
 EARTH_KM = 6371.0088
 UNIT_M = 10               # the solver's distance unit: 10 m keeps prizes and penalties in scale
 KM = 1000 // UNIT_M
@@ -285,6 +295,7 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
     jobs, job_order, job_on_time = [], [], []
     horizon = sec(end)
     cuts, discounts = slots(start, end)
+    day0 = int((start - start.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds())
     for k, o in enumerate(todo):
         point = len(homes) + k
         service = int(round(min(o.service_h, MAX_VISIT_H) * 3600))
@@ -306,8 +317,13 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
         dls = None if dl is None else sec(dl)
         for a, b, disc in pieces(cuts, discounts, dls):
             on_time = dls is None or b <= dls
+            day = (a + day0) // 86400
+            if on_time and dls is not None and day < (dls + day0) // 86400:     # before its deadline's day
+                prize = int(base * 2 - EARLY_KM_PER_DAY * KM * day)
+            else:
+                prize = int(base * (2 if on_time else 1) * max(0.05, 1 - disc))
             jobs.append(Job(**common, tw_early=a, tw_late=b, required=False, requires=req,
-                            prize=int(base * (2 if on_time else 1) * max(0.05, 1 - disc)),
+                            prize=prize,
                             alternatives=o.order_id))
             job_order.append(o)
             job_on_time.append(on_time)

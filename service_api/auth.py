@@ -11,7 +11,7 @@ Roles, each including the rights of those before it where it makes sense:
   re-prioritises, holds and cancels service orders, and opens preventive/corrective ones;
 - ``technician`` also starts, holds (waiting for parts or the customer) and completes orders
   (recording the repair and first-time fix);
-- ``admin`` can do all of the above and manages tokens and webhook subscriptions;
+- ``admin`` can do all of the above and manages tokens, webhook subscriptions and SLA calendars;
 - ``customer`` reads only its own customer's assets, orders, uptime, MTTR and SLA (the token
   is bound to a ``customer_id``); fleet-wide figures (ingest statistics) are not for it.
 
@@ -54,7 +54,7 @@ RIGHTS: dict[str, frozenset[str]] = {
                           "create_order"}),
     "technician": frozenset({"read", "fleet", "start", "hold", "complete"}),
     "admin": frozenset({"read", "fleet", "triage", "schedule", "assign", "hold", "cancel",
-                        "create_order", "start", "complete", "tokens", "webhooks"}),
+                        "create_order", "start", "complete", "tokens", "webhooks", "calendars"}),
     "customer": frozenset({"read"}),
 }
 

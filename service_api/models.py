@@ -7,7 +7,7 @@ Families follow the resource: ``XCreate`` (POST body), ``XUpdate`` (PATCH body),
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -489,6 +489,36 @@ class OrderSlaPublic(BaseModel):
 class OrderSlaList(BaseModel):
     at: datetime
     items: list[OrderSlaPublic]
+
+
+class Holiday(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    day: date = Field(description="local date without working hours")
+    name: str = Field("", max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")
+
+
+class SlaCalendarPublic(BaseModel):
+    calendar: str
+    timezone: str
+    weekdays: list[int] = Field(description="ISO weekdays with working hours, 1 = Monday")
+    day_start_h: float
+    day_end_h: float
+    description: str
+    holidays: list[Holiday]
+
+
+class SlaCalendarUpdate(BaseModel):
+    """What to change; ``holidays`` replaces the calendar's list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$",
+                                 description="IANA time zone, e.g. Europe/Berlin")
+    weekdays: list[Annotated[int, Field(ge=1, le=7)]] | None = Field(None, min_length=1, max_length=7)
+    day_start_h: float | None = Field(None, ge=0, lt=24)
+    day_end_h: float | None = Field(None, gt=0, le=24)
+    holidays: list[Holiday] | None = Field(None, max_length=1000)
 
 
 class FleetIncidentPublic(BaseModel):

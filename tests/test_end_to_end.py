@@ -49,7 +49,9 @@ def platform(e2e_world, tmp_path_factory):
     sup = Supervisor(tmp_path_factory.mktemp("e2e-logs"), world.env())
     sup.start("ingest", "ingest")
     sup.start("detect", "detect", "--poll", "0.5", "--no-model")
-    time.sleep(3)
+    # a fresh detection service watches from the newest batch on: publish once it is there
+    sup.wait_event("ingest", "mqtt_subscribed")
+    sup.wait_event("detect", "detection_started")
     with psycopg.connect(s.dsn, autocommit=True) as conn:
         token = create_token(conn, "e2e viewer", "viewer")
         planner = create_token(conn, "e2e planner", "planner")

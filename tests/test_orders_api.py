@@ -163,3 +163,24 @@ def test_first_time_fix_judged_by_repeats_billing_and_renewals(client, tokens, d
     assert all(0.0 <= r["availability"] <= 1.0 for r in ren)
     assert client.get("/api/v1/service-figures/renewals", params={"days": 30, "customer": fleet["customer"]},
                       headers=tokens["viewer"]).json() == []
+
+
+def test_sla_calendars_listed_and_changed_by_an_admin(client, tokens, settings):
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        admin = {"Authorization": f"Bearer {create_token(conn, 'oapi-admin', 'admin')}"}
+    listed = {c["calendar"]: c for c in client.get("/api/v1/sla/calendars", headers=tokens["viewer"]).json()}
+    assert listed["business"]["weekdays"] == [1, 2, 3, 4, 5] and listed["24x7"]["holidays"] == []
+    body = {"timezone": "Europe/Berlin", "holidays": [{"day": "2026-12-25", "name": "Christmas Day"}]}
+    assert client.patch("/api/v1/sla/calendars/business", headers=tokens["planner"], json=body).status_code == 403
+    bad = client.patch("/api/v1/sla/calendars/business", headers=admin, json={"timezone": "Mars/Olympus"})
+    assert bad.status_code == 422 and "time zone" in bad.json()["detail"]
+    assert client.patch("/api/v1/sla/calendars/nope", headers=admin, json=body).status_code == 404
+    try:
+        r = client.patch("/api/v1/sla/calendars/business", headers=admin, json=body)
+        assert r.status_code == 200, r.text
+        assert r.json()["timezone"] == "Europe/Berlin"
+        assert r.json()["holidays"] == [{"day": "2026-12-25", "name": "Christmas Day"}]
+    finally:
+        old = listed["business"]
+        client.patch("/api/v1/sla/calendars/business", headers=admin,
+                     json={"timezone": old["timezone"], "holidays": old["holidays"]})

@@ -145,3 +145,28 @@ def test_breach_probability_allows_the_planned_travel(db, assets, uid):
     c = _clock(db, oid, now)
     assert c.arrival == now + timedelta(minutes=114)
     assert c.breach_probability > before.breach_probability         # later on site, likelier late
+
+
+def test_calendar_time_zone_and_holidays(db):
+    """A business calendar in Berlin time with a public holiday: the response clock skips the
+    holiday and counts local working hours; bad changes are refused and change nothing."""
+    from datetime import date
+
+    name = "business"
+    before = sla.calendars(db)[name]
+    try:
+        cal = sla.update_calendar(db, name, tz="Europe/Berlin",
+                                  holidays=[(date(2026, 3, 9), "a Monday off")])
+        assert cal.tz == "Europe/Berlin" and cal.holidays == {date(2026, 3, 9)}
+        # Friday 16:00 UTC = 17:00 in Berlin: 1 h left that day, Monday off, 3 h on Tuesday
+        assert cal.add(FRI, 4.0) == datetime(2026, 3, 10, 10, 0, tzinfo=timezone.utc)
+        assert cal.between(FRI, datetime(2026, 3, 10, 10, 0, tzinfo=timezone.utc)) == pytest.approx(4.0)
+        with pytest.raises(ValueError, match="time zone"):
+            sla.update_calendar(db, name, tz="Europe")
+        with pytest.raises(ValueError, match="working day"):
+            sla.update_calendar(db, name, start_h=19.0)
+        assert sla.calendars(db)[name] == cal
+        assert sla.update_calendar(db, "no-such-calendar", tz="UTC") is None
+    finally:
+        sla.update_calendar(db, name, tz=before.tz, weekdays=list(before.weekdays), start_h=before.start_h,
+                            end_h=before.end_h, holidays=[])

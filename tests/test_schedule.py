@@ -14,7 +14,7 @@ import pytest
 
 from orders.state import transition
 from scheduling import parts, plans, service, technicians
-from scheduling.planner import MAX_VISIT_H, OVERTIME_H
+from scheduling.planner import MAX_VISIT_H, OVERTIME_H, Order, Pin, Technician, plan
 from scheduling.solver import Job, Problem, Vehicle, solve
 from service_api.auth import create_token
 from tests import seed
@@ -54,6 +54,25 @@ def test_solver_finds_the_optimum_of_a_tiny_vrptw():
     for route in r.routes:
         for v in route.visits:
             assert tw[v.job + 1][0] <= v.start <= tw[v.job + 1][1]
+
+
+def test_a_visit_due_later_in_the_week_goes_with_the_work_at_its_site():
+    """A preventive visit due on Friday is not sent on a trip of its own on Monday (about 130 km,
+    home and back) when the technician is at the same site on Tuesday anyway: it follows the
+    pinned repair there, at no extra driving."""
+    mon = MONDAY.replace(hour=0)
+    shifts = tuple((mon + timedelta(days=d, hours=8), mon + timedelta(days=d, hours=17)) for d in (0, 1))
+    tech = Technician("t1", 50.0, 10.0, "north", {("m", "bearing"): 2, ("m", "preventive"): 2}, shifts)
+    site = (50.45, 10.0)                        # ~65 km by road from the technician's home
+    repair = Order(1, "m", "bearing", *site, "north", 3, 4.0, respond_by=mon + timedelta(days=1, hours=14))
+    service = Order(2, "m", "preventive", *site, "north", 5, 3.0, respond_by=mon + timedelta(days=4, hours=17))
+    p = plan([repair, service], [tech], mon + timedelta(hours=7), mon + timedelta(days=2),
+             pins=[Pin(1, "t1", mon + timedelta(days=1, hours=9, minutes=30))], time_limit=1.0)
+    assert p.unscheduled == {}
+    first, then = sorted(p.visits, key=lambda v: v.starts_at)
+    assert (first.order_id, then.order_id) == (1, 2)
+    assert then.starts_at.date() == first.starts_at.date() and then.travel_km == 0.0
+    assert p.km == pytest.approx(2 * first.travel_km)
 
 
 @pytest.fixture

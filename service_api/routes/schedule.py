@@ -70,7 +70,7 @@ def make_plan(conn: DbConn, user: CurrentUser, body: PlanRequest) -> dict[str, A
         plan_id, _ = service.run(conn, now=utc(body.now, "now"), days=body.days, time_limit=body.time_limit_s,
                                  regions=body.regions, actor=user.actor)
     except (ValueError, Invalid) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     except Conflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return _plan(conn, plan_id)
