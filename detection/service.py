@@ -13,7 +13,9 @@ the risk threshold. Failures recorded in ``downtime`` open corrective orders; re
 live orders of their mode and make the asset's detectors start over (the old normal is gone),
 each at its own time in the stream. A planner's false alarm (``orders.feedback.false_alarms``)
 re-baselines the sensors that mode moves on that asset and clears its evidence: the current
-readings become the new normal (``FleetDetector.rebaseline``). A stuck sensor is recorded as an
+readings become the new normal (``FleetDetector.rebaseline``); a planner's confirmed change of
+duty (``orders.duty``) does the same for every sensor and mode of the asset (both read through
+``orders.feedback.rebaselines``). A stuck sensor is recorded as an
 anomaly of detector ``stuck`` (a sensor fault) and scores nothing. State is checkpointed to ``detector_checkpoints`` in the
 same transaction as the step's writes, so a restarted service continues exactly.
 """
@@ -39,7 +41,7 @@ from detection.mttr import MttrCache, predicted_mttr
 from detection.prediction.history import recent_window, recent_windows
 from detection.orders import priority, respond_by
 from detection.reader import OutboxReader
-from orders.feedback import false_alarms
+from orders.feedback import rebaselines
 from orders.sla import sweep as sla_sweep
 from orders.state import OrderProposal, complete_repaired, new_repairs, open_or_update, refresh_predictions
 from detection.regime import ConditionNormalizer
@@ -223,15 +225,18 @@ class ModelState:
         self.ordered[i] = False
         self.calm[i] = 10**9
 
-    def rebaseline(self, device_id: str, mode: str) -> None:
+    def rebaseline(self, device_id: str, mode: str | None) -> None:
         """A planner's false alarm: the sensors ``mode`` moves (all, if none is known) learn the
-        device's current readings as the new normal, and the mode's evidence starts over."""
+        device's current readings as the new normal, and the mode's evidence starts over.
+        ``mode=None`` (a confirmed change of duty): every sensor and every mode."""
         i = self.index.get(device_id)
-        if i is None or mode not in self.info.modes:
+        if i is None or (mode is not None and mode not in self.info.modes):
             return
-        m = self.info.modes.index(mode)
-        cols = np.flatnonzero(np.asarray(self.info.mode_mask)[m])
-        self.det.rebaseline([i], cols if len(cols) else None)
+        m = slice(None) if mode is None else self.info.modes.index(mode)
+        cols = np.flatnonzero(np.asarray(self.info.mode_mask)[m]) if mode is not None else np.zeros(0, np.int64)
+        cols = cols if len(cols) else np.arange(len(self.info.sensors))
+        self.det.rebaseline([i], cols)
+        self.buckets[-1][i, cols] = new_state(1, len(cols))[-1][0]   # the sensors' raw bands too
         self.rate[i, m] = 0.0
         self.ordered[i, m] = False
 
@@ -266,9 +271,8 @@ class ModelState:
             else:                          # a checkpoint from before bucket samples (or their layout)
                 self.buckets = new_state(len(self.devices), len(self.info.sensors))
             if d["condition"] is not None:
-                self.norm = ConditionNormalizer(d["condition"])
-                self.norm.coef_, self.norm.n_sensors_, self.norm.on_ = f["norm"], len(self.info.sensors), f["on"]
-                self.norm.n_lagged_ = self.ema.shape[1] * self.ema.shape[2]
+                self.norm = ConditionNormalizer.restore(d["condition"], f["norm"], f["on"],
+                                                        n_lagged=self.ema.shape[1] * self.ema.shape[2])
         self.buffer = [(np.array(dv, dtype=object), np.array(X, dtype=np.float64), np.array(t))
                        for dv, X, t in d.get("buffer", [])]
 
@@ -291,7 +295,9 @@ class DetectionService:
         self.reader = OutboxReader()
         self.models: dict[str, ModelState] = {}
         self.repair_position = 0
-        self.false_alarm_position = 0       # last service_order_history id handled as a false alarm
+        # last position handled per re-baseline source (orders.feedback.rebaselines): false_alarm =
+        # service_order_history id, duty_change = duty_changes id
+        self.rebaseline_position = {"false_alarm": 0, "duty_change": 0}
         # Repairs and failures apply at their own time in the stream: (time, kind, payload)
         self.pending: list[tuple] = []
         self.downtime_position = 0
@@ -316,8 +322,9 @@ class DetectionService:
             if not from_start:
                 self.reader.position = OutboxReader.head(self.conn)
                 self.repair_position = self.conn.execute("SELECT coalesce(max(id), 0) FROM repairs").fetchone()[0]
-                self.false_alarm_position = self.conn.execute(
-                    "SELECT coalesce(max(id), 0) FROM service_order_history").fetchone()[0]
+                self.rebaseline_position = {
+                    "false_alarm": self.conn.execute("SELECT coalesce(max(id), 0) FROM service_order_history").fetchone()[0],
+                    "duty_change": self.conn.execute("SELECT coalesce(max(id), 0) FROM duty_changes").fetchone()[0]}
                 self.downtime_position = self.conn.execute("SELECT coalesce(max(id), 0) FROM downtime").fetchone()[0]
             self._fit_normalizers()
         self.conn.commit()
@@ -402,7 +409,7 @@ class DetectionService:
         t0 = time.monotonic()
         self._refresh_catalog()
         self._collect_events()
-        self._rebaseline_false_alarms()
+        self._rebaseline()
         batch = self.reader.read(self.conn)
         stats = {"readings": 0, "anomalies": 0, "orders_opened": 0, "corrective": 0, "repairs": 0}
         anomalies: list[tuple] = []
@@ -642,16 +649,17 @@ class DetectionService:
             self.downtime_position = did
         self.pending.sort(key=lambda e: (e[0], e[1]))
 
-    def _rebaseline_false_alarms(self) -> None:
-        """Planners' false alarms since the last step: re-baseline that asset and mode."""
-        for fa in false_alarms(self.conn, self.false_alarm_position):
-            self.false_alarm_position = fa.id
-            st = self.models.get(self.catalog.asset_model.get(fa.asset_id))
+    def _rebaseline(self) -> None:
+        """Planners' false alarms (that asset and mode) and confirmed changes of duty (every
+        sensor of the asset) since the last step: re-baseline."""
+        for rb in rebaselines(self.conn, self.rebaseline_position):
+            self.rebaseline_position[rb.source] = max(self.rebaseline_position.get(rb.source, 0), rb.id)
+            st = self.models.get(self.catalog.asset_model.get(rb.asset_id))
             if st is None:
                 continue
-            for d in self.catalog.asset_devices.get(fa.asset_id, []):
-                st.rebaseline(d, fa.mode)
-            event(log, "rebaselined", asset=fa.asset_id, mode=fa.mode, order_id=fa.order_id, reason="false_alarm")
+            for d in self.catalog.asset_devices.get(rb.asset_id, []):
+                st.rebaseline(d, rb.mode)
+            event(log, "rebaselined", asset=rb.asset_id, mode=rb.mode, reason=rb.source, id=rb.id)
 
     def _apply_events(self, upto: float, stats: dict) -> None:
         keep, corrective = [], []
@@ -717,7 +725,9 @@ class DetectionService:
                  "pending": self.pending, "stream_time": self.stream_time,
                  "config": json.loads(json.dumps(asdict(self.config), default=str))}
         position = {"batch_id": self.reader.position, "repair_id": self.repair_position,
-                    "downtime_id": self.downtime_position, "false_alarm_id": self.false_alarm_position}
+                    "downtime_id": self.downtime_position,
+                    "false_alarm_id": self.rebaseline_position["false_alarm"],
+                    "duty_change_id": self.rebaseline_position["duty_change"]}
         self.conn.execute(
             """INSERT INTO detector_checkpoints (name, saved_at, position, state) VALUES (%s, now(), %s, %s)
                ON CONFLICT (name) DO UPDATE SET saved_at = now(), position = EXCLUDED.position, state = EXCLUDED.state""",
@@ -731,7 +741,8 @@ class DetectionService:
         self.reader.position = position["batch_id"]
         self.repair_position = position["repair_id"]
         self.downtime_position = position["downtime_id"]
-        self.false_alarm_position = position.get("false_alarm_id", 0)
+        self.rebaseline_position = {"false_alarm": position.get("false_alarm_id", 0),
+                                    "duty_change": position.get("duty_change_id", 0)}
         self.pending = [tuple(e) for e in state["pending"]]
         self.stream_time = state["stream_time"]
         for model_id, d in state["models"].items():
