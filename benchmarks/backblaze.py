@@ -24,14 +24,18 @@ failure itself, not a precursor), so every prediction is at least one day ahead.
   as many orders as the rule, and its best 1-7-day recall at order precision >= 0.5.
 
 Choosing the configuration without the test drives: ``--inner-of K`` runs the same protocol
-inside split K's train drives only (halved again by drive, seeds 101, 102, ...), so a change
-(``--rise`` adds the counter-rise features, ``FeatureSpec.rise``) is judged there.
+inside split K's train drives only (halved again by drive, seeds 101, 102, ...), so a change is
+judged there: ``--rise`` adds the counter-rise features (``FeatureSpec.rise``), ``--windows``
+sets the feature windows in days, ``--horizon-days`` the horizon the trainer learns (the scored
+label stays "fails within 7 days"). Tried and measured so far, none adopted: benchmarks/RESULTS.md.
 
     python -m benchmarks.backblaze [--quick] --json PATH [--data ../shared/datasets/backblaze-2013]
+        [--inner-of K] [--rise] [--windows 2,4,8,14] [--horizon-days 3]
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import gzip
 import json
@@ -58,9 +62,9 @@ HORIZON_DAYS = 7
 DAY_S = 86400.0
 DAYS_PER_MONTH = 365.25 / 12
 #: the trainer's configuration for a product reporting once a day (rows are days)
-CONFIG = dict(horizon_h=HORIZON_DAYS * 24.0, rul_cap_h=30 * 24.0, stride_h=24, min_history_h=24,
-              holdout=0.0, regimes=0, n_members=2, max_iter=150,
-              spec=FeatureSpec(windows=(3, 7, 14), ewm_alphas=(0.3,), crossings=False))
+CONFIG = {"horizon_h": HORIZON_DAYS * 24.0, "rul_cap_h": 30 * 24.0, "stride_h": 24, "min_history_h": 24,
+          "holdout": 0.0, "regimes": 0, "n_members": 2, "max_iter": 150,
+          "spec": FeatureSpec(windows=(3, 7, 14), ewm_alphas=(0.3,), crossings=False)}
 THRESHOLD = 0.5
 TARGETS = {"average_precision_7d": 0.20, "recall_7d_at_rule_orders": 0.35, "recall_7d_at_precision_0_5": 0.10}
 
@@ -288,6 +292,31 @@ def summarise(splits: list[dict], who: str) -> dict:
     return out
 
 
+def _days(text: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"windows must be whole days separated by commas, got {text!r}") from None
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"windows must be >= 1 day, got {text!r}")
+    return out
+
+
+def configure(cfg: TrainConfig, rise: bool = False, windows: tuple[int, ...] | None = None,
+              horizon_days: float | None = None) -> TrainConfig:
+    """The benchmark's trainer configuration with the command line's changes (each one a
+    candidate judged with ``--inner-of``, never on test drives)."""
+    if rise:
+        cfg = replace(cfg, spec=replace(cfg.spec, rise=True))
+    if windows:
+        cfg = replace(cfg, spec=replace(cfg.spec, windows=windows))
+    if horizon_days is not None:
+        if not horizon_days > 0:
+            raise ValueError(f"horizon must be > 0 days, got {horizon_days}")
+        cfg = replace(cfg, horizon_h=24.0 * horizon_days)
+    return cfg
+
+
 def main(argv=None) -> int:
     p = parser(__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the backblaze-2013 directory")
@@ -295,12 +324,18 @@ def main(argv=None) -> int:
     p.add_argument("--threshold", type=float, default=THRESHOLD, help="p_fail that opens an order (default 0.5)")
     p.add_argument("--max-files", type=int, default=None, help="read only the first N days (tests)")
     p.add_argument("--rise", action="store_true", help="add the counter-rise features (FeatureSpec.rise; not chosen: see RESULTS.md)")
+    p.add_argument("--windows", type=_days, default=None, metavar="W,W,...",
+                   help=f"feature windows in days (default {','.join(map(str, CONFIG['spec'].windows))})")
+    p.add_argument("--horizon-days", type=float, default=None, metavar="H",
+                   help=f"the horizon the trainer learns (default {HORIZON_DAYS}); scoring stays 'fails within {HORIZON_DAYS} days'")
     p.add_argument("--inner-of", type=int, default=None, metavar="K",
                    help="validate inside split K's train drives only (inner seeds 101, 102, ...)")
     args = p.parse_args(argv)
     n_splits = args.splits or (1 if args.quick else 5)
     if n_splits < 1 or not 0 < args.threshold <= 1:
         p.error("--splits must be >= 1 and --threshold in (0, 1]")
+    if args.horizon_days is not None and not args.horizon_days > 0:
+        p.error(f"--horizon-days must be > 0, got {args.horizon_days:g}")
     t0 = time.perf_counter()
     try:
         drives, sensors, day0 = load_drives(args.data, args.max_files)
@@ -309,8 +344,7 @@ def main(argv=None) -> int:
         return 2
     epoch_day = (day0 - date(1970, 1, 1)).days
     cfg = TrainConfig(**CONFIG)
-    if args.rise:
-        cfg = replace(cfg, spec=replace(cfg.spec, rise=True))
+    cfg = configure(cfg, rise=args.rise, windows=args.windows, horizon_days=args.horizon_days)
     seeds = list(range(n_splits))
     if args.inner_of is not None:   # the outer split's test drives are never read
         drives = [d for d, t in zip(drives, split(drives, args.inner_of)) if not t]
@@ -344,14 +378,14 @@ def report(args, drives, sensors, cfg, splits, t0, t_load) -> tuple[dict, str]:
         "drives": len(drives), "failures": int(sum(d.failure_day is not None for d in drives)),
         "drive_days": int(sum(d.values.shape[0] for d in drives)), "sensors": sensors,
         "threshold": args.threshold, "splits": n_splits, "inner_of": args.inner_of,
-        "config": {k: v for k, v in CONFIG.items() if k != "spec"} | {"spec": cfg.spec.to_dict(),
-                                                                     "n_members": cfg.n_members, "max_iter": cfg.max_iter},
+        "config": {k: getattr(cfg, k) for k in CONFIG if k != "spec"} | {"spec": cfg.spec.to_dict()},
         **ours, "rule": rule, "per_split": splits, "targets": TARGETS,
         "meets_targets": {k: bool(ours[k] >= v) for k, v in TARGETS.items()},
         "load_s": t_load, "runtime_s": time.perf_counter() - t0,
     }
     where = "" if args.inner_of is None else f" inside split {args.inner_of}'s train drives"
-    summary = (f"backblaze ({n_splits} splits{where}{', with rise' if args.rise else ''}): AP7 {ours['average_precision_7d']:.3f} ± {ours['average_precision_7d_std']:.3f} "
+    changed = [k for k in ("rise", "windows", "horizon_days") if getattr(args, k)]
+    summary = (f"backblaze ({n_splits} splits{where}{''.join(f', {k} {getattr(args, k)}' for k in changed)}): AP7 {ours['average_precision_7d']:.3f} ± {ours['average_precision_7d_std']:.3f} "
                f"(rule {rule['average_precision_7d']:.3f}); at p>={args.threshold:g}: recall {ours['recall']:.2f}, "
                f"1-7 d {ours['recall_7d']:.2f}, precision {ours['precision']:.2f}, "
                f"{ours['false_orders_per_1000_drive_months']:.2f} false/1000 drive-months, lead {ours['median_lead_days']:.1f} d; "

@@ -67,7 +67,16 @@ def run_vrptw(root: Path, names: list[str] | None, limits: list[float], homberge
         best = bks[key]
         prob = to_problem(inst, hierarchical=hier)
         for limit in limits:
-            res = solve(prob, time_limit=limit, seed=seed)
+            try:
+                res = solve(prob, time_limit=limit, seed=seed)
+            except RuntimeError as exc:          # no feasible solution within the limit
+                rows.append({"instance": inst.name, "family": family, "class": inst.klass,
+                             "time_limit_s": limit, "objective": "hierarchical" if hier else "distance",
+                             "bks_key": key, "cost": None, "bks": best["best_known_cost"], "gap_pct": None,
+                             "vehicles": None, "bks_vehicles": best["solved_with_vehicles"],
+                             "feasible": False, "error": str(exc)})
+                bar.update()
+                continue
             cost, used, problems = evaluate(inst, routes_of(res))
             if problems:
                 raise AssertionError("; ".join(problems[:3]))
@@ -76,7 +85,7 @@ def run_vrptw(root: Path, names: list[str] | None, limits: list[float], homberge
                    "cost": round(cost, 3), "bks": best["best_known_cost"],
                    "gap_pct": round(100 * (cost / best["best_known_cost"] - 1), 4),
                    "vehicles": used, "bks_vehicles": best["solved_with_vehicles"],
-                   "iterations": res.iterations}
+                   "iterations": res.iterations, "feasible": True}
             if ortools and not hier:
                 from benchmarks.schedule_ortools import solve_routes
                 routes = solve_routes(prob, limit)
@@ -89,9 +98,13 @@ def run_vrptw(root: Path, names: list[str] | None, limits: list[float], homberge
             bar.update()
     bar.close()
     out: dict = {"vrptw_rows": rows, "time_limits_s": limits}
+    # gaps are means over the instances solved feasibly; the others are counted beside them
     for limit in limits:
         tag = f"{limit:g}s"
-        sol = [r for r in rows if r["family"] == "solomon" and r["time_limit_s"] == limit]
+        for fam, name in (("solomon", "solomon"), ("homberger_200", "homberger200")):
+            out[f"{name}_infeasible_{tag}"] = sum(1 for r in rows if r["family"] == fam
+                                                  and r["time_limit_s"] == limit and not r["feasible"])
+        sol = [r for r in rows if r["family"] == "solomon" and r["time_limit_s"] == limit and r["feasible"]]
         if sol:
             out[f"solomon_gap_{tag}_mean"] = round(float(np.mean([r["gap_pct"] for r in sol])), 4)
             out[f"solomon_instances_{tag}"] = len(sol)
@@ -99,13 +112,15 @@ def run_vrptw(root: Path, names: list[str] | None, limits: list[float], homberge
             if ort:
                 out[f"ortools_solomon_gap_{tag}_mean"] = (None if None in ort
                                                           else round(float(np.mean(ort)), 4))
-        hgr = [r for r in rows if r["family"] == "homberger_200" and r["time_limit_s"] == limit]
+        hgr = [r for r in rows if r["family"] == "homberger_200" and r["time_limit_s"] == limit and r["feasible"]]
         if hgr:
             out[f"homberger200_gap_{tag}_mean"] = round(float(np.mean([r["gap_pct"] for r in hgr])), 4)
             out[f"homberger200_extra_vehicles_{tag}"] = int(sum(max(0, r["vehicles"] - r["bks_vehicles"]) for r in hgr))
             out[f"homberger200_instances_{tag}"] = len(hgr)
     per_class: dict = {}
     for r in rows:
+        if not r["feasible"]:
+            continue
         fam = "solomon" if r["family"] == "solomon" else "homberger200"
         d = per_class.setdefault(f"{fam}_{r['class']}", {})
         d.setdefault(f"{r['time_limit_s']:g}s", []).append(r["gap_pct"])

@@ -54,7 +54,7 @@ from detection.kernels import context as C
 from detection.kernels import fleet as K
 from detection.kernels import reference
 from detection.kernels import sensor as Q
-from detection.kernels.mahalanobis import inverse_correlation, update_comoment
+from detection.kernels.mahalanobis import inverse_correlation, top_eigenvalue, update_comoment
 
 FORMAT_VERSION = 2
 
@@ -212,6 +212,9 @@ class FleetResult:
     ctx: np.ndarray | None = None     # float64[n] context score (NaN: no sensor warm)
 
 
+#: Largest work array (elements) a detector keeps between batches (32 MB).
+_ZC_KEEP = 1 << 22
+
 _STATE = ("ew", "rb", "cs", "cnt", "dev", "sq", "wb", "wph", "cg", "pg", "cc", "cprev", "cring")
 
 
@@ -246,6 +249,8 @@ class FleetDetector:
         self.comoment = np.zeros((s, s))
         self.mv_weight = 0.0
         self.rinv = np.eye(s)
+        self._rinv_top = None                        # the Rinv whose top eigenvalue is in _P
+        self._zc = np.empty((0, s))
         if capacity:
             self.ensure_devices(capacity)
 
@@ -302,17 +307,21 @@ class FleetDetector:
         dev_idx, X, t, ex = self._check_rows(dev_idx, X, t, ex)
         n = X.shape[0]
         s = self.n_sensors
-        z, zc = np.empty((n, s)), np.empty((n, s))
+        z, zc = np.empty((n, s)), self._zc_buffer(n)
         fused, ctx = np.empty(n), np.empty(n)
         flag, acc = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.bool_)
         stuck = np.empty((n, s), dtype=np.bool_)
         mv_ready = self.mv_weight >= self.config.mv_min_weight
+        if mv_ready and self._rinv_top is not self.rinv:   # refreshed, restored or replaced
+            self._P[K.MV_TOP] = top_eigenvalue(self.rinv)
+            self._rinv_top = self.rinv
         args = (*(getattr(self, k) for k in _STATE), self.rinv, mv_ready, self._P)
         out = (z, fused, flag, acc, zc, stuck, ctx)
         crit = self._crit
         if n == 0:
             pass
         elif engine == "numpy":
+            ex = np.full(X.shape, np.nan) if ex.shape[0] == 0 else ex
             z, fused, flag, acc, zc, stuck, ctx = reference.update_rows(dev_idx, X, t, ex, *args)
         elif threads and numba.get_num_threads() > 1 and n > 256:
             order = np.argsort(dev_idx, kind="stable")
@@ -324,6 +333,16 @@ class FleetDetector:
             K.update_rows_serial(dev_idx, X, t, ex, *args, crit, *out)
         self._learn_correlation(zc, acc)
         return FleetResult(z=z, fused=fused, flag=flag, stuck=stuck, ctx=ctx)
+
+    def _zc_buffer(self, n: int) -> np.ndarray:
+        """Work array for the clipped z-vectors of a batch of ``n`` rows, kept between batches:
+        a fresh one would cost a page fault per 4 KiB on every batch of the service's size."""
+        if self._zc.shape[0] >= n:
+            return self._zc[:n]
+        buf = np.empty((n, self.n_sensors))
+        if buf.size <= _ZC_KEEP:
+            self._zc = buf
+        return buf
 
     def _learn_correlation(self, zc: np.ndarray, acc: np.ndarray) -> None:
         """Fold the clipped z-vectors of accepted rows (other rows are zeros) into the model's
@@ -364,7 +383,7 @@ class FleetDetector:
             if t.shape != (X.shape[0],):
                 raise ValueError(f"t must have shape ({X.shape[0]},), got {t.shape}")
         if ex is None:
-            ex = np.full(X.shape, np.nan)
+            ex = np.empty((0, X.shape[1]))       # none (the kernel reads NaN)
         else:
             ex = np.ascontiguousarray(ex, dtype=np.float64)
             if ex.shape != X.shape:

@@ -4,6 +4,13 @@
 one that took a later id. The reader advances only over a contiguous run of ids; a missing id
 is waited for ``gap_timeout_s`` (an aborted transaction leaves a permanent hole) before it is
 skipped.
+
+A read takes at most ``max_batches`` batches and stops before a batch that would stretch its
+time span beyond ``max_span_s`` (it always takes one): the rows are fetched by their keys
+within the read's time bounds, and every key probes every telemetry chunk inside those bounds,
+so a read of a month of backfilled one-minute telemetry (10.8 M keys x 121 six-hour chunks)
+ran for more than 15 minutes in one query; a read within one chunk interval probes two or three.
+Live telemetry (small, recent batches) is read as before.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ class OutboxReader:
     position: int = 0                      # last batch id consumed
     gap_timeout_s: float = 10.0
     max_batches: int = 500
+    max_span_s: float = 6 * 3600.0         # telemetry's chunk interval (schemas/migrations/0002)
     _gap_since: dict = field(default_factory=dict)
 
     def read(self, conn: psycopg.Connection) -> Batch | None:
@@ -41,6 +49,9 @@ class OutboxReader:
         take, expected, now = [], self.position + 1, time.monotonic()
         lo = hi = committed = None
         for batch_id, t0, t1, c in rows:
+            if take and t0 is not None and lo is not None and \
+                    (max(hi, t1) - min(lo, t0)).total_seconds() > self.max_span_s:
+                break              # the rest next time: a read's keys probe every chunk in its span
             if batch_id != expected:
                 first_seen = self._gap_since.setdefault(expected, now)
                 if now - first_seen < self.gap_timeout_s:

@@ -2,11 +2,19 @@
 
 Load, speed and ambient temperature (the condition sensors: those no failure mode moves) drive
 the other sensors through the daily and weekly cycle, and thermal sensors follow them with a
-lag. A ridge regression per product model on the condition sensors, their squares, whether
-each is on (running or stopped) and their lagged averages
-(:mod:`detection.kernels.lagged`), fitted on history, predicts each monitored sensor;
-the detectors then watch the residual (value minus prediction), where a degradation stands out
-instead of hiding in the load cycle. Follows scikit-learn's estimator conventions.
+lag. A ridge regression per product model on the condition sensors, whether each is on
+(running or stopped) and their lagged averages (:mod:`detection.kernels.lagged`), fitted on
+history, predicts each monitored sensor; the detectors then watch the residual (value minus
+prediction), where a degradation stands out instead of hiding in the load cycle. Follows
+scikit-learn's estimator conventions.
+
+The design is linear in the conditions by default (``squares=False``). The normaliser is fitted
+on a few days of history, and the seasons then take the conditions beyond anything in it (the
+ambient temperature of late autumn). Squared terms fitted on a narrow range trade slope for
+curvature among collinear columns (ambient, its square, its lagged averages), and the curvature
+extrapolated beyond the range put the thermal sensors' residuals 2-4 sd off on a whole fleet,
+which the detectors read as a fault; a linear fit extrapolates with its average slope over the
+fitted range (measured in benchmarks/RESULTS.md, drift section).
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(1)
@@ -27,21 +35,38 @@ class ConditionNormalizer:
     """Residuals of the monitored sensors given the condition sensors.
 
     Parameters: ``condition`` (indices of condition sensors), ``ridge`` (L2 penalty, relative
-    to the design's scale). ``lagged`` (optional float[n, k], the same columns at fit and
+    to the design's scale), ``squares`` (also regress on the squared conditions: off by
+    default, see the module docstring). ``lagged`` (optional float[n, k], the same columns at fit and
     transform): lagged condition features. Learned: ``coef_`` float64[n_features, n_sensors],
     ``on_`` (per condition sensor, the level above which it counts as on), ``n_samples_``. Condition sensors pass through unchanged; a row with a missing condition
     value gets NaN residuals for the others (the detectors treat NaN as missing).
     """
 
-    def __init__(self, condition: list[int], ridge: float = 1e-6):
+    def __init__(self, condition: list[int], ridge: float = 1e-6, squares: bool = False):
         self.condition = list(condition)
         self.ridge = ridge
+        self.squares = squares
+
+    def n_features(self, n_lagged: int) -> int:
+        """Columns of the design (rows of ``coef_``)."""
+        return 1 + (3 if self.squares else 2) * len(self.condition) + n_lagged
+
+    @classmethod
+    def restore(cls, condition: list[int], coef: np.ndarray, on: np.ndarray, n_lagged: int) -> "ConditionNormalizer":
+        """A fitted normaliser from its learned arrays (a checkpoint); a checkpoint written before
+        the linear design keeps its squared terms."""
+        norm = cls(condition)
+        norm.squares = coef.shape[0] == cls(condition, squares=True).n_features(n_lagged) and bool(condition)
+        norm.coef_, norm.on_, norm.n_lagged_ = coef, on, n_lagged
+        norm.n_sensors_ = coef.shape[1]
+        norm.n_samples_ = 0
+        return norm
 
     def _design(self, X: np.ndarray, lagged: np.ndarray | None) -> np.ndarray:
         C = X[:, self.condition]
         with np.errstate(invalid="ignore"):
             on = np.where(np.isnan(C), np.nan, (np.abs(C) > self.on_).astype(np.float64))
-        parts = [np.ones(len(X)), C, C ** 2, on]
+        parts = [np.ones(len(X)), C, C ** 2, on] if self.squares else [np.ones(len(X)), C, on]
         if lagged is not None:
             if lagged.shape != (len(X), self.n_lagged_):
                 raise ValueError(f"lagged must have shape ({len(X)}, {self.n_lagged_}), got {lagged.shape}")
@@ -59,7 +84,7 @@ class ConditionNormalizer:
         with np.errstate(all="ignore"):
             top = np.nanmax(np.abs(X[:, self.condition]), axis=0) if self.condition and len(X) else np.zeros(0)
         self.on_ = np.nan_to_num(1e-3 * top)
-        self.coef_ = np.zeros((1 + 3 * len(self.condition) + self.n_lagged_, self.n_sensors_))
+        self.coef_ = np.zeros((self.n_features(self.n_lagged_), self.n_sensors_))
         self.n_samples_ = 0
         if not self.condition:
             return self

@@ -13,7 +13,9 @@ the risk threshold. Failures recorded in ``downtime`` open corrective orders; re
 live orders of their mode and make the asset's detectors start over (the old normal is gone),
 each at its own time in the stream. A planner's false alarm (``orders.feedback.false_alarms``)
 re-baselines the sensors that mode moves on that asset and clears its evidence: the current
-readings become the new normal (``FleetDetector.rebaseline``). A stuck sensor is recorded as an
+readings become the new normal (``FleetDetector.rebaseline``); a planner's confirmed change of
+duty (``orders.duty``) does the same for every sensor and mode of the asset (both read through
+``orders.feedback.rebaselines``). A stuck sensor is recorded as an
 anomaly of detector ``stuck`` (a sensor fault) and scores nothing. State is checkpointed to ``detector_checkpoints`` in the
 same transaction as the step's writes, so a restarted service continues exactly.
 """
@@ -34,13 +36,13 @@ from detection.catalog import Catalog, ModelInfo
 from detection.fleet import FleetConfig, FleetDetector
 from detection.kernels.evidence import evidence_update, mode_weights
 from detection.kernels.lagged import lagged_ema
-from detection.kernels.resample import bucket_samples, new_state
+from detection.kernels.resample import bucket_samples, compatible, new_state
 from detection import levels as alarm_levels
 from detection.mttr import MttrCache, predicted_mttr
 from detection.prediction.history import recent_window, recent_windows
 from detection.orders import priority, respond_by
 from detection.reader import OutboxReader
-from orders.feedback import false_alarms
+from orders.feedback import rebaselines
 from orders.sla import sweep as sla_sweep
 from orders.state import OrderProposal, complete_repaired, new_repairs, open_or_update, refresh_predictions
 from detection.regime import ConditionNormalizer
@@ -86,7 +88,13 @@ class ServiceConfig:
     ``benchmarks.nab`` runs as ``NAB_CONFIG``). The simulated product models' residuals are white
     noise, on which the context channel raises false alarms in its first weeks (measured in
     benchmarks/RESULTS.md, robust section), so their configuration runs the z tests only
-    (``context=False``); a model with smooth telemetry turns it on.
+    (``context=False``); a model with smooth telemetry turns it on. ``detector.max_gap_steps = 1``: a reading
+    (a bucket of a fast device) counts as one unit of the detectors' memory however long after
+    the previous one it comes, so a device reporting once a day is scored as one reporting every
+    10 minutes (chosen from the principle, checked in ``tests/test_real_telemetry.py``: with
+    elapsed time counted a daily reading weighed 144 units, the detectors forgot half of their
+    baseline every day and flagged nearly every reading of a steady sensor; devices reporting
+    every 10 minutes or faster are unaffected but after a gap in their readings).
     predict_every_h: stream time between two predictions of an asset's time to failure, and
     predict_every_s wall time between two prediction passes (a replay or an accelerated clock
     does not spend its steps predicting).
@@ -118,7 +126,8 @@ class ServiceConfig:
     mttr_alpha: float = 0.2
     learned_levels: bool = True
     detector: FleetConfig = field(default_factory=lambda: FleetConfig(warmup=144, alpha=0.005, robust_lr=0.005,
-                                                                      interval_s=600.0, context=False))
+                                                                      interval_s=600.0, max_gap_steps=1.0,
+                                                                      context=False))
 
 
 #: Weight of a new gap in a device's typical gap between readings (bucket samples).
@@ -149,6 +158,7 @@ class ModelState:
         self.ema_t = np.zeros(0)
         self.quiet_until = np.zeros(0)         # epoch seconds; rows before are not assessed
         self.bucket_s = float(config.detector.interval_s)
+        self.res_floor = float(config.detector.res_floor)
         self.buckets = new_state(0, len(info.sensors))   # decimation of fast devices
 
     def adopt_signatures(self, info: ModelInfo) -> None:
@@ -213,7 +223,7 @@ class ModelState:
         detectors' unit of time (unchanged for devices reporting that often or less), and the
         bucket summaries' exceedance evidence: ``(idx, ts, X, ex)``."""
         return bucket_samples(idx, ts, np.ascontiguousarray(X, dtype=np.float64), self.bucket_s,
-                            BUCKET_GAP_ALPHA, *self.buckets)
+                              BUCKET_GAP_ALPHA, self.res_floor, *self.buckets)
 
     def reset(self, device_id: str, quiet_until: float = -np.inf) -> None:
         i = self.index.get(device_id)
@@ -229,15 +239,18 @@ class ModelState:
         self.ordered[i] = False
         self.calm[i] = 10**9
 
-    def rebaseline(self, device_id: str, mode: str) -> None:
+    def rebaseline(self, device_id: str, mode: str | None) -> None:
         """A planner's false alarm: the sensors ``mode`` moves (all, if none is known) learn the
-        device's current readings as the new normal, and the mode's evidence starts over."""
+        device's current readings as the new normal, and the mode's evidence starts over.
+        ``mode=None`` (a confirmed change of duty): every sensor and every mode."""
         i = self.index.get(device_id)
-        if i is None or mode not in self.info.modes:
+        if i is None or (mode is not None and mode not in self.info.modes):
             return
-        m = self.info.modes.index(mode)
-        cols = np.flatnonzero(np.asarray(self.info.mode_mask)[m])
-        self.det.rebaseline([i], cols if len(cols) else None)
+        m = slice(None) if mode is None else self.info.modes.index(mode)
+        cols = np.flatnonzero(np.asarray(self.info.mode_mask)[m]) if mode is not None else np.zeros(0, np.int64)
+        cols = cols if len(cols) else np.arange(len(self.info.sensors))
+        self.det.rebaseline([i], cols)
+        self.buckets[-1][i, cols] = new_state(1, len(cols))[-1][0]   # the sensors' raw bands too
         self.rate[i, m] = 0.0
         self.ordered[i, m] = False
 
@@ -266,14 +279,14 @@ class ModelState:
             self.rate, self.last_t, self.ordered, self.calm = f["rate"], f["last_t"], f["ordered"], f["calm"]
             self.stuck = f["stuck"] if "stuck" in f.files else np.zeros((len(self.devices), len(self.info.sensors)), bool)
             self.ema, self.ema_t, self.quiet_until = f["ema"], f["ema_t"], f["quiet_until"]
-            if f"bucket_{len(self.buckets) - 1}" in f.files and f"bucket_{len(self.buckets)}" not in f.files:
-                self.buckets = tuple(f[f"bucket_{k}"] for k in range(len(self.buckets)))
-            else:                          # a checkpoint from before bucket samples
+            saved = tuple(f[f"bucket_{k}"] for k in range(len(self.buckets)) if f"bucket_{k}" in f.files)
+            if f"bucket_{len(self.buckets)}" not in f.files and compatible(saved, len(self.info.sensors)):
+                self.buckets = saved
+            else:                          # a checkpoint from before bucket samples (or their layout)
                 self.buckets = new_state(len(self.devices), len(self.info.sensors))
             if d["condition"] is not None:
-                self.norm = ConditionNormalizer(d["condition"])
-                self.norm.coef_, self.norm.n_sensors_, self.norm.on_ = f["norm"], len(self.info.sensors), f["on"]
-                self.norm.n_lagged_ = self.ema.shape[1] * self.ema.shape[2]
+                self.norm = ConditionNormalizer.restore(d["condition"], f["norm"], f["on"],
+                                                        n_lagged=self.ema.shape[1] * self.ema.shape[2])
         self.buffer = [(np.array(dv, dtype=object), np.array(X, dtype=np.float64), np.array(t))
                        for dv, X, t in d.get("buffer", [])]
 
@@ -296,7 +309,9 @@ class DetectionService:
         self.reader = OutboxReader()
         self.models: dict[str, ModelState] = {}
         self.repair_position = 0
-        self.false_alarm_position = 0       # last service_order_history id handled as a false alarm
+        # last position handled per re-baseline source (orders.feedback.rebaselines): false_alarm =
+        # service_order_history id, duty_change = duty_changes id
+        self.rebaseline_position = {"false_alarm": 0, "duty_change": 0}
         # Repairs and failures apply at their own time in the stream: (time, kind, payload)
         self.pending: list[tuple] = []
         self.downtime_position = 0
@@ -323,8 +338,9 @@ class DetectionService:
             if not from_start:
                 self.reader.position = OutboxReader.head(self.conn)
                 self.repair_position = self.conn.execute("SELECT coalesce(max(id), 0) FROM repairs").fetchone()[0]
-                self.false_alarm_position = self.conn.execute(
-                    "SELECT coalesce(max(id), 0) FROM service_order_history").fetchone()[0]
+                self.rebaseline_position = {
+                    "false_alarm": self.conn.execute("SELECT coalesce(max(id), 0) FROM service_order_history").fetchone()[0],
+                    "duty_change": self.conn.execute("SELECT coalesce(max(id), 0) FROM duty_changes").fetchone()[0]}
                 self.downtime_position = self.conn.execute("SELECT coalesce(max(id), 0) FROM downtime").fetchone()[0]
             self._fit_normalizers()
         self.conn.commit()
@@ -413,7 +429,7 @@ class DetectionService:
         t0 = time.monotonic()
         self._refresh_catalog()
         self._collect_events()
-        self._rebaseline_false_alarms()
+        self._rebaseline()
         batch = self.reader.read(self.conn)
         stats = {"readings": 0, "anomalies": 0, "orders_opened": 0, "corrective": 0, "repairs": 0}
         anomalies: list[tuple] = []
@@ -662,16 +678,17 @@ class DetectionService:
             self.downtime_position = did
         self.pending.sort(key=lambda e: (e[0], e[1]))
 
-    def _rebaseline_false_alarms(self) -> None:
-        """Planners' false alarms since the last step: re-baseline that asset and mode."""
-        for fa in false_alarms(self.conn, self.false_alarm_position):
-            self.false_alarm_position = fa.id
-            st = self.models.get(self.catalog.asset_model.get(fa.asset_id))
+    def _rebaseline(self) -> None:
+        """Planners' false alarms (that asset and mode) and confirmed changes of duty (every
+        sensor of the asset) since the last step: re-baseline."""
+        for rb in rebaselines(self.conn, self.rebaseline_position):
+            self.rebaseline_position[rb.source] = max(self.rebaseline_position.get(rb.source, 0), rb.id)
+            st = self.models.get(self.catalog.asset_model.get(rb.asset_id))
             if st is None:
                 continue
-            for d in self.catalog.asset_devices.get(fa.asset_id, []):
-                st.rebaseline(d, fa.mode)
-            event(log, "rebaselined", asset=fa.asset_id, mode=fa.mode, order_id=fa.order_id, reason="false_alarm")
+            for d in self.catalog.asset_devices.get(rb.asset_id, []):
+                st.rebaseline(d, rb.mode)
+            event(log, "rebaselined", asset=rb.asset_id, mode=rb.mode, reason=rb.source, id=rb.id)
 
     def _apply_events(self, upto: float, stats: dict, *, write: bool = True) -> None:
         keep, corrective = [], []
@@ -739,7 +756,9 @@ class DetectionService:
                  "pending": self.pending, "stream_time": self.stream_time,
                  "config": json.loads(json.dumps(asdict(self.config), default=str))}
         position = {"batch_id": self.reader.position, "repair_id": self.repair_position,
-                    "downtime_id": self.downtime_position, "false_alarm_id": self.false_alarm_position}
+                    "downtime_id": self.downtime_position,
+                    "false_alarm_id": self.rebaseline_position["false_alarm"],
+                    "duty_change_id": self.rebaseline_position["duty_change"]}
         self.conn.execute(
             """INSERT INTO detector_checkpoints (name, saved_at, position, state) VALUES (%s, now(), %s, %s)
                ON CONFLICT (name) DO UPDATE SET saved_at = now(), position = EXCLUDED.position, state = EXCLUDED.state""",
@@ -753,7 +772,8 @@ class DetectionService:
         self.reader.position = position["batch_id"]
         self.repair_position = position["repair_id"]
         self.downtime_position = position["downtime_id"]
-        self.false_alarm_position = position.get("false_alarm_id", 0)
+        self.rebaseline_position = {"false_alarm": position.get("false_alarm_id", 0),
+                                    "duty_change": position.get("duty_change_id", 0)}
         self.pending = [tuple(e) for e in state["pending"]]
         self.stream_time = state["stream_time"]
         for model_id, d in state["models"].items():

@@ -6,6 +6,8 @@ predictive orders per product model and failure mode.
   :func:`false_alarms` (``after_id`` = the last history id it has handled) and re-baselines
   that asset and mode. Nothing here silences the asset: if the evidence persists after
   re-baselining, detection may propose again; only a repair resets it.
+- A **confirmed change of duty** (:mod:`orders.duty`) re-baselines every sensor of the asset.
+  :func:`rebaselines` is detection's one reader of both: what to re-baseline, in order.
 - **Precision** of a (model, mode) = confirmed / (confirmed + false alarms), where confirmed =
   predictive orders completed (the work was done) and false alarms as above, over orders
   opened in the window. Orders rejected or cancelled for other reasons (not needed, duplicate,
@@ -18,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg.rows import dict_row
+
+from orders.duty import since as duty_changes_since
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,31 @@ def false_alarms(conn, after_id: int = 0, limit: int = 10_000) -> list[FalseAlar
              AND o.kind = 'predictive'
            ORDER BY h.id LIMIT %s""", (after_id, limit)).fetchall()
     return [FalseAlarm(*r) for r in rows]
+
+
+@dataclass(frozen=True)
+class Rebaseline:
+    """An asset whose detectors learn a new normal: the sensors ``mode`` moves (None: every
+    sensor of the asset, and every mode's evidence starts over)."""
+    source: str             # "false_alarm" or "duty_change"
+    id: int                 # position in its source: service_order_history id / duty_changes id
+    asset_id: str
+    mode: str | None
+    at: datetime
+
+
+#: The sources of :func:`rebaselines`, the keys of its ``after`` positions.
+REBASELINE_SOURCES = ("false_alarm", "duty_change")
+
+
+def rebaselines(conn, after: dict[str, int]) -> list[Rebaseline]:
+    """Planners' false alarms and confirmed changes of duty recorded after the positions
+    ``after`` (``{"false_alarm": history id, "duty_change": duty_changes id}``, missing = 0),
+    in the order they happened."""
+    out = [Rebaseline("false_alarm", f.id, f.asset_id, f.mode, f.at)
+           for f in false_alarms(conn, after.get("false_alarm", 0))]
+    out += [Rebaseline("duty_change", d.id, d.asset_id, None, d.at) for d in duty_changes_since(conn, after.get("duty_change", 0))]
+    return sorted(out, key=lambda r: (r.at, r.source, r.id))
 
 
 PRECISION_SQL = """

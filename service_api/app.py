@@ -25,6 +25,7 @@ from prognos.logs import event
 from service_api import docs, errors
 from service_api.routes import (
     assets,
+    duty_changes,
     export,
     fleet_incidents,
     health,
@@ -103,8 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_throttle = AuthThrottle(settings.auth_fail_limit, settings.auth_fail_window_s)
 
     api = APIRouter(prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
-    for module in (service_orders, assets, predictions, uptime, mttr, sla, sla_clocks, sla_calendars, fleet_incidents,
-                   service_figures, ingest_stats, schedule, tokens, webhooks, export):
+    for module in (service_orders, assets, duty_changes, predictions, uptime, mttr, sla, sla_clocks, sla_calendars,
+                   fleet_incidents, service_figures, ingest_stats, schedule, tokens, webhooks, export):
         api.include_router(module.router)
     api.include_router(tokens.me_router)
     app.include_router(api)

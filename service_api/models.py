@@ -109,6 +109,32 @@ class OrderRejection(OrderDecision):
         description="false_alarm: no fault, detection re-baselines that asset and mode")
 
 
+class DutyChangeCreate(BaseModel):
+    """A confirmed change of an asset's duty: why, and when it began (default now)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, pattern=_PRINTABLE,
+                        description="what changed (new process, load profile, set point, move)")
+    at: datetime | None = None
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("reason must not be blank")
+        return v.strip()
+
+
+class DutyChangePublic(BaseModel):
+    id: int
+    asset_id: str
+    at: datetime
+    reason: str
+    actor: str
+    recorded_at: datetime
+
+
 class RepairPublic(BaseModel):
     id: int
     asset_id: str

@@ -54,7 +54,7 @@ def write_fleet(path, n_drives=240, n_failed=48, seed=0):
 def fleet(tmp_path_factory):
     path = tmp_path_factory.mktemp("backblaze")
     fail_day, scarred = write_fleet(path)
-    drives, sensors, day0 = bb.load_drives(path, progress=False)
+    drives, sensors, _ = bb.load_drives(path, progress=False)
     return path, fail_day, scarred, drives, sensors
 
 
@@ -72,7 +72,7 @@ def test_drives_sensors_and_no_failure_day_row(fleet):
 
 
 def test_split_is_by_drive_and_halves_the_failures(fleet):
-    _, fail_day, _, drives, _ = fleet
+    drives = fleet[3]
     masks = [bb.split(drives, s) for s in range(3)]
     for test in masks:
         failed = np.array([d.failure_day is not None for d in drives])
@@ -122,13 +122,23 @@ def test_quick_run_learns_the_precursor(fleet, tmp_path):
 def test_inner_validation_reads_only_the_outer_train_drives(fleet, tmp_path):
     path, _, _, drives, _ = fleet
     out = tmp_path / "inner.json"
-    assert bb.main(["--inner-of", "1", "--splits", "1", "--rise", "--data", str(path), "--json", str(out)]) == 0
+    assert bb.main(["--inner-of", "1", "--splits", "1", "--rise", "--windows", "2,4,8", "--horizon-days", "3",
+                    "--data", str(path), "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     outer_train = {d.serial for d, t in zip(drives, bb.split(drives, 1)) if not t}
     assert res["inner_of"] == 1 and res["drives"] == len(outer_train) == 120
     assert res["failures"] == 24 and res["per_split"][0]["seed"] == 101
-    assert res["config"]["spec"]["rise"] is True
+    assert res["config"]["spec"]["rise"] is True and res["config"]["spec"]["windows"] == [2, 4, 8]
+    assert res["config"]["horizon_h"] == 72.0          # the trainer's horizon; scoring stays 7 days
     assert res["average_precision_7d"] > 0.3     # the rising counters are still learned
+
+
+@pytest.mark.parametrize("bad", [["--windows", "3,x"], ["--windows", "0,7"], ["--horizon-days", "0"]])
+def test_bad_configuration_is_a_clear_error(tmp_path, capsys, bad):
+    with pytest.raises(SystemExit) as exc:
+        bb.main(["--quick", *bad, "--data", str(tmp_path), "--json", str(tmp_path / "x.json")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and ("windows" in err or "horizon" in err)
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys):

@@ -8,6 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detection.fleet import FleetConfig, FleetDetector
+from detection.kernels.fleet import MV_MARGIN
+from detection.kernels.mahalanobis import inverse_correlation, quad_form, top_eigenvalue, update_comoment
 
 CFG = FleetConfig(warmup=8, mv_min_weight=0.05, mv_alpha=0.05, refractory=3, suppress=0.5, relearn=6,
                   interval_s=10.0, phase_period=600.0, ctx_window=5, ctx_min_surprise=0.5, ctx_refractory=2,
@@ -51,17 +53,61 @@ def _assert_same(a: FleetDetector, b: FleetDetector, ra, rb):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def _exceedances(seed: int, shape: tuple) -> np.ndarray:
+    """Exceedance evidence of fast streams (signed decades), NaN on most cells."""
+    rng = np.random.default_rng(seed + 1)
+    ex = rng.choice([-1.0, 1.0], size=shape) * rng.exponential(3.0, size=shape)
+    ex[rng.random(shape) < 0.8] = np.nan
+    return ex
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), n_dev=st.integers(1, 6), s=st.integers(1, 5),
-       kind=st.sampled_from(["random", "constant", "steps", "quantised", "counter"]), batches=st.integers(1, 4))
-def test_numba_matches_numpy_reference(seed, n_dev, s, kind, batches):
+       kind=st.sampled_from(["random", "constant", "steps", "quantised", "counter"]), batches=st.integers(1, 4),
+       with_ex=st.booleans())
+def test_numba_matches_numpy_reference(seed, n_dev, s, kind, batches, with_ex):
     dev, X, t = _stream(seed, 240, n_dev, s, kind)
+    ex = _exceedances(seed, X.shape) if with_ex else None
     fast, slow = FleetDetector(s, CFG, n_dev), FleetDetector(s, CFG, n_dev)
     for part in np.array_split(np.arange(len(dev)), batches):
-        ra = fast.update_rows(dev[part], X[part], t[part])
-        rb = slow.update_rows(dev[part], X[part], t[part], engine="numpy")
+        e = None if ex is None else ex[part]
+        ra = fast.update_rows(dev[part], X[part], t[part], ex=e)
+        rb = slow.update_rows(dev[part], X[part], t[part], ex=e, engine="numpy")
         _assert_same(fast, slow, ra, rb)
     np.testing.assert_allclose(fast.rinv, slow.rinv, rtol=1e-8, atol=1e-8)
+
+
+def test_flagged_rows_undo_their_learning_step_like_the_reference():
+    """The kernel learns while it scores and undoes the step when the row is flagged; level
+    shifts flag rows, gate sensors and re-baseline them (``relearn``) on both paths."""
+    rng = np.random.default_rng(5)
+    n, s = 3000, 4
+    dev = rng.integers(0, 3, n)
+    X = rng.normal(size=(n, s)) + np.where(np.arange(n)[:, None] > 1500, 6.0, 0.0)
+    X[rng.random(n) < 0.03, 1] += 9.0                   # spikes flag single rows
+    t = 1.7e9 + 10.0 * np.arange(n)
+    fast, slow = FleetDetector(s, CFG, 3), FleetDetector(s, CFG, 3)
+    ra = fast.update_rows(dev, X, t)
+    rb = slow.update_rows(dev, X, t, engine="numpy")
+    _assert_same(fast, slow, ra, rb)
+    assert ra.flag.sum() > 20
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31), s=st.integers(2, 16), ridge=st.sampled_from([0.01, 0.05, 0.3]))
+def test_mahalanobis_screening_bound_holds(seed, s, ridge):
+    """The kernel skips ``zc' Rinv zc`` when ``top x |zc|^2`` (with its margin) cannot pass the
+    screen: the bound must hold for correlated, ill-conditioned and clipped z-vectors."""
+    rng = np.random.default_rng(seed)
+    mix = rng.normal(size=(s, s)) * rng.uniform(0.0, 3.0, size=s)
+    Z = np.clip(rng.normal(size=(500, s)) @ mix, -6.0, 6.0)
+    C, _ = update_comoment(np.zeros((s, s)), 0.0, Z, 0.01)
+    Rinv = inverse_correlation(C, ridge)
+    top = top_eigenvalue(Rinv)
+    y = np.empty(s)
+    for zc in np.clip(rng.normal(size=(50, s)) * rng.uniform(0.0, 6.0, size=(50, 1)), -6.0, 6.0):
+        zc[rng.random(s) < 0.2] = 0.0
+        assert quad_form(Rinv, zc, y) <= top * float(zc @ zc) * (1.0 + MV_MARGIN) + MV_MARGIN
 
 
 def test_parallel_equals_serial_bitwise():

@@ -23,7 +23,7 @@ def _run(X: np.ndarray, t: np.ndarray, config=CFG):
     """One device through the service's bucket summaries and detector set."""
     det = FleetDetector(X.shape[1], config, capacity=1)
     dev, tt, V, ex = bucket_samples(np.zeros(len(t), np.int64), t, np.ascontiguousarray(X), config.interval_s,
-                                    BUCKET_GAP_ALPHA, *new_state(1, X.shape[1]))
+                                    BUCKET_GAP_ALPHA, config.res_floor, *new_state(1, X.shape[1]))
     return det, det.update_rows(dev, V, tt, ex=ex), tt
 
 
@@ -144,3 +144,35 @@ def test_the_service_rebaselines_the_sensors_of_a_false_alarms_mode_only():
     assert st.det.cnt[0, :, 0].tolist() == [200, 0, 200]      # only the mode's sensor learns afresh
     assert st.rate[0, 0] == 0.0 and not st.ordered[0, 0]      # its evidence starts over
     st.rebaseline("unknown", "fouling")                        # nothing to do, no error
+
+
+def _daily(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One asset reporting once a day (as a drive reports SMART, or a meter its daily read): a
+    temperature in whole degrees, a pressure in 0.01 steps and an operating-hours counter, read
+    at a jittered time of day, with one day in twenty missing."""
+    rng = np.random.default_rng(seed)
+    t = T0 + 86400.0 * np.arange(n) + rng.uniform(-3600.0, 3600.0, n)
+    hours = 1000.0 + np.cumsum(rng.uniform(20.0, 24.0, n)).round()
+    X = np.c_[np.round(32.0 + rng.normal(0.0, 1.5, n)), np.round(4.0 + rng.normal(0.0, 0.05, n), 2), hours]
+    keep = rng.random(n) >= 0.05
+    return t[keep], X[keep]
+
+
+def test_one_reading_a_day_is_scored_like_any_other_cadence():
+    """The detectors run on a daily stream (after their warm-up of ``CFG.warmup`` readings), a
+    steady asset raises no alarm, and a lasting step of the temperature is flagged within a
+    month of readings; the same steady stream's ten-minute twin is as quiet."""
+    for seed in range(3):
+        t, X = _daily(400, seed)
+        det, res, tt = _run(X, t)
+        assert len(tt) == len(t)                                   # one row per reading, none held
+        assert np.isfinite(res.fused[CFG.warmup + 5:]).all()       # scored after the warm-up
+        assert det.sq[0, 2, Q.KIND] == Q.KIND_COUNTER              # operating hours: a counter
+        assert not res.flag.any(), (seed, np.flatnonzero(res.flag))
+        step_at = np.searchsorted(t, T0 + 300 * 86400.0)
+        X[step_at:, 0] += 4.0                                      # running 4 degrees hotter for good
+        res = _run(X, t)[1]
+        assert not res.flag[:step_at].any()
+        assert res.flag[step_at:step_at + 30].any(), seed
+    ten_minute = T0 + 600.0 * np.arange(len(t))                    # the same readings, 10 min apart
+    assert not _run(X[:step_at], ten_minute[:step_at])[1].flag.any()

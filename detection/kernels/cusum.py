@@ -20,8 +20,13 @@ from detection.kernels.config import SERIAL
 @njit(inline="always", **SERIAL)
 def update(st, zc: float, k: float) -> float:
     """Accumulate the clipped z-score ``zc`` with allowance ``k``; return the statistic."""
-    u = st[0] + zc - k
-    lo = st[1] - zc - k
-    st[0] = u if u > 0.0 else 0.0
-    st[1] = lo if lo > 0.0 else 0.0
+    st[0], st[1] = stepped(st[0], st[1], zc, k)
     return st[0] if st[0] > st[1] else st[1]
+
+
+@njit(inline="always", **SERIAL)
+def stepped(upper: float, lower: float, zc: float, k: float) -> tuple:
+    """``(upper, lower)`` after accumulating ``zc`` (the scalar form)."""
+    u = upper + zc - k
+    lo = lower - zc - k
+    return (u if u > 0.0 else 0.0), (lo if lo > 0.0 else 0.0)

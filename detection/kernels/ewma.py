@@ -49,8 +49,14 @@ def score(mean: float, var: float, x: float, eps_abs: float, eps_rel: float) -> 
 
 
 @njit(inline="always", **SERIAL)
+def moved(mean: float, var: float, x: float, a: float) -> tuple:
+    """``(mean, var)`` moved toward ``x`` with weight ``a`` (West's weighted update); the scalar
+    form the batch kernel uses so its state stays in registers, not in array views."""
+    d = x - mean
+    return mean + a * d, (1.0 - a) * (var + a * d * d)
+
+
+@njit(inline="always", **SERIAL)
 def learn(st, x: float, a: float) -> None:
-    """Move ``st = [mean, var]`` toward ``x`` with weight ``a`` (West's weighted update)."""
-    d = x - st[0]
-    st[0] += a * d
-    st[1] = (1.0 - a) * (st[1] + a * d * d)
+    """Move ``st = [mean, var]`` toward ``x`` with weight ``a``."""
+    st[0], st[1] = moved(st[0], st[1], x, a)

@@ -11,7 +11,8 @@ the context channel's level range and known transitions all come from the buffer
 starts over on its increments, a sensor that never moved waits until it does). Then (1) it
 scores every warm sensor present: EWMA z, robust z (scales floored by the resolution), CUSUM
 over the clipped robust z, the Mahalanobis distance of the clipped z-vector, an optional
-external exceedance test (``ex``, from the bucket summaries of fast streams), and the context
+external exceedance test (``ex``, from the bucket summaries of fast streams; an empty
+``(0, S)`` array when there is none), and the context
 novelty of the reading (``detection.kernels.context``: a transition between levels, or a level
 at this time of day, never seen); a stuck sensor is reported and skipped; (2) it fuses the
 smallest tail probability of the z tests, Bonferroni-adjusted for their number, into a score
@@ -49,7 +50,15 @@ ALPHA, ROBUST_LR, CUSUM_K, CLIP, LEARN_CLIP, WARMUP, THRESHOLD, SCALE = 0, 1, 2,
 EPS_ABS, EPS_REL, INTERVAL, MAX_GAP, REFRACTORY, SUPPRESS, RELEARN, USE_MV = 8, 9, 10, 11, 12, 13, 14, 15
 USE_Z, USE_CTX, CTX_BINS, CTX_PAD, CTX_MIN_S, CTX_PRIOR, CTX_REFRACTORY = 16, 17, 18, 19, 20, 21, 22
 PH_SLOTS, PH_PERIOD, PH_PAD, PH_WEIGHT, RES_FLOOR, STUCK_P, COUNTERS = 23, 24, 25, 26, 27, 28, 29
-N_PARAMS = 30
+# Not a configuration value: the largest eigenvalue of the batch's Rinv, set by FleetDetector
+# before each batch (bounds the Mahalanobis distance; see ``update_row``).
+MV_TOP = 30
+N_PARAMS = 31
+# Relative and absolute margin of the Mahalanobis screening bound (rounding is ~1e-10 at most).
+MV_MARGIN = 1e-6
+# ``update_row``'s phase before it is needed (warm-up, context): a warm row of a configuration
+# without the context channel never needs it (it costs an fmod per row).
+NO_PHASE_YET = -2
 
 
 def screening_table(n_sensors: int, cusum_k: float) -> np.ndarray:
@@ -152,33 +161,50 @@ def phase_of(t: float, P) -> int:
     return slot if slot < slots else slots - 1
 
 
+# Rows of the per-row work array ``scratch[N_SCRATCH, S]``: clipped z, the Mahalanobis product,
+# scored and learned (1) / scored, gated (2) / started after the row (-1) / neither (0), and the
+# learned sensors' state before this row (to undo the step if the row is flagged).
+ZC, MV_Y, SCORED, OLD_EW0, OLD_EW1, OLD_RB0, OLD_RB1, OLD_SAME, OLD_CNT1 = 0, 1, 2, 3, 4, 5, 6, 7, 8
+N_SCRATCH = 9
+
+
 @njit(**SERIAL)
 def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cprev, cring, Rinv, mv_ready, P, crit,
                scratch, z_out, fused_out, flag_out, acc_out, zc_out, stuck_out, ctx_out):
-    """Score, fuse and learn row ``i`` of device ``d``; ``scratch`` is a (5, S) work array.
+    """Score, fuse and learn row ``i`` of device ``d``; ``scratch`` is an ``(N_SCRATCH, S)`` work array.
 
     Outputs per row: robust z, fused score, flag, accepted (warm and unflagged), the clipped
     z-vector of accepted rows (zeros otherwise) for the per-model correlation, stuck sensors
     and the context score. Returns True when a sensor's warm-up buffer filled: the caller then
-    runs ``starts_after_row`` with the same ``scratch``."""
+    runs ``starts_after_row`` with the same ``scratch``.
+
+    Speed: the per-sensor loops index the state arrays element by element and keep each
+    sensor's state in local variables. An array view (``ew[d, j]``) costs a reference-count
+    call pair in Numba, and the calls also keep the compiler from holding values in registers;
+    views are only taken on rare paths (context channel, warm-up start). The serial row loop
+    inlines it (``update_row_inlined``): a call per row passes some 30 array descriptors."""
     S = X.shape[1]
-    zc = scratch[0]
-    scored = scratch[2]
-    repeated = scratch[3]
-    value = scratch[4]
     warmup = P[WARMUP]
     clip = P[CLIP]
     eps_abs = P[EPS_ABS]
     eps_rel = P[EPS_REL]
     res_floor = P[RES_FLOOR]
+    interval = P[INTERVAL]
+    stuck_p = P[STUCK_P]
+    cusum_k = P[CUSUM_K]
+    use_z = P[USE_Z] > 0.0
+    use_ctx = P[USE_CTX] > 0.0
+    learn_clip = P[LEARN_CLIP]
+    relearn = P[RELEARN]
+    has_ex = ex.shape[0] > 0                   # no exceedance input: an empty (0, S) array
 
     # Nominal steps since this device's previous reading (1 when timestamps are not used).
     steps = 1.0
     ti = t[i]
     if not math.isnan(ti):
         last = dev[d, 1]
-        if P[INTERVAL] > 0.0 and not math.isnan(last):
-            steps = (ti - last) / P[INTERVAL]
+        if interval > 0.0 and not math.isnan(last):
+            steps = (ti - last) / interval
             if steps < 0.0:
                 steps = 0.0
             elif steps > P[MAX_GAP]:
@@ -188,8 +214,7 @@ def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cp
     dev[d, 0] += 1.0
     a_e = ewma.decay(P[ALPHA], steps)
     a_r = ewma.decay(P[ROBUST_LR], steps)
-    phase = phase_of(ti, P)
-    use_ctx = P[USE_CTX] > 0.0
+    phase = NO_PHASE_YET                       # slot of the period: computed on first use
 
     # 0. what the sensor is; warm-up; 1. score
     pending_start = False
@@ -203,8 +228,8 @@ def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cp
     p_ex = 1.0
     for j in range(S):
         x = X[i, j]
-        zc[j] = 0.0
-        scored[j] = 0.0
+        scratch[ZC, j] = 0.0
+        scratch[SCORED, j] = 0.0
         z_out[i, j] = np.nan
         stuck_out[i, j] = False
         if math.isnan(x):
@@ -212,45 +237,51 @@ def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cp
                 for k in range(cprev.shape[2]):   # a gap breaks the chain of contexts
                     cprev[d, j, k] = -1
             continue
-        q = sq[d, j]
-        v, same = Q.observe(q, x, ti, P[INTERVAL])
-        repeated[j] = 1.0 if same else 0.0
+        v, same = Q.observe(sq, d, j, x, ti, interval)
         if math.isnan(v):
             continue
-        value[j] = v
         n = cnt[d, j, 0]
         if n < warmup:
             wb[d, j, n] = v
+            if phase == NO_PHASE_YET:
+                phase = phase_of(ti, P)
             wph[d, j, n] = phase
             cnt[d, j, 0] = n + 1
             if n + 1 >= warmup:
-                scored[j] = -1.0                 # buffer full: started after this row
+                scratch[SCORED, j] = -1.0        # buffer full: started after this row
                 pending_start = True
             continue
-        if q[Q.CONST] > 0.0:
-            if abs(v - ew[d, j, 0]) > Q.tolerance(v):   # it moved: learn it afresh
-                q[Q.CONST] = 0.0
+        mean = ew[d, j, 0]
+        if sq[d, j, Q.CONST] > 0.0:
+            if abs(v - mean) > Q.tolerance(v):   # it moved: learn it afresh
+                sq[d, j, Q.CONST] = 0.0
                 wb[d, j, 0] = v
+                if phase == NO_PHASE_YET:
+                    phase = phase_of(ti, P)
                 wph[d, j, 0] = phase
                 cnt[d, j, 0] = 1
             continue
         if use_ctx:
-            c = C.novelty_one(v, phase, int(P[PH_SLOTS]), cg[d, j], cprev[d, j], pg[d, j], q[Q.LO], q[Q.SPAN],
-                              int(P[CTX_BINS]), int(P[CTX_PAD]), int(P[PH_PAD]), P[CTX_REFRACTORY], P[CTX_MIN_S],
-                              P[CTX_PRIOR], P[PH_WEIGHT], cc[d, j], cring[d, j])
+            if phase == NO_PHASE_YET:
+                phase = phase_of(ti, P)
+            c = C.novelty_one(v, phase, int(P[PH_SLOTS]), cg[d, j], cprev[d, j], pg[d, j], sq[d, j, Q.LO],
+                              sq[d, j, Q.SPAN], int(P[CTX_BINS]), int(P[CTX_PAD]), int(P[PH_PAD]), P[CTX_REFRACTORY],
+                              P[CTX_MIN_S], P[CTX_PRIOR], P[PH_WEIGHT], cc[d, j], cring[d, j])
             n_ctx += 1
             if c > ctx_max:
                 ctx_max = c
-        if Q.stuck(q, P[STUCK_P]):
+        if Q.stuck(sq, d, j, stuck_p):
             stuck_out[i, j] = True
             continue
-        scored[j] = 1.0
-        se = Q.floor(q, res_floor, math.sqrt(ew[d, j, 1]) + eps_abs + eps_rel * abs(ew[d, j, 0]))
-        ze = (v - ew[d, j, 0]) / se
-        sr = Q.floor(q, res_floor, robust.scale(rb[d, j], eps_abs, eps_rel))
-        zr = (v - rb[d, j, 0]) / sr
-        e = ex[i, j]
-        if not math.isnan(e) and P[USE_Z] > 0.0:
+        scratch[SCORED, j] = 1.0
+        step_floor = res_floor * sq[d, j, Q.RES]
+        se = Q.floor(math.sqrt(ew[d, j, 1]) + eps_abs + eps_rel * abs(mean), step_floor)
+        ze = (v - mean) / se
+        centre = rb[d, j, 0]
+        sr = Q.floor(robust.scale_of(centre, rb[d, j, 1], eps_abs, eps_rel), step_floor)
+        zr = (v - centre) / sr
+        e = ex[i, j] if has_ex else np.nan
+        if not math.isnan(e) and use_z:
             n_ex += 1
             pe = 10.0 ** (-abs(e))
             if pe < p_ex:
@@ -269,14 +300,47 @@ def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cp
             cz = clip
         elif cz < -clip:
             cz = -clip
-        zc[j] = cz
-        s = cusum.update(cs[d, j], cz, P[CUSUM_K])
+        scratch[ZC, j] = cz
+        up, lo = cusum.stepped(cs[d, j, 0], cs[d, j, 1], cz, cusum_k)
+        cs[d, j, 0] = up
+        cs[d, j, 1] = lo
+        s = up if up > lo else lo
         if s > smax:
             smax = s
 
+        # 3. learn the z detectors, in the same pass: a gated sensor (|z| > learn_clip) is not
+        # learned from whatever the row's verdict; any other sensor is learned now and the step
+        # is undone below if the row turns out flagged (rare), so its state is touched once.
+        if abs(zr) > learn_clip:
+            scratch[SCORED, j] = 2.0
+            gated = cnt[d, j, 1] + 1
+            cnt[d, j, 1] = gated
+            if relearn > 0.0 and gated >= relearn:
+                rebaseline_sensor(d, j, cnt, cs, sq)   # a lasting new level: learn it afresh
+            continue
+        n = cnt[d, j, 0]
+        scratch[OLD_CNT1, j] = cnt[d, j, 1]
+        cnt[d, j, 1] = 0
+        cnt[d, j, 0] = n + 1
+        var = ew[d, j, 1]
+        scratch[OLD_EW0, j] = mean
+        scratch[OLD_EW1, j] = var
+        mean, var = ewma.moved(mean, var, v, ewma.cold_start(a_e, n))
+        ew[d, j, 0] = mean
+        ew[d, j, 1] = var
+        mad = rb[d, j, 1]
+        scratch[OLD_RB0, j] = centre
+        scratch[OLD_RB1, j] = mad
+        centre, mad = robust.stepped(centre, mad, v, a_r * sr)
+        rb[d, j, 0] = centre
+        rb[d, j, 1] = mad
+        same_share = sq[d, j, Q.SAME]
+        scratch[OLD_SAME, j] = same_share
+        sq[d, j, Q.SAME] = same_share + a_e * ((1.0 if same else 0.0) - same_share)
+
     # 2. fuse
     fused = np.nan
-    if n_present > 0 and P[USE_Z] > 0.0:
+    if n_present > 0 and use_z:
         # Screening: ``crit`` holds, per number of tests, the statistic below which a test's
         # p-value is >= 1 / n_tests (it then cannot make the fused score non-zero), so the tail
         # functions only run for rows that stand out. Exact: the skipped p-values are never the
@@ -292,12 +356,20 @@ def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cp
             if p < p_min:
                 p_min = p
         if smax > crit[1, n_tests]:
-            p = cusum_tail(smax, P[CUSUM_K])
+            p = cusum_tail(smax, cusum_k)
             if p < p_min:
                 p_min = p
         if use_mv:
-            d2 = quad_form(Rinv, zc, scratch[1])
-            if d2 > crit[2 + n_present, n_tests]:
+            # d2 <= P[MV_TOP] |zc|^2, so the product is only formed when that bound (with a
+            # margin far above rounding) passes the screen; exact like the screens above.
+            crit_mv = crit[2 + n_present, n_tests]
+            zz = 0.0
+            for j in range(S):
+                zz += scratch[ZC, j] * scratch[ZC, j]
+            d2 = 0.0
+            if P[MV_TOP] * zz * (1.0 + MV_MARGIN) + MV_MARGIN > crit_mv:
+                d2 = quad_form(Rinv, scratch[ZC], scratch[MV_Y])
+            if d2 > crit_mv:
                 p = chi2_upper(d2, n_present)
                 if p < p_min:
                     p_min = p
@@ -320,26 +392,29 @@ def update_row(i, d, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cp
     acc = n_present > 0 and not raw_flag
     acc_out[i] = acc
     for j in range(S):                       # clipped z of accepted rows feed the correlation
-        zc_out[i, j] = zc[j] if acc else 0.0
+        zc_out[i, j] = scratch[ZC, j] if acc else 0.0
 
-    # 3. learn the z detectors (never from a flagged row, never from a gated sensor)
-    for j in range(S):
-        if scored[j] != 1.0:
-            continue
-        q = sq[d, j]
-        v = value[j]
-        if raw_flag or abs(z_out[i, j]) > P[LEARN_CLIP]:
-            cnt[d, j, 1] += 1
-            if P[RELEARN] <= 0.0 or cnt[d, j, 1] < P[RELEARN]:
+    # 3. a flagged row teaches the z detectors nothing: undo the steps learned above
+    if raw_flag:
+        for j in range(S):
+            if scratch[SCORED, j] != 1.0:
                 continue
-            rebaseline_sensor(d, j, cnt, cs, sq)   # a lasting new level: learn it afresh
-            continue
-        cnt[d, j, 1] = 0
-        ewma.learn(ew[d, j], v, ewma.cold_start(a_e, cnt[d, j, 0]))
-        robust.step_toward(rb[d, j], v, a_r * Q.floor(q, res_floor, robust.scale(rb[d, j], eps_abs, eps_rel)))
-        q[Q.SAME] += a_e * (repeated[j] - q[Q.SAME])
-        cnt[d, j, 0] += 1
+            ew[d, j, 0] = scratch[OLD_EW0, j]
+            ew[d, j, 1] = scratch[OLD_EW1, j]
+            rb[d, j, 0] = scratch[OLD_RB0, j]
+            rb[d, j, 1] = scratch[OLD_RB1, j]
+            sq[d, j, Q.SAME] = scratch[OLD_SAME, j]
+            cnt[d, j, 0] -= 1
+            gated = np.int64(scratch[OLD_CNT1, j]) + 1
+            cnt[d, j, 1] = gated
+            if relearn > 0.0 and gated >= relearn:
+                rebaseline_sensor(d, j, cnt, cs, sq)
     return pending_start
+
+
+# The same function inlined at Numba's level into the serial row loop (the single-core path:
+# +5-9 %); the threaded loop calls it (inlined there, its compile took a minute longer).
+update_row_inlined = njit(inline="always", **SERIAL)(update_row.py_func)
 
 
 @njit(**SERIAL)
@@ -358,7 +433,7 @@ def update_rows(order, starts, dev_idx, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, 
     S = X.shape[1]
     n_groups = starts.shape[0] - 1
     for c in prange(n_chunks):
-        scratch = np.empty((5, S))
+        scratch = np.empty((N_SCRATCH, S))
         g0 = c * n_groups // n_chunks
         g1 = (c + 1) * n_groups // n_chunks
         for g in range(g0, g1):
@@ -367,15 +442,16 @@ def update_rows(order, starts, dev_idx, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, 
                 if update_row(i, dev_idx[i], X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cprev, cring,
                               Rinv, mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out, zc_out, stuck_out,
                               ctx_out):
-                    starts_after_row(dev_idx[i], scratch[2], cnt, ew, rb, cs, sq, wb, wph, cg, pg, cc, cprev, cring, P)
+                    starts_after_row(dev_idx[i], scratch[SCORED], cnt, ew, rb, cs, sq, wb, wph, cg, pg, cc, cprev, cring, P)
 
 
 @njit(**SERIAL)
 def update_rows_serial(dev_idx, X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cprev, cring, Rinv, mv_ready, P,
                        crit, z_out, fused_out, flag_out, acc_out, zc_out, stuck_out, ctx_out):
     """The same in plain row order on one thread (no grouping needed)."""
-    scratch = np.empty((5, X.shape[1]))
+    scratch = np.empty((N_SCRATCH, X.shape[1]))
     for i in range(X.shape[0]):
-        if update_row(i, dev_idx[i], X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cprev, cring, Rinv,
-                      mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out, zc_out, stuck_out, ctx_out):
-            starts_after_row(dev_idx[i], scratch[2], cnt, ew, rb, cs, sq, wb, wph, cg, pg, cc, cprev, cring, P)
+        if update_row_inlined(i, dev_idx[i], X, t, ex, ew, rb, cs, cnt, dev, sq, wb, wph, cg, pg, cc, cprev, cring,
+                              Rinv, mv_ready, P, crit, scratch, z_out, fused_out, flag_out, acc_out, zc_out, stuck_out,
+                              ctx_out):
+            starts_after_row(dev_idx[i], scratch[SCORED], cnt, ew, rb, cs, sq, wb, wph, cg, pg, cc, cprev, cring, P)

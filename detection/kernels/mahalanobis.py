@@ -71,3 +71,9 @@ def inverse_correlation(C: np.ndarray, ridge: float) -> np.ndarray:
     R = C / np.outer(d, d)
     R = (1.0 - ridge) * R + ridge * np.eye(C.shape[0])
     return np.linalg.inv(R)
+
+
+def top_eigenvalue(Rinv: np.ndarray) -> float:
+    """Largest eigenvalue of the symmetric ``Rinv``: ``zc' Rinv zc <= top * |zc|^2`` bounds the
+    distance, which lets the kernel skip the product for rows that cannot stand out."""
+    return float(np.linalg.eigvalsh(0.5 * (Rinv + Rinv.T))[-1])

@@ -9,10 +9,20 @@ benchmark at one reading a minute, 250 assets x 30 days: means gave precision 0.
 per 10 minutes 0.94, on the same fleet). So each bucket hands on, per sensor, its newest value
 present (NaN if none) as the *level* the detectors score, and a summary of every reading in it:
 
-- per sensor, a band learned from the sensor's own raw readings (an exponentially weighted mean
-  and variance, weight ``max(1 / (n + 1), RAW_ALPHA)`` per reading, readings outside the band
-  not learned) and the sensor's own exceedance rate (share of readings more than ``K_EXC``
-  standard deviations out, prior the normal one);
+- per sensor, its *local level* (an exponentially weighted mean of its readings with weight
+  ``LOCAL_ALPHA``, each reading's pull clipped at ``K_EXC`` scales, so the level follows slow
+  drift and steps within a few readings but one spike moves it little), the spread of its
+  innovations (readings minus the local level before them; weight ``max(1 / (n + 1),
+  RAW_ALPHA)``, exceedances not learned), its resolution (the smallest non-zero step between
+  consecutive readings, as ``detection.kernels.sensor`` learns it) and its own exceedance rate
+  (share of readings more than ``K_EXC`` scales from the local level, prior the normal one).
+  The test is on innovations, not on the distance from a long-run band: slow wander of the
+  residual (a season, a thermal lag the regime model misses) is the level detectors' business
+  and, tested reading by reading, would count the same deviation ten times a bucket; a spike
+  stands out from the readings either side of it. The scale is floored by ``res_floor``
+  resolution steps (the detector set's ``FleetConfig.res_floor``), so a fast, steady, quantised
+  sensor (a pressure holding 3.15 in 0.01 steps, one reading a second) cannot count a one-step
+  flicker as an exceedance;
 - per bucket: the number of readings tested, the number of exceedances and the most extreme
   reading's signed z;
 - handed on as ``ex``: signed decades of the smaller of two p-values, Bonferroni-combined:
@@ -34,8 +44,9 @@ time of its bucket's newest reading. State (arrays indexed by device, updated in
 - ``vals`` (devices x sensors): the pending bucket's newest value of each sensor;
 - ``newest``: time of the pending bucket's newest reading;
 - ``last_t``: the device's newest reading time; ``gap``: its typical gap (NaN: not known yet);
-- ``raw`` (devices x sensors x NR): band mean, variance, readings learned, exceedance rate, and
-  the pending bucket's readings tested, exceedances, extreme z.
+- ``raw`` (devices x sensors x NR): local level, innovation variance, readings learned,
+  exceedance rate, the pending bucket's readings tested, exceedances, extreme z, and the
+  sensor's previous reading and resolution.
 
 ``bucket_samples`` (Numba) and ``bucket_samples_reference`` (plain Python) agree.
 
@@ -43,7 +54,7 @@ time of its bucket's newest reading. State (arrays indexed by device, updated in
 >>> st = new_state(1, 1)
 >>> t = np.arange(0.0, 1800.0, 60.0)                   # one reading a minute for 30 minutes
 >>> X = (t / 60.0)[:, None]                            # the minute number
->>> dev, tt, V, ex = bucket_samples(np.zeros(len(t), np.int64), t, X, 600.0, 0.2, *st)
+>>> dev, tt, V, ex = bucket_samples(np.zeros(len(t), np.int64), t, X, 600.0, 0.2, 2.0, *st)
 >>> tt.tolist(), V[:, 0].tolist()                      # the first reading passes as its own bucket
 ([0.0, 540.0, 1140.0, 1740.0], [0.0, 9.0, 19.0, 29.0])
 """
@@ -56,15 +67,18 @@ import numpy as np
 from numba import njit
 
 from detection.kernels.config import SERIAL
+from detection.kernels.sensor import tolerance
 
-#: Readings more than this many standard deviations from the band are exceedances.
+#: Readings more than this many scales from the local level are exceedances.
 K_EXC = 4.0
 #: Smallest weight of a reading in the band and the exceedance rate (memory ~ 1000 readings).
 RAW_ALPHA = 1e-3
+#: Weight of a reading in the sensor's local level (memory ~ 5 readings, short against a bucket).
+LOCAL_ALPHA = 0.2
 #: Readings a sensor's band learns before buckets test against it.
 MIN_RAW = 50
-R_M, R_V, R_N, R_RATE, B_N, B_EXC, B_Z = 0, 1, 2, 3, 4, 5, 6
-NR = 7
+R_M, R_V, R_N, R_RATE, B_N, B_EXC, B_Z, R_PREV, R_RES = 0, 1, 2, 3, 4, 5, 6, 7, 8
+NR = 9
 PRIOR_RATE = math.erfc(K_EXC / math.sqrt(2.0))
 
 
@@ -72,6 +86,7 @@ def new_state(n_devices: int, n_sensors: int) -> tuple:
     """Empty state for ``n_devices`` devices: (cur, has, vals, newest, last_t, gap, raw)."""
     raw = np.zeros((n_devices, n_sensors, NR))
     raw[:, :, R_RATE] = PRIOR_RATE
+    raw[:, :, R_PREV] = np.nan
     return (np.full(n_devices, np.nan), np.zeros(n_devices, np.bool_),
             np.full((n_devices, n_sensors), np.nan), np.full(n_devices, np.nan),
             np.full(n_devices, np.nan), np.full(n_devices, np.nan), raw)
@@ -107,14 +122,29 @@ def summary_decades(r) -> float:
     return -dec if r[B_Z] < 0.0 else dec
 
 
+def compatible(state: tuple, n_sensors: int) -> bool:
+    """``state`` (e.g. from a checkpoint) has this module's layout for ``n_sensors`` sensors."""
+    return len(state) == 7 and state[-1].ndim == 3 and state[-1].shape[1:] == (n_sensors, NR)
+
+
 @njit(**SERIAL)
-def observe_raw(r, x: float) -> None:
-    """Test reading ``x`` against the sensor's band (once it has learned), then learn it."""
+def observe_raw(r, x: float, res_floor: float) -> None:
+    """Learn the sensor's resolution from ``x``; test ``x`` against the sensor's local level
+    (once it has learned; scale: the spread of its innovations, floored by ``res_floor``
+    resolution steps); then learn it."""
+    prev = r[R_PREV]
+    if not math.isnan(prev):
+        dx = abs(x - prev)
+        if dx > tolerance(x) and (r[R_RES] == 0.0 or dx < r[R_RES]):
+            r[R_RES] = dx
+    r[R_PREV] = x
     n = r[R_N]
     a = max(1.0 / (n + 1.0), RAW_ALPHA)
+    d = x - r[R_M]
+    s = max(math.sqrt(r[R_V]) + 1e-9 + 1e-4 * abs(r[R_M]), res_floor * r[R_RES])
     exc = False
     if n >= MIN_RAW:
-        z = (x - r[R_M]) / (math.sqrt(r[R_V]) + 1e-9 + 1e-4 * abs(r[R_M]))
+        z = d / s
         if abs(z) > abs(r[B_Z]):
             r[B_Z] = z
         exc = abs(z) > K_EXC
@@ -122,11 +152,14 @@ def observe_raw(r, x: float) -> None:
         if exc:
             r[B_EXC] += 1.0
         r[R_RATE] += a * ((1.0 if exc else 0.0) - r[R_RATE])
-    if not exc:
-        d = x - r[R_M]
-        r[R_M] += a * d
-        r[R_V] = (1.0 - a) * (r[R_V] + a * d * d)
-        r[R_N] = n + 1.0
+    if not exc and n >= 1.0:
+        r[R_V] = (1.0 - a) * r[R_V] + a * d * d
+    if n >= 1.0:                                  # the level follows, one spike moves it little
+        c = K_EXC * s
+        r[R_M] += max(1.0 / (n + 1.0), LOCAL_ALPHA) * min(max(d, -c), c)
+    else:
+        r[R_M] = x
+    r[R_N] = n + 1.0
 
 
 @njit(**SERIAL)
@@ -145,8 +178,10 @@ def _emit(d, m, out_dev, out_t, out_X, out_ex, has, vals, newest, raw):
 
 
 @njit(**SERIAL)
-def bucket_samples(dev, t_s, X, interval, alpha, cur, has, vals, newest, last_t, gap, raw):
-    """Feed rows ``(dev[i], t_s[i], X[i])`` in order; return the completed buckets as
+def bucket_samples(dev, t_s, X, interval, alpha, res_floor, cur, has, vals, newest, last_t, gap, raw):
+    """Feed rows ``(dev[i], t_s[i], X[i])`` in order (``interval``: bucket length, seconds;
+    ``alpha``: weight of a new gap in the typical gap; ``res_floor``: band scale floor in
+    resolution steps); return the completed buckets as
     ``(devices int64[m], times float64[m], values float64[m, sensors], ex float64[m, sensors])``
     in completion order (``ex``: signed decades of the bucket summary's test, NaN: none)."""
     n, s = X.shape
@@ -164,7 +199,7 @@ def bucket_samples(dev, t_s, X, interval, alpha, cur, has, vals, newest, last_t,
             m += 1
         for j in range(s):
             if not np.isnan(X[i, j]):
-                observe_raw(raw[d, j], X[i, j])
+                observe_raw(raw[d, j], X[i, j], res_floor)
         if not np.isnan(last_t[d]) and t > last_t[d]:
             g = min(t - last_t[d], interval)
             gap[d] = g if np.isnan(gap[d]) else gap[d] + alpha * (g - gap[d])
@@ -196,30 +231,35 @@ def _decades_reference(r) -> float:
     return float(np.copysign(-np.log10(max(p, 1e-300)), -1.0 if r[B_Z] < 0 else 1.0))
 
 
-def _observe_raw_reference(r, x: float) -> None:
+def _observe_raw_reference(r, x: float, res_floor: float) -> None:
+    if not np.isnan(r[R_PREV]) and abs(x - r[R_PREV]) > 1e-12 * max(1.0, abs(x)):
+        r[R_RES] = abs(x - r[R_PREV]) if r[R_RES] == 0.0 else min(r[R_RES], abs(x - r[R_PREV]))
+    r[R_PREV] = x
     n = r[R_N]
     a = max(1.0 / (n + 1.0), RAW_ALPHA)
+    d = x - r[R_M]
+    s = max(np.sqrt(r[R_V]) + 1e-9 + 1e-4 * abs(r[R_M]), res_floor * r[R_RES])
     exc = False
     if n >= MIN_RAW:
-        z = (x - r[R_M]) / (np.sqrt(r[R_V]) + 1e-9 + 1e-4 * abs(r[R_M]))
-        r[B_Z] = z if abs(z) > abs(r[B_Z]) else r[B_Z]
-        exc = abs(z) > K_EXC
+        r[B_Z] = d / s if abs(d / s) > abs(r[B_Z]) else r[B_Z]
+        exc = abs(d / s) > K_EXC
         r[B_N] += 1
         r[B_EXC] += exc
         r[R_RATE] += a * (float(exc) - r[R_RATE])
-    if not exc:
-        d = x - r[R_M]
-        r[R_M], r[R_V], r[R_N] = r[R_M] + a * d, (1.0 - a) * (r[R_V] + a * d * d), n + 1
+    if not exc and n >= 1.0:
+        r[R_V] = (1.0 - a) * r[R_V] + a * d * d
+    r[R_M] = x if n < 1 else r[R_M] + max(1.0 / (n + 1.0), LOCAL_ALPHA) * float(np.clip(d, -K_EXC * s, K_EXC * s))
+    r[R_N] = n + 1
 
 
-def bucket_samples_reference(dev, t_s, X, interval, alpha, cur, has, vals, newest, last_t, gap, raw):
+def bucket_samples_reference(dev, t_s, X, interval, alpha, res_floor, cur, has, vals, newest, last_t, gap, raw):
     """Plain Python reference of :func:`bucket_samples` (same in-place contract; SciPy tails)."""
     out: list[tuple] = []
 
     def emit(d):
         out.append((d, newest[d], vals[d].copy(), np.array([_decades_reference(r) for r in raw[d]])))
         vals[d] = np.nan
-        raw[d, :, B_N:] = 0.0
+        raw[d, :, B_N:B_Z + 1] = 0.0
         has[d] = False
 
     for i in range(len(dev)):
@@ -228,7 +268,7 @@ def bucket_samples_reference(dev, t_s, X, interval, alpha, cur, has, vals, newes
         if has[d] and b != cur[d]:
             emit(d)
         for j in np.flatnonzero(~np.isnan(X[i])):
-            _observe_raw_reference(raw[d, j], X[i, j])
+            _observe_raw_reference(raw[d, j], X[i, j], res_floor)
         if not np.isnan(last_t[d]) and t > last_t[d]:
             g = min(t - last_t[d], interval)
             gap[d] = g if np.isnan(gap[d]) else gap[d] + alpha * (g - gap[d])

@@ -26,8 +26,14 @@ MAD_TO_SD = 1.4826
 
 
 @njit(inline="always", **SERIAL)
+def scale_of(centre: float, mad: float, eps_abs: float, eps_rel: float) -> float:
+    """The normal-consistent scale of a centre and MAD, with its floors."""
+    return MAD_TO_SD * mad + eps_abs + eps_rel * abs(centre)
+
+
+@njit(inline="always", **SERIAL)
 def scale(st, eps_abs: float, eps_rel: float) -> float:
-    return MAD_TO_SD * st[1] + eps_abs + eps_rel * abs(st[0])
+    return scale_of(st[0], st[1], eps_abs, eps_rel)
 
 
 @njit(inline="always", **SERIAL)
@@ -46,18 +52,25 @@ def learn(st, x: float, a: float, eps_abs: float, eps_rel: float) -> None:
 def step_toward(st, x: float, step: float) -> None:
     """Move the centre and the MAD by ``step`` toward ``x`` (the caller sets the step size,
     e.g. from a scale floored by the sensor's resolution)."""
-    d = x - st[0]
+    st[0], st[1] = stepped(st[0], st[1], x, step)
+
+
+@njit(inline="always", **SERIAL)
+def stepped(centre: float, mad: float, x: float, step: float) -> tuple:
+    """``(centre, mad)`` after one step of ``step`` toward ``x`` (the scalar form)."""
+    d = x - centre
     if d > 0.0:
-        st[0] += step
+        centre += step
     elif d < 0.0:
-        st[0] -= step
+        centre -= step
     ad = abs(d)
-    if ad > st[1]:
-        st[1] += step
-    elif ad < st[1]:
-        st[1] -= step
-        if st[1] < 0.0:
-            st[1] = 0.0
+    if ad > mad:
+        mad += step
+    elif ad < mad:
+        mad -= step
+        if mad < 0.0:
+            mad = 0.0
+    return centre, mad
 
 
 @njit(inline="always", **SERIAL)

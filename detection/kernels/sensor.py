@@ -71,41 +71,47 @@ def is_counter(b) -> bool:
 
 
 @njit(inline="always", **SERIAL)
-def observe(q, x: float, t: float, interval: float) -> tuple:
-    """Learn the resolution and the run of repeats from raw reading ``x`` at time ``t``;
-    return ``(value to score, repeated)``: ``x`` itself, or a counter's increment per nominal
-    interval (NaN for a counter's first reading, a reset, or no elapsed time)."""
-    prev = q[PREV]
+def observe(sq, d: int, j: int, x: float, t: float, interval: float) -> tuple:
+    """Learn the resolution and the run of repeats of sensor ``j`` of device ``d`` from raw
+    reading ``x`` at time ``t``; return ``(value to score, repeated)``: ``x`` itself, or a
+    counter's increment per nominal interval (NaN for a counter's first reading, a reset, or no
+    elapsed time). Indexes ``sq`` element by element (no array views in the kernel's hot loop)."""
+    prev = sq[d, j, PREV]
     same = False
     if not math.isnan(prev):
         dx = abs(x - prev)
         if dx <= tolerance(x):
             same = True
-        elif q[RES] == 0.0 or dx < q[RES]:
-            q[RES] = dx
-    q[RUN] = q[RUN] + 1.0 if same else 0.0
+        else:
+            res = sq[d, j, RES]
+            if res == 0.0 or dx < res:
+                sq[d, j, RES] = dx
+    sq[d, j, RUN] = sq[d, j, RUN] + 1.0 if same else 0.0
     v = x
-    if q[KIND] == KIND_COUNTER:
+    if sq[d, j, KIND] == KIND_COUNTER:
         v = np.nan
         if not math.isnan(prev) and x >= prev:
             steps = 1.0
-            if interval > 0.0 and not math.isnan(t) and not math.isnan(q[PREV_T]):
-                steps = (t - q[PREV_T]) / interval
+            prev_t = sq[d, j, PREV_T]
+            if interval > 0.0 and not math.isnan(t) and not math.isnan(prev_t):
+                steps = (t - prev_t) / interval
             if steps > 0.0:
                 v = (x - prev) / steps
-    q[PREV] = x
-    q[PREV_T] = t
+    sq[d, j, PREV] = x
+    sq[d, j, PREV_T] = t
     return v, same
 
 
 @njit(inline="always", **SERIAL)
-def stuck(q, stuck_p: float) -> bool:
-    """The current run of repeats is too unlikely for this sensor."""
-    return stuck_p > 0.0 and q[RUN] >= 2.0 and q[SAME] ** q[RUN] < stuck_p
+def stuck(sq, d: int, j: int, stuck_p: float) -> bool:
+    """The current run of repeats of sensor ``j`` of device ``d`` is too unlikely for it."""
+    if stuck_p <= 0.0:
+        return False
+    run = sq[d, j, RUN]
+    return run >= 2.0 and sq[d, j, SAME] ** run < stuck_p
 
 
 @njit(inline="always", **SERIAL)
-def floor(q, res_floor: float, s: float) -> float:
-    """A scale floored by the sensor's resolution."""
-    f = res_floor * q[RES]
-    return s if s >= f else f
+def floor(s: float, step_floor: float) -> float:
+    """A scale ``s`` floored by ``step_floor`` (``res_floor`` x the sensor's resolution)."""
+    return s if s >= step_floor else step_floor
