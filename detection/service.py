@@ -247,8 +247,9 @@ class ModelState:
         if i is None or (mode is not None and mode not in self.info.modes):
             return
         m = slice(None) if mode is None else self.info.modes.index(mode)
-        cols = np.flatnonzero(np.asarray(self.info.mode_mask)[m]) if mode is not None else np.zeros(0, np.int64)
-        cols = cols if len(cols) else np.arange(len(self.info.sensors))
+        cols = np.flatnonzero(np.asarray(self.info.mode_mask)[m]) if mode is not None else []
+        if not len(cols):                  # a change of duty, or a mode that names no sensor
+            cols = np.arange(len(self.info.sensors))
         self.det.rebaseline([i], cols)
         self.buckets[-1][i, cols] = new_state(1, len(cols))[-1][0]   # the sensors' raw bands too
         self.rate[i, m] = 0.0

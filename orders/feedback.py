@@ -58,10 +58,6 @@ class Rebaseline:
     at: datetime
 
 
-#: The sources of :func:`rebaselines`, the keys of its ``after`` positions.
-REBASELINE_SOURCES = ("false_alarm", "duty_change")
-
-
 def rebaselines(conn, after: dict[str, int]) -> list[Rebaseline]:
     """Planners' false alarms and confirmed changes of duty recorded after the positions
     ``after`` (``{"false_alarm": history id, "duty_change": duty_changes id}``, missing = 0),

@@ -270,9 +270,16 @@ def calendars(conn) -> dict[str, Calendar]:
         "SELECT calendar, timezone, weekdays, day_start_h, day_end_h FROM sla_calendars").fetchall()}
 
 
-def holiday_names(conn, calendar: str) -> list[tuple[date, str]]:
-    return conn.execute("SELECT day, name FROM sla_holidays WHERE calendar = %s ORDER BY day",
-                        (calendar,)).fetchall()
+def describe(conn) -> list[dict]:
+    """Every calendar as the API shows it: its definition, description and named holidays."""
+    names: dict[str, list[dict]] = {}
+    for cal, day, name in conn.execute("SELECT calendar, day, name FROM sla_holidays ORDER BY calendar, day"):
+        names.setdefault(cal, []).append({"day": day, "name": name})
+    return [{"calendar": c, "timezone": tz, "weekdays": sorted(wd), "day_start_h": float(a), "day_end_h": float(b),
+             "description": desc, "holidays": names.get(c, [])}
+            for c, tz, wd, a, b, desc in conn.execute(
+                "SELECT calendar, timezone, weekdays, day_start_h, day_end_h, description FROM sla_calendars "
+                "ORDER BY calendar")]
 
 
 def update_calendar(conn, name: str, *, tz: str | None = None, weekdays: list[int] | None = None,

@@ -13,17 +13,10 @@ from service_api.models import SlaCalendarPublic, SlaCalendarUpdate
 router = APIRouter(prefix="/sla/calendars", tags=["sla"])
 
 
-def _public(conn, cal: sla.Calendar) -> dict:
-    desc = conn.execute("SELECT description FROM sla_calendars WHERE calendar = %s", (cal.name,)).fetchone()[0]
-    return {"calendar": cal.name, "timezone": cal.tz, "weekdays": list(cal.weekdays), "day_start_h": cal.start_h,
-            "day_end_h": cal.end_h, "description": desc,
-            "holidays": [{"day": d, "name": n} for d, n in sla.holiday_names(conn, cal.name)]}
-
-
 @router.get("", response_model=list[SlaCalendarPublic])
 def list_calendars(conn: DbConn, user: CurrentUser):
     """Every SLA calendar with its holidays."""
-    return [_public(conn, c) for _, c in sorted(sla.calendars(conn).items())]
+    return sla.describe(conn)
 
 
 @router.patch("/{calendar}", response_model=SlaCalendarPublic, dependencies=[requires("calendars")])
@@ -39,4 +32,4 @@ def update_calendar(conn: DbConn, user: CurrentUser, calendar: str, body: SlaCal
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     if cal is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no SLA calendar {calendar!r}")
-    return _public(conn, cal)
+    return next(c for c in sla.describe(conn) if c["calendar"] == cal.name)
