@@ -41,7 +41,7 @@ import gzip
 import json
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -52,6 +52,7 @@ from tqdm import tqdm
 from benchmarks.common import parser, write
 from detection.features.pipeline import FeatureSpec
 from detection.prediction.history import AssetHistory, ModelHistory, bucket_readings
+from detection.prediction.order_rule import OrderRule
 from detection.prediction.training import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +67,9 @@ CONFIG = {"horizon_h": HORIZON_DAYS * 24.0, "rul_cap_h": 30 * 24.0, "stride_h": 
           "holdout": 0.0, "regimes": 0, "n_members": 2, "max_iter": 150,
           "spec": FeatureSpec(windows=(3, 7, 14), ewm_alphas=(0.3,), crossings=False)}
 THRESHOLD = 0.5
+#: order rules compared with ``--compare-order-rules`` (judged inside an outer split's train drives):
+#: the risk must have risen ``rise_factor``-fold over the last ``rise_rows`` days
+RISE_GRID = tuple((k, f) for k in (1, 2, 3, 5, 7) for f in (1.5, 2.0, 3.0))
 TARGETS = {"average_precision_7d": 0.20, "recall_7d_at_rule_orders": 0.35, "recall_7d_at_precision_0_5": 0.10}
 
 
@@ -157,7 +161,9 @@ def history(drive: Drive, epoch_day: int) -> AssetHistory:
     t = (epoch_day + d) * DAY_S
     failures = [] if drive.failure_day is None else [((epoch_day + drive.failure_day + 1) * 24.0, MODE)]
     rows = drive.values[d - drive.first_day]
-    return bucket_readings(drive.serial, t, rows, step_h=24.0, failures=failures)
+    h = bucket_readings(drive.serial, t, rows, step_h=24.0, failures=failures)
+    h.variant = drive.model     # the drive model: what the operator knows of every drive
+    return h
 
 
 def split(drives: list[Drive], seed: int) -> np.ndarray:
@@ -228,13 +234,14 @@ def curve_points(drives: list[Drive], scores: list[np.ndarray], n_rule_orders: i
     peaks = np.array([s.max() if s.size else -np.inf for s in scores])
     rank = np.argsort(-peaks, kind="stable")
     at_rule = float("nan")
+    n_rule_orders = min(n_rule_orders, int((peaks > 0).sum()))   # a drive whose score stays 0 never orders
     if 0 < n_rule_orders <= len(rank):
         lv = peaks[rank[n_rule_orders - 1]]
         at_rule = score_orders(drives, [first_crossing(s, lv) for s in scores])["recall_7d"]
     n_fail = sum(d.failure_day is not None for d in drives)
     best = 0.0
     top = peaks[rank[: 2 * n_fail]]          # precision >= 0.5 allows at most 2 orders a failure
-    for lv in np.unique(top[np.isfinite(top)]):
+    for lv in np.unique(top[np.isfinite(top) & (top > 0)]):
         members = np.flatnonzero(peaks >= lv)   # ties included
         if len(members) > 2 * n_fail:
             continue
@@ -244,8 +251,17 @@ def curve_points(drives: list[Drive], scores: list[np.ndarray], n_rule_orders: i
     return {"recall_7d_at_rule_orders": at_rule, "recall_7d_at_precision_0_5": best}
 
 
+def order_figures(test_drives: list[Drive], scores: list[np.ndarray], rule: OrderRule, n_rule_orders: int) -> dict:
+    """Orders placed by ``rule`` on the test drives' p_fail histories, and the curve points of
+    its ranking (the rise condition does not depend on the threshold, so sweeping the threshold
+    over the rule's order score is the rule at every threshold)."""
+    gated = [rule.order_score(s) for s in scores]
+    out = score_orders(test_drives, [first_crossing(g, rule.threshold) for g in gated])
+    return out | curve_points(test_drives, gated, n_rule_orders)
+
+
 def run_split(drives: list[Drive], sensors: list[str], epoch_day: int, seed: int,
-              cfg: TrainConfig, threshold: float) -> dict:
+              cfg: TrainConfig, rule: OrderRule, compare: tuple[OrderRule, ...] = ()) -> dict:
     test = split(drives, seed)
     train_drives = [d for d, t in zip(drives, test) if not t]
     test_drives = [d for d, t in zip(drives, test) if t]
@@ -253,20 +269,22 @@ def run_split(drives: list[Drive], sensors: list[str], epoch_day: int, seed: int
     t0 = time.perf_counter()
     predictor, meta = train(hist, cfg)
     fit_s = time.perf_counter() - t0
-    scores = [p for _, p in predictor.predict_histories([d.values for d in test_drives])]
+    scores = [p for _, p in predictor.predict_histories([d.values for d in test_drives],
+                                                        [d.model for d in test_drives])]
     known, positive = zip(*(day_labels(d) for d in test_drives))
     p_all, k_all, y_all = np.concatenate(scores), np.concatenate(known), np.concatenate(positive)
-    ours = score_orders(test_drives, [first_crossing(s, threshold) for s in scores])
-    rule = score_orders(test_drives, rule_orders(test_drives))
+    rule_of_thumb = score_orders(test_drives, rule_orders(test_drives))
+    ours = order_figures(test_drives, scores, rule, rule_of_thumb["orders"])
     ours["average_precision_7d"] = float(average_precision_score(y_all[k_all], p_all[k_all]))
-    ours |= curve_points(test_drives, scores, rule["orders"])
+    candidates = {_rule_name(r): order_figures(test_drives, scores, r, rule_of_thumb["orders"]) for r in compare}
+    rule = rule_of_thumb
     # the rule's drive-day score: 1 while any of its counters is above zero
     rule_day = np.concatenate([(np.nan_to_num(d.rule, nan=0.0).max(axis=1) > 0).astype(float) for d in test_drives])
     rule["average_precision_7d"] = float(average_precision_score(y_all[k_all], rule_day[k_all]))
     # the rule has one operating point: its own orders, and nothing where its precision is < 0.5
     rule["recall_7d_at_rule_orders"] = rule["recall_7d"]
     rule["recall_7d_at_precision_0_5"] = rule["recall_7d"] if rule["precision"] >= 0.5 else 0.0
-    return {"seed": seed, "ours": ours, "rule": rule, "fit_s": fit_s,
+    return {"seed": seed, "ours": ours, "rule": rule, "fit_s": fit_s, "order_rules": candidates,
             "train_drives": len(train_drives), "test_drives": len(test_drives),
             "train_failures": int(sum(d.failure_day is not None for d in train_drives)),
             "test_drive_days": int(sum(d.values.shape[0] for d in test_drives)),
@@ -279,17 +297,24 @@ KEYS = ("average_precision_7d", "recall_7d_at_rule_orders", "recall_7d_at_precis
 
 
 def summarise(splits: list[dict], who: str) -> dict:
+    """Mean, std and runs of every key over the splits, for ``who``: "ours", "rule" or the name
+    of a compared order rule."""
+    of = [s[who] if who in s else s["order_rules"][who] for s in splits]
     out: dict = {}
     for k in KEYS:
-        vals = [s[who][k] for s in splits if k in s[who]]
+        vals = [o[k] for o in of if k in o]
         if not vals:
             continue
         arr = np.array(vals, dtype=float)
         out[k] = float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
         out[f"{k}_std"] = float(np.nanstd(arr)) if np.isfinite(arr).any() else float("nan")
         out[f"{k}_runs"] = [float(v) for v in arr]
-    out["orders_mean"] = float(np.mean([s[who]["orders"] for s in splits]))
+    out["orders_mean"] = float(np.mean([o["orders"] for o in of]))
     return out
+
+
+def _rule_name(rule: OrderRule) -> str:
+    return f"rise_{rule.rise_rows}d_x{rule.rise_factor:g}" if rule.rise_rows else "first_crossing"
 
 
 def _days(text: str) -> tuple[int, ...]:
@@ -303,7 +328,7 @@ def _days(text: str) -> tuple[int, ...]:
 
 
 def configure(cfg: TrainConfig, rise: bool = False, windows: tuple[int, ...] | None = None,
-              horizon_days: float | None = None) -> TrainConfig:
+              horizon_days: float | None = None, variant_prior: bool = False) -> TrainConfig:
     """The benchmark's trainer configuration with the command line's changes (each one a
     candidate judged with ``--inner-of``, never on test drives)."""
     if rise:
@@ -314,6 +339,8 @@ def configure(cfg: TrainConfig, rise: bool = False, windows: tuple[int, ...] | N
         if not horizon_days > 0:
             raise ValueError(f"horizon must be > 0 days, got {horizon_days}")
         cfg = replace(cfg, horizon_h=24.0 * horizon_days)
+    if variant_prior:
+        cfg = replace(cfg, variant_prior=True)
     return cfg
 
 
@@ -328,6 +355,13 @@ def main(argv=None) -> int:
                    help=f"feature windows in days (default {','.join(map(str, CONFIG['spec'].windows))})")
     p.add_argument("--horizon-days", type=float, default=None, metavar="H",
                    help=f"the horizon the trainer learns (default {HORIZON_DAYS}); scoring stays 'fails within {HORIZON_DAYS} days'")
+    p.add_argument("--variant-prior", action="store_true",
+                   help="the trainer learns each drive model's failure rate from the train drives (VariantPrior) as a feature")
+    p.add_argument("--order-rise", type=int, default=0, metavar="K",
+                   help="order only once p_fail has risen --rise-factor-fold over the last K days (default 0: first crossing)")
+    p.add_argument("--rise-factor", type=float, default=2.0, metavar="F", help="with --order-rise (default 2)")
+    p.add_argument("--compare-order-rules", action="store_true",
+                   help=f"also score the order rules of RISE_GRID (K days x factor F) on the same predictions")
     p.add_argument("--inner-of", type=int, default=None, metavar="K",
                    help="validate inside split K's train drives only (inner seeds 101, 102, ...)")
     args = p.parse_args(argv)
@@ -336,6 +370,11 @@ def main(argv=None) -> int:
         p.error("--splits must be >= 1 and --threshold in (0, 1]")
     if args.horizon_days is not None and not args.horizon_days > 0:
         p.error(f"--horizon-days must be > 0, got {args.horizon_days:g}")
+    try:
+        rule = OrderRule(args.threshold, args.order_rise, args.rise_factor)
+    except ValueError as exc:
+        p.error(f"order rule: {exc}")
+    compare = tuple(OrderRule(args.threshold, k, f) for k, f in RISE_GRID) if args.compare_order_rules else ()
     t0 = time.perf_counter()
     try:
         drives, sensors, day0 = load_drives(args.data, args.max_files)
@@ -344,7 +383,8 @@ def main(argv=None) -> int:
         return 2
     epoch_day = (day0 - date(1970, 1, 1)).days
     cfg = TrainConfig(**CONFIG)
-    cfg = configure(cfg, rise=args.rise, windows=args.windows, horizon_days=args.horizon_days)
+    cfg = configure(cfg, rise=args.rise, windows=args.windows, horizon_days=args.horizon_days,
+                    variant_prior=args.variant_prior)
     seeds = list(range(n_splits))
     if args.inner_of is not None:   # the outer split's test drives are never read
         drives = [d for d, t in zip(drives, split(drives, args.inner_of)) if not t]
@@ -352,7 +392,7 @@ def main(argv=None) -> int:
     t_load = time.perf_counter() - t0
     splits = []
     for i, seed in enumerate(seeds):
-        res = run_split(drives, sensors, epoch_day, seed, cfg, args.threshold)
+        res = run_split(drives, sensors, epoch_day, seed, cfg, rule, compare)
         o, r = res["ours"], res["rule"]
         print(f"split {seed}: AP7 {o['average_precision_7d']:.3f} (rule {r['average_precision_7d']:.3f}); "
               f"orders {o['orders']} recall {o['recall']:.2f} recall7 {o['recall_7d']:.2f} precision {o['precision']:.2f}; "
@@ -377,14 +417,17 @@ def report(args, drives, sensors, cfg, splits, t0, t_load) -> tuple[dict, str]:
         "benchmark": "backblaze", "quick": args.quick, "data": str(args.data),
         "drives": len(drives), "failures": int(sum(d.failure_day is not None for d in drives)),
         "drive_days": int(sum(d.values.shape[0] for d in drives)), "sensors": sensors,
-        "threshold": args.threshold, "splits": n_splits, "inner_of": args.inner_of,
-        "config": {k: getattr(cfg, k) for k in CONFIG if k != "spec"} | {"spec": cfg.spec.to_dict()},
+        "threshold": args.threshold, "order_rule": asdict(OrderRule(args.threshold, args.order_rise, args.rise_factor)),
+        "splits": n_splits, "inner_of": args.inner_of,
+        "config": {k: getattr(cfg, k) for k in CONFIG if k != "spec"} | {"spec": cfg.spec.to_dict(),
+                                                                        "variant_prior": cfg.variant_prior},
         **ours, "rule": rule, "per_split": splits, "targets": TARGETS,
         "meets_targets": {k: bool(ours[k] >= v) for k, v in TARGETS.items()},
+        "order_rules": {name: summarise(splits, name) for name in splits[0]["order_rules"]},
         "load_s": t_load, "runtime_s": time.perf_counter() - t0,
     }
     where = "" if args.inner_of is None else f" inside split {args.inner_of}'s train drives"
-    changed = [k for k in ("rise", "windows", "horizon_days") if getattr(args, k)]
+    changed = [k for k in ("rise", "windows", "horizon_days", "variant_prior", "order_rise") if getattr(args, k)]
     summary = (f"backblaze ({n_splits} splits{where}{''.join(f', {k} {getattr(args, k)}' for k in changed)}): AP7 {ours['average_precision_7d']:.3f} ± {ours['average_precision_7d_std']:.3f} "
                f"(rule {rule['average_precision_7d']:.3f}); at p>={args.threshold:g}: recall {ours['recall']:.2f}, "
                f"1-7 d {ours['recall_7d']:.2f}, precision {ours['precision']:.2f}, "

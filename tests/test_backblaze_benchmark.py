@@ -133,12 +133,44 @@ def test_inner_validation_reads_only_the_outer_train_drives(fleet, tmp_path):
     assert res["average_precision_7d"] > 0.3     # the rising counters are still learned
 
 
-@pytest.mark.parametrize("bad", [["--windows", "3,x"], ["--windows", "0,7"], ["--horizon-days", "0"]])
+def test_variant_prior_and_order_rules_in_one_run(fleet, tmp_path):
+    path, _, _, drives, _ = fleet
+    assert bb.history(drives[0], 0).variant == drives[0].model        # the drive model is the variant
+    out = tmp_path / "rules.json"
+    assert bb.main(["--inner-of", "0", "--splits", "1", "--variant-prior", "--order-rise", "2", "--rise-factor", "1.5",
+                    "--compare-order-rules", "--data", str(path), "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["config"]["variant_prior"] is True
+    assert res["order_rule"] == {"threshold": 0.5, "rise_rows": 2, "rise_factor": 1.5}
+    assert set(res["order_rules"]) == {f"rise_{k}d_x{f:g}" for k, f in bb.RISE_GRID}
+    same = res["order_rules"]["rise_2d_x1.5"]          # the headline rule is one of the compared ones
+    for key in ("recall_7d_at_rule_orders", "recall_7d_at_precision_0_5", "recall_7d", "precision"):
+        assert same[key] == res[key] or (np.isnan(same[key]) and np.isnan(res[key]))
+    assert res["average_precision_7d"] > 0.3           # the rising counters are still learned
+
+
+def test_a_rise_rule_orders_later_than_the_first_crossing():
+    # a failing drive whose risk creeps up for weeks, then jumps in its last days
+    p = np.r_[np.linspace(0.03, 0.1, 25), 0.2, 0.4]
+    d = bb.Drive("F", "M", 0, np.zeros((27, 1)), 27, np.zeros((27, 5)))
+    healthy = [bb.Drive(h, "M", 0, np.zeros((27, 1)), None, np.zeros((27, 5))) for h in "HK"]
+    flat = [np.full(27, 0.05), np.full(27, 0.06)]      # healthy drives at a steady, higher risk
+    plain = bb.order_figures([d, *healthy], [p, *flat], bb.OrderRule(0.04), n_rule_orders=2)
+    risen = bb.order_figures([d, *healthy], [p, *flat], bb.OrderRule(0.04, rise_rows=3), n_rule_orders=2)
+    assert plain["recall"] == 1.0 and plain["recall_7d"] == 0.0 and plain["orders"] == 3
+    assert risen["recall_7d"] == 1.0 and risen["orders"] == 1
+    # at two orders the plain ranking orders the failing drive when it passes 0.06, 16 days ahead;
+    # the rise rule has one drive to order, on its jump
+    assert plain["recall_7d_at_rule_orders"] == 0.0 and risen["recall_7d_at_rule_orders"] == 1.0
+
+
+@pytest.mark.parametrize("bad", [["--windows", "3,x"], ["--windows", "0,7"], ["--horizon-days", "0"],
+                                 ["--order-rise", "-1"], ["--order-rise", "2", "--rise-factor", "0.5"]])
 def test_bad_configuration_is_a_clear_error(tmp_path, capsys, bad):
     with pytest.raises(SystemExit) as exc:
         bb.main(["--quick", *bad, "--data", str(tmp_path), "--json", str(tmp_path / "x.json")])
     err = capsys.readouterr().err
-    assert exc.value.code == 2 and ("windows" in err or "horizon" in err)
+    assert exc.value.code == 2 and ("windows" in err or "horizon" in err or "rise" in err)
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys):

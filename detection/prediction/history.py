@@ -29,6 +29,7 @@ class AssetHistory:
     repairs: list[float] = field(default_factory=list)                # repair start, epoch hours
     down: list[tuple[float, float]] = field(default_factory=list)     # [from, to) epoch hours
     step_h: float = 1.0              # hours per row
+    variant: str | None = None       # the asset's variant of its product model (e.g. a drive model), if known
 
     def __post_init__(self):
         if not self.step_h > 0:

@@ -51,7 +51,7 @@ class AssetPredictor:
     def __init__(self, model_id: str, sensors: Sequence[str], window_h: int, horizon_h: float,
                  spec: FeatureSpec, rul_model: RULRegressor, horizon_model: HorizonClassifier,
                  version: str | None = None, metadata: dict | None = None, normalizer=None,
-                 interval: RULInterval | None = None):
+                 interval: RULInterval | None = None, prior=None):
         self.model_id = model_id
         self.sensors = list(sensors)
         self.window_h = int(window_h)
@@ -63,6 +63,7 @@ class AssetPredictor:
         self.metadata = metadata or {}
         self.normalizer = normalizer  # RegimeNormalizer or None: appends regime z-scores
         self.interval = interval      # RULInterval or None: 10th-90th percentile of the time to failure
+        self.prior = prior            # VariantPrior or None: appends the variant's expected failures in the horizon
 
     def __repr__(self) -> str:
         return (f"AssetPredictor({self.model_id!r}, version={self.version!r}, sensors={self.sensors}, "
@@ -77,34 +78,45 @@ class AssetPredictor:
             raise ValueError("window needs at least one hourly row")
         return w[-self.window_h:]
 
-    def features(self, window) -> np.ndarray:
-        """The feature row the models see for the last hour of ``window``: ``(1, F)``."""
+    def _with_prior(self, f: np.ndarray, variant: str | None) -> np.ndarray:
+        prior = getattr(self, "prior", None)          # predictors stored before priors have none
+        if prior is None:
+            return f
+        col = prior.column(np.full(len(f), prior.rate(variant)), self.horizon_h)
+        return np.hstack([f, col[:, None]])
+
+    def features(self, window, variant: str | None = None) -> np.ndarray:
+        """The feature row the models see for the last hour of ``window``: ``(1, F)``;
+        ``variant``: the asset's variant (used when the predictor learned a variant prior)."""
         w = self._check(window)
         if self.normalizer is not None:
             w = self.normalizer.augment(w)
-        return window_features(w, self.spec)[-1:]
+        return self._with_prior(window_features(w, self.spec)[-1:], variant)
 
-    def predict(self, window) -> Prediction:
+    def predict(self, window, variant: str | None = None) -> Prediction:
         """``window``: float64[n_steps, n_sensors] hourly means, oldest first, NaN allowed."""
-        return self._predict_rows(self.features(window))[0]
+        return self._predict_rows(self.features(window, variant))[0]
 
-    def predict_history(self, values) -> tuple[np.ndarray, np.ndarray]:
+    def predict_history(self, values, variant: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Backtest: ``(rul, p_fail)`` for every row of an asset's history (float64[n_rows,
         n_sensors], oldest first), each from that row and the ones before it only, as the
         service would have predicted at the end of that row (window features look back at
         most ``window_h`` rows; exponentially weighted means start at the first row)."""
-        return self.predict_histories([values])[0]
+        return self.predict_histories([values], [variant])[0]
 
-    def predict_histories(self, histories: Sequence) -> list[tuple[np.ndarray, np.ndarray]]:
+    def predict_histories(self, histories: Sequence, variants: Sequence | None = None
+                          ) -> list[tuple[np.ndarray, np.ndarray]]:
         """``predict_history`` for many assets at once (one model call for all their rows)."""
+        if variants is not None and len(variants) != len(histories):
+            raise ValueError(f"{len(histories)} histories but {len(variants)} variants")
         feats = []
-        for values in histories:
+        for i, values in enumerate(histories):
             w = np.asarray(values, dtype=np.float64)
             if w.ndim != 2 or w.shape[1] != len(self.sensors) or w.shape[0] < 1:
                 raise ValueError(f"values must be float[n_rows >= 1, {len(self.sensors)}], got shape {w.shape}")
             if self.normalizer is not None:
                 w = self.normalizer.augment(w)
-            feats.append(window_features(w, self.spec))
+            feats.append(self._with_prior(window_features(w, self.spec), None if variants is None else variants[i]))
         if not feats:
             return []
         f = np.vstack(feats)
@@ -112,11 +124,14 @@ class AssetPredictor:
         cut = np.cumsum([len(x) for x in feats])[:-1]
         return list(zip(np.split(rul, cut), np.split(p, cut)))
 
-    def predict_many(self, windows: Sequence) -> list[Prediction]:
+    def predict_many(self, windows: Sequence, variants: Sequence | None = None) -> list[Prediction]:
         """``predict`` for many assets' windows at once (one model call for the fleet)."""
         if len(windows) == 0:
             return []
-        return self._predict_rows(np.vstack([self.features(w) for w in windows]))
+        if variants is not None and len(variants) != len(windows):
+            raise ValueError(f"{len(windows)} windows but {len(variants)} variants")
+        vs = variants if variants is not None else [None] * len(windows)
+        return self._predict_rows(np.vstack([self.features(w, v) for w, v in zip(windows, vs)]))
 
     def _predict_rows(self, f: np.ndarray) -> list[Prediction]:
         rul = self.rul_model.predict(f)

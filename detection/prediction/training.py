@@ -26,6 +26,7 @@ from detection.prediction.history import ModelHistory
 from detection.prediction.horizon import HorizonClassifier
 from detection.prediction.predictor import NO_FAILURE, AssetPredictor
 from detection.prediction.rul import RULInterval, RULRegressor
+from detection.prediction.variant_prior import VariantPrior
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,6 +48,8 @@ class TrainConfig:
     regimes: int = 4   # load bands for regime-normalised sensors (0: off)
     regime_method: str = "bands"  # "clusters": duty cycles learned from every condition sensor
     threads: int = 1   # OpenMP threads for boosting (on a shared machine spinning threads cost 4-10x)
+    variant_prior: bool = False  # learn each variant's failure rate (VariantPrior) and give it as a feature
+    prior_folds: int = 5         # cross-fitting groups for the training rows' prior
     spec: FeatureSpec = field(default_factory=lambda: FeatureSpec(windows=(6, 24, 72, 168),
                                                                   ewm_alphas=(0.05, 0.2)))
 
@@ -59,6 +62,8 @@ class TrainConfig:
             raise ValueError(f"regimes must be >= 0, got {self.regimes}")
         if self.regime_method not in ("bands", "clusters"):
             raise ValueError(f'regime_method must be "bands" or "clusters", got {self.regime_method!r}')
+        if self.prior_folds < 2:
+            raise ValueError(f"prior_folds must be >= 2, got {self.prior_folds}")
         if not 0 <= self.holdout < 1:
             raise ValueError(f"holdout must be in [0, 1), got {self.holdout}")
 
@@ -199,6 +204,12 @@ def train(history: ModelHistory, cfg: TrainConfig, progress=None) -> tuple[Asset
     labels = rows.label[rows.label_known]
     if not rows.rul_known.any() or len(set(labels)) < 2:
         raise InsufficientHistory(f"{history.model_id}: no failure within the horizon of any observed row")
+    prior = None
+    if cfg.variant_prior:      # cross-fitted for the training rows, from every asset for the predictor
+        prior = VariantPrior.fit(history.assets, history.is_predictable)
+        oof = VariantPrior.rates_out_of_fold(history.assets, history.is_predictable, cfg.prior_folds,
+                                             cfg.random_state)
+        rows.X = np.hstack([rows.X, prior.column(oof[rows.asset], cfg.horizon_h)[:, None]])
 
     held = holdout_assets(history, cfg.holdout, cfg.random_state)
     n_hold = len(held)
@@ -214,10 +225,10 @@ def train(history: ModelHistory, cfg: TrainConfig, progress=None) -> tuple[Asset
             interval = calibrate_interval(rul_h, test_rows, cfg.rul_cap_h, metrics)
     rul, clf = _fit(rows, cfg)
 
-    names = cfg.spec.names(columns)
+    names = cfg.spec.names(columns) + (["variant_prior"] if prior is not None else [])
     lo, hi = history.time_range
     predictor = AssetPredictor(history.model_id, history.sensors, cfg.window_h, cfg.horizon_h,
-                               cfg.spec, rul, clf, normalizer=normalizer, interval=interval)
+                               cfg.spec, rul, clf, normalizer=normalizer, interval=interval, prior=prior)
     failures: dict[str, int] = {}
     for a in history.assets:
         for _, mode in a.failures:
@@ -237,6 +248,7 @@ def train(history: ModelHistory, cfg: TrainConfig, progress=None) -> tuple[Asset
         "horizon_h": cfg.horizon_h,
         "features": names,
         "regime": None if normalizer is None else normalizer.describe(history.sensors),
+        "variant_prior": None if prior is None else prior.describe(),
         "config": {k: v for k, v in asdict(cfg).items() if k != "spec"} | {"spec": cfg.spec.to_dict()},
         "modes": [str(c) for c in clf.classes_ if c != NO_FAILURE],
         "metrics_holdout": metrics,
