@@ -29,8 +29,16 @@ judged there: ``--rise`` adds the counter-rise features (``FeatureSpec.rise``), 
 sets the feature windows in days, ``--horizon-days`` the horizon the trainer learns (the scored
 label stays "fails within 7 days"). Tried and measured so far, none adopted: benchmarks/RESULTS.md.
 
+Two product options for a fleet of variants and late-rising risk: ``--variant-prior`` (the
+trainer learns each drive model's failure rate from the train drives, ``VariantPrior``, as a
+feature) and ``--order-rise K --rise-factor F`` (``OrderRule``: an order only once p_fail is
+F times its lowest of the last K days). ``--choose N`` makes both choices nested, per split,
+inside that split's train drives (N inner seeds; candidates: with or without the prior, x the
+first crossing or any rule of ``RISE_GRID``), so no test drive takes part in any choice.
+
     python -m benchmarks.backblaze [--quick] --json PATH [--data ../shared/datasets/backblaze-2013]
         [--inner-of K] [--rise] [--windows 2,4,8,14] [--horizon-days 3]
+        [--variant-prior] [--order-rise K --rise-factor F] [--compare-order-rules] [--choose N]
 """
 
 from __future__ import annotations
@@ -292,6 +300,37 @@ def run_split(drives: list[Drive], sensors: list[str], epoch_day: int, seed: int
             "train_rows": meta["data"]["rows"], "train_positives": meta["data"]["horizon_positives"]}
 
 
+def candidate_rules(threshold: float) -> tuple[OrderRule, ...]:
+    """The plain first crossing, then every rule of RISE_GRID."""
+    return (OrderRule(threshold),) + tuple(OrderRule(threshold, k, f) for k, f in RISE_GRID)
+
+
+#: what the nested choice ranks candidates by (mean over the inner seeds; later keys break ties)
+CHOICE_KEYS = ("recall_7d_at_rule_orders", "recall_7d_at_precision_0_5", "average_precision_7d")
+
+
+def choose(train_drives: list[Drive], sensors: list[str], epoch_day: int, cfgs: dict[str, TrainConfig],
+           threshold: float, n_inner: int) -> tuple[str, OrderRule, dict]:
+    """The trainer configuration (``cfgs``: name -> config) and order rule chosen inside one outer
+    split's train drives: each inner seed (101, 102, ...) halves them again by drive, every
+    configuration is trained on one half and scored on the other with every candidate rule, and
+    the candidate with the best mean of ``CHOICE_KEYS`` wins (ties: the first, i.e. the simpler:
+    configurations and rules are listed plainest first). Returns (name, rule, inner means)."""
+    rules = candidate_rules(threshold)
+    by_name = {_rule_name(r): r for r in rules}
+    runs: dict[tuple[str, str], list[dict]] = {}
+    for j in range(n_inner):
+        for cname, cfg in cfgs.items():
+            res = run_split(train_drives, sensors, epoch_day, 101 + j, cfg, rules[0], rules)
+            for rname, fig in res["order_rules"].items():
+                runs.setdefault((cname, rname), []).append(
+                    {k: fig[k] for k in CHOICE_KEYS[:2]} | {"average_precision_7d": res["ours"]["average_precision_7d"]})
+    means = {c: tuple(float(np.nanmean([r[k] for r in rs])) for k in CHOICE_KEYS) for c, rs in runs.items()}
+    best = max(means, key=lambda c: means[c])         # max keeps the first of equals
+    table = {f"{c}/{r}": dict(zip(CHOICE_KEYS, m)) for (c, r), m in means.items()}
+    return best[0], by_name[best[1]], table
+
+
 KEYS = ("average_precision_7d", "recall_7d_at_rule_orders", "recall_7d_at_precision_0_5", "recall",
         "recall_7d", "precision", "precision_7d", "false_orders_per_1000_drive_months", "median_lead_days")
 
@@ -362,6 +401,9 @@ def main(argv=None) -> int:
     p.add_argument("--rise-factor", type=float, default=2.0, metavar="F", help="with --order-rise (default 2)")
     p.add_argument("--compare-order-rules", action="store_true",
                    help=f"also score the order rules of RISE_GRID (K days x factor F) on the same predictions")
+    p.add_argument("--choose", type=int, default=0, metavar="N",
+                   help="nested choice: inside each split's train drives (N inner seeds) choose the trainer "
+                        "configuration (as given, or with --variant-prior) and the order rule (first crossing or RISE_GRID)")
     p.add_argument("--inner-of", type=int, default=None, metavar="K",
                    help="validate inside split K's train drives only (inner seeds 101, 102, ...)")
     args = p.parse_args(argv)
@@ -370,6 +412,9 @@ def main(argv=None) -> int:
         p.error("--splits must be >= 1 and --threshold in (0, 1]")
     if args.horizon_days is not None and not args.horizon_days > 0:
         p.error(f"--horizon-days must be > 0, got {args.horizon_days:g}")
+    if args.choose < 0 or (args.choose and (args.variant_prior or args.order_rise or args.inner_of is not None)):
+        p.error("--choose N (N >= 1 inner seeds) chooses the variant prior and the order rule itself, "
+                "outer splits only (no --variant-prior, --order-rise, --inner-of)")
     try:
         rule = OrderRule(args.threshold, args.order_rise, args.rise_factor)
     except ValueError as exc:
@@ -391,8 +436,18 @@ def main(argv=None) -> int:
         seeds = [101 + i for i in range(n_splits)]
     t_load = time.perf_counter() - t0
     splits = []
+    cfgs = {"plain": cfg, "variant_prior": replace(cfg, variant_prior=True)}
     for i, seed in enumerate(seeds):
-        res = run_split(drives, sensors, epoch_day, seed, cfg, rule, compare)
+        if args.choose:     # chosen on this split's train drives only; its test drives are not read
+            train_drives = [d for d, t in zip(drives, split(drives, seed)) if not t]
+            cname, chosen, table = choose(train_drives, sensors, epoch_day, cfgs, args.threshold, args.choose)
+            print(f"split {seed}: chose {cname} / {_rule_name(chosen)} inside its train drives "
+                  f"(inner {dict(zip(CHOICE_KEYS, table[f'{cname}/{_rule_name(chosen)}'].values()))})",
+                  file=sys.stderr, flush=True)
+            res = run_split(drives, sensors, epoch_day, seed, cfgs[cname], chosen, candidate_rules(args.threshold))
+            res["choice"] = {"config": cname, "rule": asdict(chosen), "name": _rule_name(chosen), "inner": table}
+        else:
+            res = run_split(drives, sensors, epoch_day, seed, cfg, rule, compare)
         o, r = res["ours"], res["rule"]
         print(f"split {seed}: AP7 {o['average_precision_7d']:.3f} (rule {r['average_precision_7d']:.3f}); "
               f"orders {o['orders']} recall {o['recall']:.2f} recall7 {o['recall_7d']:.2f} precision {o['precision']:.2f}; "
@@ -424,10 +479,12 @@ def report(args, drives, sensors, cfg, splits, t0, t_load) -> tuple[dict, str]:
         **ours, "rule": rule, "per_split": splits, "targets": TARGETS,
         "meets_targets": {k: bool(ours[k] >= v) for k, v in TARGETS.items()},
         "order_rules": {name: summarise(splits, name) for name in splits[0]["order_rules"]},
+        "choose_inner_seeds": args.choose, "choices": [s["choice"]["config"] + "/" + s["choice"]["name"]
+                                                       for s in splits if "choice" in s],
         "load_s": t_load, "runtime_s": time.perf_counter() - t0,
     }
     where = "" if args.inner_of is None else f" inside split {args.inner_of}'s train drives"
-    changed = [k for k in ("rise", "windows", "horizon_days", "variant_prior", "order_rise") if getattr(args, k)]
+    changed = [k for k in ("rise", "windows", "horizon_days", "variant_prior", "order_rise", "choose") if getattr(args, k)]
     summary = (f"backblaze ({n_splits} splits{where}{''.join(f', {k} {getattr(args, k)}' for k in changed)}): AP7 {ours['average_precision_7d']:.3f} ± {ours['average_precision_7d_std']:.3f} "
                f"(rule {rule['average_precision_7d']:.3f}); at p>={args.threshold:g}: recall {ours['recall']:.2f}, "
                f"1-7 d {ours['recall_7d']:.2f}, precision {ours['precision']:.2f}, "

@@ -149,6 +149,32 @@ def test_variant_prior_and_order_rules_in_one_run(fleet, tmp_path):
     assert res["average_precision_7d"] > 0.3           # the rising counters are still learned
 
 
+def test_nested_choice_reads_only_each_splits_train_drives(fleet, tmp_path, monkeypatch):
+    path, _, _, drives, _ = fleet
+    seen = []
+    real = bb.choose
+
+    def spy(train_drives, *args, **kwargs):
+        seen.append({d.serial for d in train_drives})
+        return real(train_drives, *args, **kwargs)
+
+    monkeypatch.setattr(bb, "choose", spy)
+    out = tmp_path / "nested.json"
+    assert bb.main(["--choose", "1", "--splits", "2", "--data", str(path), "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    for seed, train in enumerate(seen):
+        test = {d.serial for d, t in zip(drives, bb.split(drives, seed)) if t}
+        assert train and not train & test and len(train) == 120
+    assert res["choose_inner_seeds"] == 1 and len(res["choices"]) == 2
+    for s in res["per_split"]:
+        c = s["choice"]
+        assert c["config"] in ("plain", "variant_prior") and f"{c['config']}/{c['name']}" in c["inner"]
+        assert len(c["inner"]) == 2 * (1 + len(bb.RISE_GRID))
+        best = max(c["inner"].values(), key=lambda m: tuple(m[k] for k in bb.CHOICE_KEYS))
+        assert c["inner"][f"{c['config']}/{c['name']}"] == best
+    assert res["average_precision_7d"] > 0.3
+
+
 def test_a_rise_rule_orders_later_than_the_first_crossing():
     # a failing drive whose risk creeps up for weeks, then jumps in its last days
     p = np.r_[np.linspace(0.03, 0.1, 25), 0.2, 0.4]
@@ -165,12 +191,13 @@ def test_a_rise_rule_orders_later_than_the_first_crossing():
 
 
 @pytest.mark.parametrize("bad", [["--windows", "3,x"], ["--windows", "0,7"], ["--horizon-days", "0"],
-                                 ["--order-rise", "-1"], ["--order-rise", "2", "--rise-factor", "0.5"]])
+                                 ["--order-rise", "-1"], ["--order-rise", "2", "--rise-factor", "0.5"],
+                                 ["--choose", "2", "--variant-prior"]])
 def test_bad_configuration_is_a_clear_error(tmp_path, capsys, bad):
     with pytest.raises(SystemExit) as exc:
         bb.main(["--quick", *bad, "--data", str(tmp_path), "--json", str(tmp_path / "x.json")])
     err = capsys.readouterr().err
-    assert exc.value.code == 2 and ("windows" in err or "horizon" in err or "rise" in err)
+    assert exc.value.code == 2 and ("windows" in err or "horizon" in err or "rise" in err or "choose" in err)
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys):
