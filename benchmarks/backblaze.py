@@ -34,11 +34,12 @@ trainer learns each drive model's failure rate from the train drives, ``VariantP
 feature) and ``--order-rise K --rise-factor F`` (``OrderRule``: an order only once p_fail is
 F times its lowest of the last K days). ``--choose N`` makes both choices nested, per split,
 inside that split's train drives (N inner seeds; candidates: with or without the prior, x the
-first crossing or any rule of ``RISE_GRID``), so no test drive takes part in any choice.
+first crossing or any rule of ``RISE_GRID``; ``--choose-rule-only``: the rule alone), so no
+test drive takes part in any choice.
 
     python -m benchmarks.backblaze [--quick] --json PATH [--data ../shared/datasets/backblaze-2013]
         [--inner-of K] [--rise] [--windows 2,4,8,14] [--horizon-days 3]
-        [--variant-prior] [--order-rise K --rise-factor F] [--compare-order-rules] [--choose N]
+        [--variant-prior] [--order-rise K --rise-factor F] [--compare-order-rules] [--choose N [--choose-rule-only]]
 """
 
 from __future__ import annotations
@@ -404,6 +405,8 @@ def main(argv=None) -> int:
     p.add_argument("--choose", type=int, default=0, metavar="N",
                    help="nested choice: inside each split's train drives (N inner seeds) choose the trainer "
                         "configuration (as given, or with --variant-prior) and the order rule (first crossing or RISE_GRID)")
+    p.add_argument("--choose-rule-only", action="store_true",
+                   help="with --choose: the trainer configuration as given (no variant prior); choose only the order rule")
     p.add_argument("--inner-of", type=int, default=None, metavar="K",
                    help="validate inside split K's train drives only (inner seeds 101, 102, ...)")
     args = p.parse_args(argv)
@@ -412,6 +415,8 @@ def main(argv=None) -> int:
         p.error("--splits must be >= 1 and --threshold in (0, 1]")
     if args.horizon_days is not None and not args.horizon_days > 0:
         p.error(f"--horizon-days must be > 0, got {args.horizon_days:g}")
+    if args.choose_rule_only and not args.choose:
+        p.error("--choose-rule-only needs --choose N")
     if args.choose < 0 or (args.choose and (args.variant_prior or args.order_rise or args.inner_of is not None)):
         p.error("--choose N (N >= 1 inner seeds) chooses the variant prior and the order rule itself, "
                 "outer splits only (no --variant-prior, --order-rise, --inner-of)")
@@ -436,7 +441,7 @@ def main(argv=None) -> int:
         seeds = [101 + i for i in range(n_splits)]
     t_load = time.perf_counter() - t0
     splits = []
-    cfgs = {"plain": cfg, "variant_prior": replace(cfg, variant_prior=True)}
+    cfgs = {"plain": cfg} if args.choose_rule_only else {"plain": cfg, "variant_prior": replace(cfg, variant_prior=True)}
     for i, seed in enumerate(seeds):
         if args.choose:     # chosen on this split's train drives only; its test drives are not read
             train_drives = [d for d, t in zip(drives, split(drives, seed)) if not t]
@@ -479,7 +484,7 @@ def report(args, drives, sensors, cfg, splits, t0, t_load) -> tuple[dict, str]:
         **ours, "rule": rule, "per_split": splits, "targets": TARGETS,
         "meets_targets": {k: bool(ours[k] >= v) for k, v in TARGETS.items()},
         "order_rules": {name: summarise(splits, name) for name in splits[0]["order_rules"]},
-        "choose_inner_seeds": args.choose, "choices": [s["choice"]["config"] + "/" + s["choice"]["name"]
+        "choose_inner_seeds": args.choose, "choose_rule_only": args.choose_rule_only, "choices": [s["choice"]["config"] + "/" + s["choice"]["name"]
                                                        for s in splits if "choice" in s],
         "load_s": t_load, "runtime_s": time.perf_counter() - t0,
     }

@@ -173,6 +173,10 @@ def test_nested_choice_reads_only_each_splits_train_drives(fleet, tmp_path, monk
         best = max(c["inner"].values(), key=lambda m: tuple(m[k] for k in bb.CHOICE_KEYS))
         assert c["inner"][f"{c['config']}/{c['name']}"] == best
     assert res["average_precision_7d"] > 0.3
+    # the rule alone: the trainer's configuration stays as given
+    assert bb.main(["--choose", "1", "--choose-rule-only", "--splits", "1", "--data", str(path), "--json", str(out)]) == 0
+    c = json.loads(out.read_text())["per_split"][0]["choice"]
+    assert c["config"] == "plain" and len(c["inner"]) == 1 + len(bb.RISE_GRID)
 
 
 def test_a_rise_rule_orders_later_than_the_first_crossing():
@@ -192,7 +196,7 @@ def test_a_rise_rule_orders_later_than_the_first_crossing():
 
 @pytest.mark.parametrize("bad", [["--windows", "3,x"], ["--windows", "0,7"], ["--horizon-days", "0"],
                                  ["--order-rise", "-1"], ["--order-rise", "2", "--rise-factor", "0.5"],
-                                 ["--choose", "2", "--variant-prior"]])
+                                 ["--choose", "2", "--variant-prior"], ["--choose-rule-only"]])
 def test_bad_configuration_is_a_clear_error(tmp_path, capsys, bad):
     with pytest.raises(SystemExit) as exc:
         bb.main(["--quick", *bad, "--data", str(tmp_path), "--json", str(tmp_path / "x.json")])
