@@ -66,6 +66,7 @@ DAY_DISCOUNT = 0.25        # a visit a day later is worth a quarter less: as soo
 SLOT_DISCOUNT = 0.05       # and 5% less per later slot of the day...
 SLOT_HOURS = (11, 14)      # ...cut at these hours (UTC)
 EARLY_KM_PER_DAY = 20.0    # before a visit's deadline day, a day later costs this much
+WAIT_SHARE = 0.5           # a visit due after the horizon is worth this share of a trip of its own
 EARTH_KM = 6371.0088
 UNIT_M = 10               # the solver's distance unit: 10 m keeps prizes and penalties in scale
 KM = 1000 // UNIT_M
@@ -159,6 +160,35 @@ def _deadline(o: Order) -> datetime | None:
     if o.predicted_failure_at:
         d.append(o.predicted_failure_at - timedelta(hours=o.service_h))
     return min(d) if d else None
+
+
+def trip_km(orders: list[Order], techs: list[Technician]) -> dict[int, float]:
+    """Each order's trip of its own: home and back from the nearest qualified technician of its
+    territory (road km; orders nobody can take are left out).
+
+    >>> t = Technician("a", 50.0, 8.0, "north", {("m", "x"): 1}, ())
+    >>> o = Order(1, "m", "x", 50.1, 8.0, "north", 5, 3.0)
+    >>> round(trip_km([o], [t])[1], 1)
+    28.9
+    """
+    out = {}
+    for o in orders:
+        homes = [(t.lat, t.lon) for t in techs
+                 if t.region == o.region and t.skills.get((o.model_id, o.mode), 0) >= o.skill_level]
+        if homes:
+            h = np.array(homes)
+            out[o.order_id] = 2 * ROAD_FACTOR * float(haversine_km(h[:, 0], h[:, 1], o.lat, o.lon).min())
+    return out
+
+
+def extra_days(service_h: float, shift_h: float) -> int:
+    """Working days a repair runs on past its first: the first day leaves the shift less an hour's
+    drive, plus the overtime allowance when it finishes; each next day a whole shift.
+
+    >>> extra_days(12.0, 9.0), extra_days(13.0, 9.0), extra_days(24.0, 9.0)
+    (0, 1, 2)
+    """
+    return max(0, math.ceil((service_h - OVERTIME_H - (shift_h - 1.0)) / shift_h))
 
 
 def fit_reasons(orders: list[Order], techs: list[Technician], pins: dict[int, Pin]) -> dict[int, str]:
@@ -296,6 +326,9 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
     horizon = sec(end)
     cuts, discounts = slots(start, end)
     day0 = int((start - start.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds())
+    last_day = (horizon - 1 + day0) // 86400
+    trips = trip_km(todo, techs)
+    multi_day = _multi_day_costs(todo, techs)
     for k, o in enumerate(todo):
         point = len(homes) + k
         service = int(round(min(o.service_h, MAX_VISIT_H) * 3600))
@@ -303,7 +336,8 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
         pin = pins.get(o.order_id)
         pref = previous.get(o.order_id)
         common = dict(point=point, service=service, preferred_group=pref,
-                      change_penalty=int(CHANGE_PENALTY_KM * KM) if pref else 0)
+                      change_penalty=int(CHANGE_PENALTY_KM * KM) if pref else 0,
+                      group_costs=multi_day.get(o.order_id))
         if pin is not None:
             w = (sec(pin.starts_at), sec(pin.starts_at)) if pin.starts_at else (0, horizon)
             jobs.append(Job(**common, tw_early=w[0], tw_late=w[1], required=True,
@@ -315,10 +349,13 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
         req = frozenset({f"region:{o.region}", _skill_tag(o.model_id, o.mode, int(o.skill_level))})
         dl = _deadline(o)
         dls = None if dl is None else sec(dl)
+        waits = dls is not None and (dls + day0) // 86400 > last_day       # due after the horizon
         for a, b, disc in pieces(cuts, discounts, dls):
             on_time = dls is None or b <= dls
             day = (a + day0) // 86400
-            if on_time and dls is not None and day < (dls + day0) // 86400:     # before its deadline's day
+            if waits:           # worth what it saves: the trip of its own it would need later
+                prize = max(1, int(WAIT_SHARE * trips.get(o.order_id, 0.0) * KM))
+            elif on_time and dls is not None and day < (dls + day0) // 86400:     # before its deadline's day
                 prize = int(base * 2 - EARLY_KM_PER_DAY * KM * day)
             else:
                 prize = int(base * (2 if on_time else 1) * max(0.05, 1 - disc))
@@ -350,13 +387,37 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
             busy += dur[prev, vehicles[r.vehicle].end] / 3600
         shift_rows.append((t.technician_id, s, e, r.distance / KM, busy))
     for o in todo:
-        if o.order_id not in served:
+        if o.order_id in served:
+            continue
+        dl = _deadline(o)
+        if dl is not None and o.order_id not in pins and dl.date() > (end - timedelta(seconds=1)).date():
+            unfit[o.order_id] = (f"due {dl:%Y-%m-%d}, after the horizon: left for a day with work nearby "
+                                 "(a trip of its own now would cost more than it saves)")
+        else:
             unfit[o.order_id] = ("did not fit: the qualified technicians' shifts in the horizon are "
                                  "taken by higher-priority or closer work")
     changed = [v.order_id for v in visits if v.order_id in previous and previous[v.order_id] != v.technician_id]
     return Plan(start, end, sorted(visits, key=lambda v: (v.technician_id, v.starts_at)), unfit,
                 km=res.distance / KM, seconds=time.perf_counter() - t_wall, solver_seconds=res.seconds,
                 changed=changed, shifts=shift_rows)
+
+
+def _multi_day_costs(orders: list[Order], techs: list[Technician]) -> dict[int, dict[str, int]]:
+    """A repair longer than a day costs the technician who does it a drive home and back for each
+    further day: ``{order_id: {technician_id: cost}}`` for those repairs (solver units)."""
+    out = {}
+    shift_h = {t.technician_id: max(((e - s).total_seconds() / 3600 for s, e in t.shifts), default=0.0)
+               for t in techs}
+    for o in orders:
+        costs = {}
+        for t in techs:
+            n = extra_days(o.service_h, shift_h[t.technician_id]) if shift_h[t.technician_id] else 0
+            if n and t.region == o.region:
+                km = float(haversine_km(t.lat, t.lon, o.lat, o.lon)) * ROAD_FACTOR
+                costs[t.technician_id] = int(round(2 * n * km * KM))
+        if costs:
+            out[o.order_id] = costs
+    return out
 
 
 def working_days(start: datetime, days: int, workdays=(1, 2, 3, 4, 5)) -> datetime:
