@@ -23,6 +23,14 @@ Model (what a field service dispatcher expects):
   its day and technician by travel: it goes with other work at the same site or nearby (a
   technician already there does it) instead of on a trip of its own. On the deadline's day
   the slot discounts put urgent work first, as above.
+- **Due after the horizon: done only on the way.** A visit whose deadline falls after the
+  horizon's last day is not needed in this plan; its prize is what doing it now saves,
+  ``WAIT_SHARE`` of a trip of its own later (home and back from the nearest qualified technician
+  of its territory, ``trip_km``). It is done when a technician is at or near its site anyway and
+  otherwise left for a later plan, which offers it in full once its due day is in the horizon.
+- **Repairs over several days.** A repair longer than the first day plus overtime
+  (``extra_days``) costs the technician who does it a drive home and back for each further day
+  (``group_costs`` of the solver), so it goes to one who lives near the site.
 - **Objective.** Travel distance minus prizes, plus a change penalty. The prize is set by
   priority, three times larger per priority step (``PRIZE_KM``, 1,000 km for priority 5: any
   visit that fits is worth its travel), so that priority comes first and
@@ -40,7 +48,10 @@ The parameters are product settings chosen by reasoning, not fitted: ``ROAD_FACT
 usual circuity of road networks, 50 km/h a mixed urban/regional average, the prize ladder makes one
 order of a priority worth three of the next. ``EARLY_KM_PER_DAY`` 20 km: a visit waits a day when
 that saves more than 20 km (a trip of its own is 50-100 km, home and back, in a territory of
-this size), and is still done early rather than late when nothing is saved.
+this size), and is still done early rather than late when nothing is saved. ``WAIT_SHARE`` 0.5:
+a visit not yet needed is done now when the detour costs less than half a trip of its own (about
+half of the preventive visits see other work at their site within their week), and waits
+otherwise. Neither was fitted on the scoring stream (``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
