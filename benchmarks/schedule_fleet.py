@@ -13,7 +13,10 @@ the technician the simulator drew replaced by those of the technician who actual
 shift plus ``OVERTIME_H`` stops at the shift's end: the technician drives home and comes back
 at the start of each next working day until it is done (``_work_days``). The planner only sees the nominal
 repair time of the failure mode (``failure_modes.mttr_h``, 3 h for preventive work): product
-knowledge, not the draw. Technicians are the simulator's roster (``simulator.technicians``).
+knowledge, not the draw. Technicians are the simulator's roster (``simulator.technicians``),
+as many per territory as its order stream needs at ``TARGET_UTILISATION`` by the nominal repair
+times (``staffing``); the 2,000-asset fleet also runs with the 20 technicians (4 a territory)
+the loop used before, over capacity.
 
 Both policies run in the same simulated clock (5-minute ticks, shifts 08:00-17:00 UTC on
 weekdays, travel = 1.3 x great-circle km at 50 km/h, the planner's own assumption), with the same
@@ -36,7 +39,8 @@ can be dispatched. Parts follow the order stream, so both policies see the same 
 Figures per policy: SLA response and restore compliance (orders whose target falls in the period;
 met = technician on site / repair finished by the target), km driven, visits per technician-day,
 utilisation (travel + repair over shift time), hours worked past the shift's end, visits with no
-drive before them (another order at the same site), orders that waited for parts.
+drive before them (another order at the same site), km of the drives home and back of repairs
+continued on further days, orders that waited for parts.
 """
 
 from __future__ import annotations
