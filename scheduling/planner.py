@@ -23,8 +23,9 @@ Model (what a field service dispatcher expects):
   its day and technician by travel: it goes with other work at the same site or nearby (a
   technician already there does it) instead of on a trip of its own. On the deadline's day
   the slot discounts put urgent work first, as above.
-- **Due after the horizon: done only on the way.** A visit whose deadline falls after the
-  horizon's last day is not needed in this plan; its prize is what doing it now saves,
+- **Planned maintenance due after the horizon: done only on the way.** A preventive visit whose
+  due date falls after the horizon's last day is not needed in this plan (a breakdown or a
+  predicted failure is not kept waiting: those follow the rule above); its prize is what doing it now saves,
   ``WAIT_SHARE`` of a trip of its own later (home and back from the nearest qualified technician
   of its territory, ``trip_km``). It is done when a technician is at or near its site anyway and
   otherwise left for a later plan, which offers it in full once its due day is in the horizon.
@@ -97,6 +98,7 @@ class Order:
     predicted_failure_at: datetime | None = None
     skill_level: int = 1
     parts_ready: bool = True
+    kind: str = "corrective"       # corrective, predictive or preventive (planned maintenance)
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ def trip_km(orders: list[Order], techs: list[Technician]) -> dict[int, float]:
     territory (road km; orders nobody can take are left out).
 
     >>> t = Technician("a", 50.0, 8.0, "north", {("m", "x"): 1}, ())
-    >>> o = Order(1, "m", "x", 50.1, 8.0, "north", 5, 3.0)
+    >>> o = Order(1, "m", "x", 50.1, 8.0, "north", 5, 3.0, kind="preventive")
     >>> round(trip_km([o], [t])[1], 1)
     28.9
     """
@@ -360,7 +362,7 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
         req = frozenset({f"region:{o.region}", _skill_tag(o.model_id, o.mode, int(o.skill_level))})
         dl = _deadline(o)
         dls = None if dl is None else sec(dl)
-        waits = dls is not None and (dls + day0) // 86400 > last_day       # due after the horizon
+        waits = o.kind == "preventive" and dls is not None and (dls + day0) // 86400 > last_day
         for a, b, disc in pieces(cuts, discounts, dls):
             on_time = dls is None or b <= dls
             day = (a + day0) // 86400
@@ -401,7 +403,8 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
         if o.order_id in served:
             continue
         dl = _deadline(o)
-        if dl is not None and o.order_id not in pins and dl.date() > (end - timedelta(seconds=1)).date():
+        if (o.kind == "preventive" and o.order_id not in pins and dl is not None
+                and dl.date() > (end - timedelta(seconds=1)).date()):
             unfit[o.order_id] = (f"due {dl:%Y-%m-%d}, after the horizon: left for a day with work nearby "
                                  "(a trip of its own now would cost more than it saves)")
         else:
