@@ -25,11 +25,7 @@ train`` learns them per product model from what the platform has recorded:
    is *caught* when the level was reached ``LEAD_H`` or more before it, since the last repair.
    The platform does not know which degradation a preventive maintenance removed, so an order
    whose life a preventive maintenance ended, with no failure of its mode, has an unknown outcome
-   and is left out of precision too. So has an order whose life is still running at the end of
-   the history, with no failure of its mode yet, unless it has been open longer than the longest
-   lead with which an order of that mode (at that level) was followed by its failure on the same
-   history (at least ``HORIZON_H``): a slow degradation (fouling) runs for weeks before it fails,
-   and counting such an order false after ``HORIZON_H`` contradicted the definition of true.
+   and is left out of precision too.
 3. **The rule.** Per product model, for each ``(tau_h, min_mode_score)`` of a small grid
    (:data:`TAU_GRID` x :data:`SCORE_GRID`) the evidence is recomputed by the service's own
    kernel (:func:`evidence_update`) from the replayed attributions; per mode, the level of
@@ -336,14 +332,9 @@ def _crossings(seg: np.ndarray, t: np.ndarray, ev: np.ndarray, levels) -> list[d
     return out
 
 
-def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, seg=None, keys=None,
-             windows: dict | None = None) -> dict:
+def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, seg=None, keys=None) -> dict:
     """Per mode and level: failures, caught >= LEAD_H ahead, orders with a known outcome, true
-    ones, and the window after which an order whose life is still running counts as false (the
-    longest lead, at least ``HORIZON_H``, with which an order of the mode at that level was
-    followed by its failure; ``windows``: {mode: [seconds per level]} to use given ones, e.g. the
-    whole history's for a part of it). Returns {mode: {"failures": n, "caught": [..], "orders":
-    [..], "true": [..], "window": [..]}}."""
+    ones. Returns {mode: {"failures": n, "caught": [..], "orders": [..], "true": [..]}}."""
     if seg is None:
         seg, keys = _segments(r)
     n_modes, n_seg = len(r.modes), int(seg.max()) + 1 if len(seg) else 0
@@ -360,15 +351,15 @@ def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, se
         fail_at: dict[str, list] = {}
         for a, tf in fails:
             fail_at.setdefault(a, []).append(tf)
-        caught, orders, true, window = [], [], [], []
-        for j, cross in enumerate(_crossings(seg, r.t, ev[:, m], levels)):
+        caught, orders, true = [], [], []
+        for cross in _crossings(seg, r.t, ev[:, m], levels):
             c = 0
             for a, tf in fails:
                 reps = r.repairs.get(a, np.zeros(0))
                 i = keys.get((a, int(np.searchsorted(reps, tf, side="right"))))
                 if i is not None and i in cross and cross[i] <= tf - lead:
                     c += 1
-            n_true, n_false, leads, running = 0, 0, [], []
+            n_known = n_true = 0
             for i, t in cross.items():
                 if t > r.end - horizon:
                     continue                      # outcome not known yet (counting only the true ones would flatter)
@@ -376,21 +367,14 @@ def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, se
                 reps = r.repairs.get(a, np.zeros(0))
                 k = int(np.searchsorted(reps, t, side="right"))
                 life_end = reps[k] if k < len(reps) else np.inf       # the repair that ended the order's life
-                after = [tf - t for tf in fail_at.get(a, []) if t < tf <= max(t + horizon, life_end)]
-                if after:
-                    n_true += 1
-                    leads.append(min(after))
-                elif not np.isfinite(life_end):
-                    running.append(r.end - t)     # its life still running: a degradation may still fail
-                elif not np.isin(life_end, r.preventive.get(a, ())).any():
-                    n_false += 1                  # no failure of the mode; its life not ended by a maintenance
-            w = windows[mode][j] if windows is not None else max([horizon] + leads)
-            n_false += sum(1 for age in running if age >= w)       # open longer than any degradation ran
+                if any(t < tf <= max(t + horizon, life_end) for tf in fail_at.get(a, [])):
+                    n_known, n_true = n_known + 1, n_true + 1
+                elif not (np.isfinite(life_end) and np.isin(life_end, r.preventive.get(a, ())).any()):
+                    n_known += 1                  # no failure of the mode; its life not ended by a maintenance
             caught.append(c)
-            orders.append(n_true + n_false)
+            orders.append(n_known)
             true.append(n_true)
-            window.append(w)
-        out[mode] = {"failures": len(fails), "caught": caught, "orders": orders, "true": true, "window": window}
+        out[mode] = {"failures": len(fails), "caught": caught, "orders": orders, "true": true}
     return out
 
 
@@ -417,12 +401,10 @@ def _points(config) -> list[tuple[float, float]]:
     return grid + [(config.tau_h, config.min_mode_score)] * ((config.tau_h, config.min_mode_score) not in grid)
 
 
-def _tables(r: Replay, points, levels, windows: dict | None = None) -> dict:
-    """:func:`evaluate` at each (tau_h, min_mode_score) of ``points`` (``windows``: per point, given ones)."""
+def _tables(r: Replay, points, levels) -> dict:
+    """:func:`evaluate` at each (tau_h, min_mode_score) of ``points``."""
     seg, keys = _segments(r)
-    return {p: evaluate(r, p[0], p[1], levels, seg=seg, keys=keys,
-                        windows=None if windows is None else {mode: e["window"] for mode, e in windows[p].items()})
-            for p in points}
+    return {p: evaluate(r, p[0], p[1], levels, seg=seg, keys=keys) for p in points}
 
 
 def _decide(tables: dict, modes: list[str], config, rule: Rule, n: int) -> dict:
@@ -552,11 +534,10 @@ def choose_rule(replays: dict[str, Replay], config, rules=RULES, *, folds: int =
         defaults = dict(zip(r.modes, r.defaults))
         parts = _folds(r, folds, seed)
         names, code = np.unique(r.assets.astype(str), return_inverse=True)
-        whole = _tables(r, _points(config), ev_levels)        # the windows of the whole history
         tables = []
         for part in parts:
             rows = np.isin(names, list(part))[code]
-            tables.append(_tables(_subset(r, rows, part), _points(config), ev_levels, windows=whole))
+            tables.append(_tables(_subset(r, rows, part), _points(config), ev_levels))
         for j in range(folds):
             train = _sum_tables([t for i, t in enumerate(tables) if i != j])
             for c, rule in enumerate(rules):
