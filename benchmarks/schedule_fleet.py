@@ -146,7 +146,7 @@ def order_stream(n_assets: int, seed: int, days: int, hazard: float) -> list[Job
             if opened < START:
                 continue
             order = Order(0, a.model_id, "preventive", lat, lon, site.region, PM_PRIORITY, PM_NOMINAL_H,
-                          respond_by=t, kind="preventive")
+                          respond_by=t)
             jobs.append(Job(order, a.asset_id, opened, None, base, site.tz_h, needs_part=False))
     jobs.sort(key=lambda j: j.opened)
     for k, j in enumerate(jobs):
