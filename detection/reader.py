@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import psycopg
 
+from detection.kernels.copy_scan import decode
+
 
 @dataclass
 class Batch:
@@ -29,7 +31,7 @@ class Batch:
 
     device_ids: np.ndarray      # object[n]
     times: np.ndarray           # datetime64[us][n]
-    vals: list                  # list of per-row float lists (model order, None = missing)
+    vals: np.ndarray | list     # float64[n, width] in model order, NaN = missing (or per-row lists)
     last_batch_id: int
     committed_at: object = None  # when the oldest batch of this read was committed (latency)
 
@@ -68,29 +70,39 @@ class OutboxReader:
         self.position = take[-1]
         self._gap_since = {k: v for k, v in self._gap_since.items() if k > self.position}
         if lo is None:                       # only empty batches
-            return Batch(np.array([], dtype=object), np.array([], dtype="datetime64[us]"), [], self.position, committed)
+            return Batch(np.array([], dtype=object), np.array([], dtype="datetime64[us]"), np.zeros((0, 0)),
+                         self.position, committed)
         # The rows are read as a range (the read's time bounds, its devices) and kept if their
         # key is one of the read's batches: a join of the keys against telemetry is planned as
         # one index probe per key, and on chunks not yet analysed (a backfill, a catch-up) the
         # planner probes the time index alone, every probe reading every device's row at that
         # time (measured: 10x slower than this range read). A row of the range that another
         # batch wrote (two writers interleaved in time) is not this read's and is left out.
-        keys = conn.execute("SELECT device_ids, times FROM ingest_batches WHERE batch_id = ANY(%s)",
-                            (take,)).fetchall()
-        want = set()
-        for devs, times in keys:
-            want.update(zip(devs, times))
-        with conn.cursor(binary=True) as cur:
-            data = cur.execute(
-                "SELECT device_id, time, vals FROM telemetry WHERE time >= %s AND time <= %s "
-                "AND device_id = ANY(%s) ORDER BY time, device_id",
-                (lo, hi, sorted({d for d, _ in want}))).fetchall()
-        data = [r for r in data if (r[0], r[1]) in want]
-        return Batch(np.array([r[0] for r in data], dtype=object),
-                     np.array([r[1].replace(tzinfo=None) for r in data], dtype="datetime64[us]"),
-                     [r[2] for r in data], self.position, committed)
+        keys = _copy(conn, "SELECT unnest(times), unnest(device_ids) FROM ingest_batches "
+                           "WHERE batch_id = ANY(%s)", (take,))
+        devs, times, X = _copy(conn, "SELECT time, device_id, vals FROM telemetry WHERE time >= %s AND time <= %s "
+                                     "AND device_id = ANY(%s) ORDER BY time, device_id",
+                               (lo, hi, np.unique(keys[0]).tolist()))
+        mine = _members(devs, times, *keys[:2])
+        return Batch(devs[mine], times[mine].astype("datetime64[us]"), X[mine], self.position, committed)
 
     @staticmethod
     def head(conn: psycopg.Connection) -> int:
         """The newest batch id (start here to watch only what arrives from now on)."""
         return conn.execute("SELECT coalesce(max(batch_id), 0) FROM ingest_batches").fetchone()[0]
+
+
+def _copy(conn: psycopg.Connection, query: str, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A query's ``(timestamptz, text[, real[]])`` rows as arrays, through binary COPY
+    (:mod:`detection.kernels.copy_scan`): no Python object per reading."""
+    with conn.cursor() as cur, cur.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)", params) as cp:
+        buf = b"".join(cp)
+    return decode(buf)
+
+
+def _members(devs: np.ndarray, times: np.ndarray, key_devs: np.ndarray, key_times: np.ndarray) -> np.ndarray:
+    """Which rows ``(devs, times)`` are among the keys ``(key_devs, key_times)``."""
+    _, code = np.unique(np.concatenate([devs, key_devs]), return_inverse=True)
+    pairs = np.empty(len(code), dtype=[("d", np.int64), ("t", np.int64)])
+    pairs["d"], pairs["t"] = code.ravel(), np.concatenate([times, key_times])
+    return np.isin(pairs[:len(devs)], pairs[len(devs):])

@@ -411,7 +411,14 @@ class DetectionService:
             self._catalog_at = now
 
     @staticmethod
-    def _matrix(vals: list, n_sensors: int) -> np.ndarray:
+    def _matrix(vals, n_sensors: int) -> np.ndarray:
+        """Rows of values (an array as the outbox reader gives them, or per-row lists with None)
+        as a float matrix of the model's ``n_sensors`` positions, NaN where missing."""
+        if isinstance(vals, np.ndarray):
+            X = np.full((len(vals), n_sensors), np.nan)
+            k = min(n_sensors, vals.shape[1])
+            X[:, :k] = vals[:, :k]
+            return X
         try:                                   # the common case: every row has every position
             X = np.array(vals, dtype=np.float64)
             if X.ndim == 2 and X.shape[1] == n_sensors:
@@ -489,7 +496,8 @@ class DetectionService:
             st = self._model(model_id)
             rows = np.asarray(rows)
             devs = batch.device_ids[rows]
-            X = self._matrix([batch.vals[i] for i in rows], len(st.info.sensors))
+            X = self._matrix(batch.vals[rows] if isinstance(batch.vals, np.ndarray) else [batch.vals[i] for i in rows],
+                             len(st.info.sensors))
             ts = t_s[rows]
             if st.needs_normalizer:         # no history to fit on: hold rows until there is enough
                 st.buffer.append((devs, X, ts))
