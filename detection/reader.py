@@ -78,13 +78,15 @@ class OutboxReader:
         # planner probes the time index alone, every probe reading every device's row at that
         # time (measured: 10x slower than this range read). A row of the range that another
         # batch wrote (two writers interleaved in time) is not this read's and is left out.
-        keys = _copy(conn, "SELECT unnest(times), unnest(device_ids) FROM ingest_batches "
-                           "WHERE batch_id = ANY(%s)", (take,))
-        devs, times, X = _copy(conn, "SELECT time, device_id, vals FROM telemetry WHERE time >= %s AND time <= %s "
-                                     "AND device_id = ANY(%s) ORDER BY time, device_id",
-                               (lo, hi, np.unique(keys[0]).tolist()))
-        mine = _members(devs, times, *keys[:2])
-        return Batch(devs[mine], times[mine].astype("datetime64[us]"), X[mine], self.position, committed)
+        k_names, k_code, k_times, _ = _copy(conn, "SELECT unnest(times), unnest(device_ids) FROM ingest_batches "
+                                                  "WHERE batch_id = ANY(%s)", (take,))
+        names, code, times, X = _copy(conn, "SELECT time, device_id, vals FROM telemetry WHERE time >= %s "
+                                            "AND time <= %s AND device_id = ANY(%s)", (lo, hi, k_names.tolist()))
+        # the read's rows: those whose key is one of its batches, in time order (then device)
+        on_keys = np.searchsorted(k_names, names)          # every row's device is among the keys'
+        mine = np.isin(_pairs(on_keys[code], times), _pairs(k_code, k_times))
+        order = np.flatnonzero(mine)[np.lexsort((code[mine], times[mine]))]
+        return Batch(names[code[order]], times[order].astype("datetime64[us]"), X[order], self.position, committed)
 
     @staticmethod
     def head(conn: psycopg.Connection) -> int:
@@ -92,17 +94,17 @@ class OutboxReader:
         return conn.execute("SELECT coalesce(max(batch_id), 0) FROM ingest_batches").fetchone()[0]
 
 
-def _copy(conn: psycopg.Connection, query: str, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _copy(conn: psycopg.Connection, query: str, params) -> tuple:
     """A query's ``(timestamptz, text[, real[]])`` rows as arrays, through binary COPY
-    (:mod:`detection.kernels.copy_scan`): no Python object per reading."""
+    (:mod:`detection.kernels.copy_scan`: distinct devices, each row's device, times, values):
+    no Python object per reading."""
     with conn.cursor() as cur, cur.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)", params) as cp:
         buf = b"".join(cp)
     return decode(buf)
 
 
-def _members(devs: np.ndarray, times: np.ndarray, key_devs: np.ndarray, key_times: np.ndarray) -> np.ndarray:
-    """Which rows ``(devs, times)`` are among the keys ``(key_devs, key_times)``."""
-    _, code = np.unique(np.concatenate([devs, key_devs]), return_inverse=True)
-    pairs = np.empty(len(code), dtype=[("d", np.int64), ("t", np.int64)])
-    pairs["d"], pairs["t"] = code.ravel(), np.concatenate([times, key_times])
-    return np.isin(pairs[:len(devs)], pairs[len(devs):])
+def _pairs(code: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """(device code, time) keys as one comparable array."""
+    out = np.empty(len(code), dtype=[("d", np.int64), ("t", np.int64)])
+    out["d"], out["t"] = code, times
+    return out

@@ -485,16 +485,14 @@ class DetectionService:
         self.stream_time = max(self.stream_time, float(t_s[-1]))
 
     def _process(self, batch, t_s, lo, hi, proposals, anomalies, health) -> None:
-        by_model: dict[str, list[int]] = {}
-        for i in range(lo, hi):
-            asset = self.catalog.device_asset.get(batch.device_ids[i])
-            if asset is None:
-                continue
-            by_model.setdefault(self.catalog.asset_model[asset], []).append(i)
+        cat = self.catalog
+        model_of = {d: cat.asset_model[a] for d in dict.fromkeys(batch.device_ids[lo:hi].tolist())
+                    if (a := cat.device_asset.get(d)) is not None}
+        models = np.array([model_of.get(d) for d in batch.device_ids[lo:hi].tolist()], dtype=object)
         cfg = self.config
-        for model_id, rows in by_model.items():
+        for model_id in dict.fromkeys(model_of.values()):
             st = self._model(model_id)
-            rows = np.asarray(rows)
+            rows = lo + np.flatnonzero(models == model_id)
             devs = batch.device_ids[rows]
             X = self._matrix(batch.vals[rows] if isinstance(batch.vals, np.ndarray) else [batch.vals[i] for i in rows],
                              len(st.info.sensors))

@@ -45,8 +45,9 @@ def test_kernel_matches_reference_and_decode_gives_the_rows_back(rows):
     for x, y in zip(a[:4], b[:4]):
         np.testing.assert_array_equal(x, y)
     assert a[4] == b[4] == 0
-    ids, times, X = decode(buf)
-    assert ids.tolist() == [r[1] for r in rows]
+    names, code, times, X = decode(buf)
+    assert names.tolist() == sorted(set(names.tolist()))
+    assert names[code].tolist() == [r[1] for r in rows]
     assert times.tolist() == [r[0] + PG_EPOCH_US for r in rows]
     width = max((len(r[2]) for r in rows if isinstance(r[2], list)), default=0)
     assert X.shape == (len(rows), width)

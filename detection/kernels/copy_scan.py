@@ -14,8 +14,8 @@ error.
 
 >>> from ingest.copy_binary import encode_rows
 >>> buf = encode_rows([(1_000_000, "d1", [1.5, None])])
->>> ids, t, X = decode(buf)
->>> ids.tolist(), t.tolist(), X.tolist()
+>>> names, code, t, X = decode(buf)
+>>> names[code].tolist(), t.tolist(), X.tolist()
 (['d1'], [946684801000000], [[1.5, nan]])
 """
 
@@ -209,9 +209,10 @@ def copy_fields_reference(buf: bytes):
         rows.append((dev[0], dev[1], t, offs))
 
 
-def decode(buf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(device_ids object[n], unix microseconds int64[n], values float64[n, width])`` of a
-    binary COPY stream of ``(timestamptz, text[, real[]])`` rows, in the stream's order."""
+def decode(buf) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(names, code, times, values)`` of a binary COPY stream of ``(timestamptz, text[,
+    real[]])`` rows, in the stream's order: the distinct texts (device ids) sorted, object[k];
+    each row's index into them, int64[n]; Unix microseconds, int64[n]; float64[n, width]."""
     b = np.frombuffer(buf, np.uint8)
     if bytes(b[:len(_SIGNATURE)]) != _SIGNATURE:
         raise ValueError(f"decode: {ERRORS[1]}")
@@ -224,11 +225,12 @@ def decode(buf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pos = np.arange(longest)
         raw = np.where(pos < dev_len[:, None], b[np.minimum(dev_off[:, None] + pos, len(b) - 1)], 0)
         names, inverse = np.unique(raw.astype(np.uint8).view(f"S{longest}").ravel(), return_inverse=True)
-        ids = np.array([x.decode() for x in names] + [""], dtype=object)[inverse.ravel()]
+        names = np.array([x.decode() for x in names], dtype=object)
+        inverse = inverse.ravel().astype(np.int64)
     else:
-        ids = np.full(n, "", dtype=object)
+        names, inverse = np.array([""] if n else [], dtype=object), np.zeros(n, np.int64)
     times = b[t_off[:, None] + np.arange(8)].view(">i8").ravel().astype(np.int64) + PG_EPOCH_US
     have = v_off >= 0
     X = b[np.where(have, v_off, 0)[:, :, None] + np.arange(4)].view(">f4")[..., 0].astype(np.float64)
     X[~have] = np.nan
-    return ids, times, X
+    return names, inverse, times, X
