@@ -23,6 +23,15 @@ Model (what a field service dispatcher expects):
   its day and technician by travel: it goes with other work at the same site or nearby (a
   technician already there does it) instead of on a trip of its own. On the deadline's day
   the slot discounts put urgent work first, as above.
+- **Planned maintenance due after the horizon: done only on the way.** A preventive visit whose
+  due date falls after the horizon's last day is not needed in this plan (a breakdown or a
+  predicted failure is not kept waiting: those follow the rule above); its prize is what doing it now saves,
+  ``WAIT_SHARE`` of a trip of its own later (home and back from the nearest qualified technician
+  of its territory, ``trip_km``). It is done when a technician is at or near its site anyway and
+  otherwise left for a later plan, which offers it in full once its due day is in the horizon.
+- **Repairs over several days.** A repair longer than the first day plus overtime
+  (``extra_days``) costs the technician who does it a drive home and back for each further day
+  (``group_costs`` of the solver), so it goes to one who lives near the site.
 - **Objective.** Travel distance minus prizes, plus a change penalty. The prize is set by
   priority, three times larger per priority step (``PRIZE_KM``, 1,000 km for priority 5: any
   visit that fits is worth its travel), so that priority comes first and
@@ -40,7 +49,10 @@ The parameters are product settings chosen by reasoning, not fitted: ``ROAD_FACT
 usual circuity of road networks, 50 km/h a mixed urban/regional average, the prize ladder makes one
 order of a priority worth three of the next. ``EARLY_KM_PER_DAY`` 20 km: a visit waits a day when
 that saves more than 20 km (a trip of its own is 50-100 km, home and back, in a territory of
-this size), and is still done early rather than late when nothing is saved.
+this size), and is still done early rather than late when nothing is saved. ``WAIT_SHARE`` 0.5:
+a visit not yet needed is done now when the detour costs less than half a trip of its own (about
+half of the preventive visits see other work at their site within their week), and waits
+otherwise. Neither was fitted on the scoring stream (``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -66,6 +78,7 @@ DAY_DISCOUNT = 0.25        # a visit a day later is worth a quarter less: as soo
 SLOT_DISCOUNT = 0.05       # and 5% less per later slot of the day...
 SLOT_HOURS = (11, 14)      # ...cut at these hours (UTC)
 EARLY_KM_PER_DAY = 20.0    # before a visit's deadline day, a day later costs this much
+WAIT_SHARE = 0.5           # a visit due after the horizon is worth this share of a trip of its own
 EARTH_KM = 6371.0088
 UNIT_M = 10               # the solver's distance unit: 10 m keeps prizes and penalties in scale
 KM = 1000 // UNIT_M
@@ -85,6 +98,7 @@ class Order:
     predicted_failure_at: datetime | None = None
     skill_level: int = 1
     parts_ready: bool = True
+    kind: str = "corrective"       # corrective, predictive or preventive (planned maintenance)
 
 
 @dataclass(frozen=True)
@@ -159,6 +173,35 @@ def _deadline(o: Order) -> datetime | None:
     if o.predicted_failure_at:
         d.append(o.predicted_failure_at - timedelta(hours=o.service_h))
     return min(d) if d else None
+
+
+def trip_km(orders: list[Order], techs: list[Technician]) -> dict[int, float]:
+    """Each order's trip of its own: home and back from the nearest qualified technician of its
+    territory (road km; orders nobody can take are left out).
+
+    >>> t = Technician("a", 50.0, 8.0, "north", {("m", "x"): 1}, ())
+    >>> o = Order(1, "m", "x", 50.1, 8.0, "north", 5, 3.0, kind="preventive")
+    >>> round(trip_km([o], [t])[1], 1)
+    28.9
+    """
+    out = {}
+    for o in orders:
+        homes = [(t.lat, t.lon) for t in techs
+                 if t.region == o.region and t.skills.get((o.model_id, o.mode), 0) >= o.skill_level]
+        if homes:
+            h = np.array(homes)
+            out[o.order_id] = 2 * ROAD_FACTOR * float(haversine_km(h[:, 0], h[:, 1], o.lat, o.lon).min())
+    return out
+
+
+def extra_days(service_h: float, shift_h: float) -> int:
+    """Working days a repair runs on past its first: the first day leaves the shift less an hour's
+    drive, plus the overtime allowance when it finishes; each next day a whole shift.
+
+    >>> extra_days(12.0, 9.0), extra_days(13.0, 9.0), extra_days(24.0, 9.0)
+    (0, 1, 2)
+    """
+    return max(0, math.ceil((service_h - OVERTIME_H - (shift_h - 1.0)) / shift_h))
 
 
 def fit_reasons(orders: list[Order], techs: list[Technician], pins: dict[int, Pin]) -> dict[int, str]:
@@ -296,6 +339,9 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
     horizon = sec(end)
     cuts, discounts = slots(start, end)
     day0 = int((start - start.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds())
+    last_day = (horizon - 1 + day0) // 86400
+    trips = trip_km(todo, techs)
+    multi_day = _multi_day_costs(todo, techs)
     for k, o in enumerate(todo):
         point = len(homes) + k
         service = int(round(min(o.service_h, MAX_VISIT_H) * 3600))
@@ -303,7 +349,8 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
         pin = pins.get(o.order_id)
         pref = previous.get(o.order_id)
         common = dict(point=point, service=service, preferred_group=pref,
-                      change_penalty=int(CHANGE_PENALTY_KM * KM) if pref else 0)
+                      change_penalty=int(CHANGE_PENALTY_KM * KM) if pref else 0,
+                      group_costs=multi_day.get(o.order_id))
         if pin is not None:
             w = (sec(pin.starts_at), sec(pin.starts_at)) if pin.starts_at else (0, horizon)
             jobs.append(Job(**common, tw_early=w[0], tw_late=w[1], required=True,
@@ -315,10 +362,13 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
         req = frozenset({f"region:{o.region}", _skill_tag(o.model_id, o.mode, int(o.skill_level))})
         dl = _deadline(o)
         dls = None if dl is None else sec(dl)
+        waits = o.kind == "preventive" and dls is not None and (dls + day0) // 86400 > last_day
         for a, b, disc in pieces(cuts, discounts, dls):
             on_time = dls is None or b <= dls
             day = (a + day0) // 86400
-            if on_time and dls is not None and day < (dls + day0) // 86400:     # before its deadline's day
+            if waits:           # worth what it saves: the trip of its own it would need later
+                prize = max(1, int(WAIT_SHARE * trips.get(o.order_id, 0.0) * KM))
+            elif on_time and dls is not None and day < (dls + day0) // 86400:     # before its deadline's day
                 prize = int(base * 2 - EARLY_KM_PER_DAY * KM * day)
             else:
                 prize = int(base * (2 if on_time else 1) * max(0.05, 1 - disc))
@@ -350,13 +400,38 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
             busy += dur[prev, vehicles[r.vehicle].end] / 3600
         shift_rows.append((t.technician_id, s, e, r.distance / KM, busy))
     for o in todo:
-        if o.order_id not in served:
+        if o.order_id in served:
+            continue
+        dl = _deadline(o)
+        if (o.kind == "preventive" and o.order_id not in pins and dl is not None
+                and dl.date() > (end - timedelta(seconds=1)).date()):
+            unfit[o.order_id] = (f"due {dl:%Y-%m-%d}, after the horizon: left for a day with work nearby "
+                                 "(a trip of its own now would cost more than it saves)")
+        else:
             unfit[o.order_id] = ("did not fit: the qualified technicians' shifts in the horizon are "
                                  "taken by higher-priority or closer work")
     changed = [v.order_id for v in visits if v.order_id in previous and previous[v.order_id] != v.technician_id]
     return Plan(start, end, sorted(visits, key=lambda v: (v.technician_id, v.starts_at)), unfit,
                 km=res.distance / KM, seconds=time.perf_counter() - t_wall, solver_seconds=res.seconds,
                 changed=changed, shifts=shift_rows)
+
+
+def _multi_day_costs(orders: list[Order], techs: list[Technician]) -> dict[int, dict[str, int]]:
+    """A repair longer than a day costs the technician who does it a drive home and back for each
+    further day: ``{order_id: {technician_id: cost}}`` for those repairs (solver units)."""
+    out = {}
+    shift_h = {t.technician_id: max(((e - s).total_seconds() / 3600 for s, e in t.shifts), default=0.0)
+               for t in techs}
+    for o in orders:
+        costs = {}
+        for t in techs:
+            n = extra_days(o.service_h, shift_h[t.technician_id]) if shift_h[t.technician_id] else 0
+            if n and t.region == o.region:
+                km = float(haversine_km(t.lat, t.lon, o.lat, o.lon)) * ROAD_FACTOR
+                costs[t.technician_id] = int(round(2 * n * km * KM))
+        if costs:
+            out[o.order_id] = costs
+    return out
 
 
 def working_days(start: datetime, days: int, workdays=(1, 2, 3, 4, 5)) -> datetime:

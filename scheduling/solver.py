@@ -19,14 +19,18 @@ seconds; the benchmark scales the instances' Euclidean distances by 1000):
   visit with different windows and prizes.
 - Stability: ``Job.preferred_group`` and ``Job.change_penalty``: serving the job with a vehicle
   whose ``group`` differs costs the penalty (re-planning moves few orders between technicians).
+- Costs per technician: ``Job.group_costs`` (``{group: cost}``): serving the job with a vehicle
+  of that group costs this much more (a repair over several days costs its drives home and back
+  for the technician who does it).
 
 How the constraints map onto PyVRP, which has no skills field: every distinct tag is a load
 dimension; a job requiring tag *t* delivers ``TAG_UNIT`` in that dimension, a vehicle carrying
 *t* has room for every job, one that does not has room for none. Load is a hard constraint in
 PyVRP's final solution (excess is only tolerated, penalised, during the search), so a job can
-only end up on a vehicle carrying all its tags. The change penalty is per (job, group), which an
-arc cost can express exactly because each job has its own location and is entered once: each
-group gets a routing profile whose distances into other groups' preferred jobs carry the penalty.
+only end up on a vehicle carrying all its tags. The change penalty and the group costs are per
+(job, group), which an arc cost can express exactly because each job has its own location and is
+entered once: each group gets a routing profile whose distances into a job carry what serving it
+costs that group.
 
 >>> import numpy as np
 >>> d = np.array([[0, 1, 2], [1, 0, 1], [2, 1, 0]])
@@ -65,6 +69,7 @@ class Job:
     preferred_group: object = None
     change_penalty: int = 0
     alternatives: object = None   # jobs sharing this key are alternatives: at most one is visited
+    group_costs: dict | None = None   # vehicle group -> extra cost of serving the job with it
 
 
 @dataclass(frozen=True)
@@ -167,8 +172,9 @@ def _build(p: Problem) -> tuple[pyvrp.ProblemData, list[int]]:
         d = [j.demand] if has_demand else []
         return d + [TAG_UNIT if t in j.requires else 0 for t in tags]
 
-    # Routing profiles: one, unless some jobs prefer a vehicle group.
-    preferred = [(k, j) for k, j in enumerate(p.jobs) if j.preferred_group is not None and j.change_penalty]
+    # Routing profiles: one, unless some jobs prefer a vehicle group or cost more for some.
+    preferred = [(k, j) for k, j in enumerate(p.jobs)
+                 if (j.preferred_group is not None and j.change_penalty) or j.group_costs]
     n_groups = len({v.group for v in p.vehicles})
     if preferred and n_groups * len(points) ** 2 * 8 > MAX_PROFILE_BYTES:
         preferred = []          # one matrix per technician would not fit: plan without the penalty
@@ -178,9 +184,11 @@ def _build(p: Problem) -> tuple[pyvrp.ProblemData, list[int]]:
     for g in vgroups:
         m = dist.copy()
         for k, j in preferred:
-            if j.preferred_group != g:
+            extra = (j.change_penalty if j.preferred_group is not None and j.preferred_group != g else 0) + \
+                (j.group_costs or {}).get(g, 0)
+            if extra:
                 col = len(depot_points) + k
-                m[:, col] += j.change_penalty
+                m[:, col] += extra
                 m[col, col] = 0
         dist_mats.append(m)
     dur_mats = [dur] * len(vgroups)

@@ -65,7 +65,8 @@ def test_a_visit_due_later_in_the_week_goes_with_the_work_at_its_site():
     tech = Technician("t1", 50.0, 10.0, "north", {("m", "bearing"): 2, ("m", "preventive"): 2}, shifts)
     site = (50.45, 10.0)                        # ~65 km by road from the technician's home
     repair = Order(1, "m", "bearing", *site, "north", 3, 4.0, respond_by=mon + timedelta(days=1, hours=14))
-    service = Order(2, "m", "preventive", *site, "north", 5, 3.0, respond_by=mon + timedelta(days=4, hours=17))
+    service = Order(2, "m", "preventive", *site, "north", 5, 3.0, respond_by=mon + timedelta(days=4, hours=17),
+                    kind="preventive")
     p = plan([repair, service], [tech], mon + timedelta(hours=7), mon + timedelta(days=2),
              pins=[Pin(1, "t1", mon + timedelta(days=1, hours=9, minutes=30))], time_limit=1.0)
     assert p.unscheduled == {}
@@ -73,6 +74,47 @@ def test_a_visit_due_later_in_the_week_goes_with_the_work_at_its_site():
     assert (first.order_id, then.order_id) == (1, 2)
     assert then.starts_at.date() == first.starts_at.date() and then.travel_km == 0.0
     assert p.km == pytest.approx(2 * first.travel_km)
+
+
+def test_a_visit_due_after_the_horizon_waits_for_work_nearby():
+    """A preventive visit due next week is not worth a trip of its own in a two-day plan (it
+    waits: a later plan may find work at or near its site), but it is done now when the
+    technician is at its site anyway; once its due day is in the horizon it is planned. A
+    breakdown with a response target next week is not kept waiting."""
+    mon = MONDAY.replace(hour=0)
+    shifts = tuple((mon + timedelta(days=d, hours=8), mon + timedelta(days=d, hours=17)) for d in (0, 1))
+    tech = Technician("t1", 50.0, 10.0, "north", {("m", "bearing"): 2, ("m", "preventive"): 2}, shifts)
+    site, lone = (50.45, 10.0), (50.0, 10.6)      # both ~55-65 km by road from the technician's home
+    repair = Order(1, "m", "bearing", *site, "north", 3, 4.0, respond_by=mon + timedelta(hours=20))
+    with_repair = Order(2, "m", "preventive", *site, "north", 5, 2.0, respond_by=mon + timedelta(days=7, hours=17),
+                        kind="preventive")
+    alone = Order(3, "m", "preventive", *lone, "north", 5, 3.0, respond_by=mon + timedelta(days=7, hours=17),
+                  kind="preventive")
+    p = plan([repair, with_repair, alone], [tech], mon + timedelta(hours=7), mon + timedelta(days=2), time_limit=1.0)
+    assert {v.order_id for v in p.visits} == {1, 2}
+    assert "after the horizon" in p.unscheduled[3]
+    due_tomorrow = Order(3, "m", "preventive", *lone, "north", 5, 3.0, respond_by=mon + timedelta(days=1, hours=17),
+                         kind="preventive")
+    p = plan([due_tomorrow], [tech], mon + timedelta(hours=7), mon + timedelta(days=2), time_limit=1.0)
+    assert [v.order_id for v in p.visits] == [3] and p.unscheduled == {}
+    breakdown = Order(4, "m", "bearing", *lone, "north", 4, 3.0, respond_by=mon + timedelta(days=7, hours=17))
+    p = plan([breakdown], [tech], mon + timedelta(hours=7), mon + timedelta(days=2), time_limit=1.0)
+    assert [v.order_id for v in p.visits] == [4]        # a breakdown is not kept waiting
+
+
+def test_a_repair_over_several_days_goes_to_the_technician_who_lives_near_it():
+    """A 36 h repair takes two more days, each with a drive from home and back: it goes to the
+    technician living 10 km away, not to the one 29 km away who would make the day's routes
+    shortest without those drives (the short job the other way then goes to that one)."""
+    mon = MONDAY.replace(hour=0)
+    shifts = ((mon + timedelta(hours=8), mon + timedelta(hours=19)),)       # 10 h booked today: no overtime
+    skills = {("m", "bearing"): 2, ("m", "seal"): 2}
+    near = Technician("near", 50.07, 10.0, "north", skills, shifts)
+    far = Technician("far", 49.8, 10.0, "north", skills, shifts)
+    long_repair = Order(1, "m", "bearing", 50.0, 10.0, "north", 3, 36.0, respond_by=mon + timedelta(hours=16))
+    short_job = Order(2, "m", "seal", 50.2, 10.0, "north", 3, 2.0, respond_by=mon + timedelta(hours=16))
+    p = plan([long_repair, short_job], [near, far], mon + timedelta(hours=7), mon + timedelta(days=1), time_limit=1.0)
+    assert {v.order_id: v.technician_id for v in p.visits} == {1: "near", 2: "far"}
 
 
 @pytest.fixture
