@@ -103,6 +103,7 @@ def main(argv=None) -> int:
                                "evidence_learned": lv.evidence_learned,
                                "modes": {k: vars(v) for k, v in lv.modes.items()}}
                            for m, lv in sorted(learned_levels.items())},
+        "levels_rule": next((lv.detail.get("rule_choice") for lv in learned_levels.values()), None),
         "learned_signatures": {f"{m}/{f}": {"events": s.events, "used": signatures.usable(s), "signature": s.signature}
                                for (m, f), s in sorted(learned.items())},
         "service_config": {k: v for k, v in vars(config).items() if k != "detector"},

@@ -30,9 +30,10 @@ train`` learns them per product model from what the platform has recorded:
    (:data:`TAU_GRID` x :data:`SCORE_GRID`) the evidence is recomputed by the service's own
    kernel (:func:`evidence_update`) from the replayed attributions; per mode, the level of
    :data:`LEVEL_GRID` that catches the most failures ``LEAD_H`` ahead among those whose order
-   precision on the history is at least :data:`PRECISION_TARGET` (ties: the higher level, fewer
-   orders); if none reaches the target, the history does not support a level and the mode keeps
-   the default. The grid point is the one that catches the most failures over the model's modes
+   precision on the history is at least the rule's precision target (ties: the rule's end of
+   that plateau: the higher level, fewer orders, the lower one, earlier orders, or the middle);
+   if none reaches the target, the history does not support a level and the mode keeps the
+   default. The grid point is the one that catches the most failures over the model's modes
    (first: the most modes with a level reaching the target; ties: higher pooled precision, then
    the defaults). A mode with fewer than
    :data:`MIN_FAILURES` failures in the replayed history keeps the default level; ``tau_h`` and
@@ -40,11 +41,22 @@ train`` learns them per product model from what the platform has recorded:
    reaching the target at them (the default
    levels were set for the default memory and score). The defaults are the fallback: what the
    manufacturer ships before the fleet has a history.
+4. **The rule's own parameters** (:class:`Rule`: the precision target and the tie-break) are
+   chosen on the same history by an inner split of its assets (:func:`choose_rule`): each
+   candidate of :data:`RULES` learns the levels on three quarters of each model's assets and
+   is scored on the fourth, each quarter in turn; the candidate with the best held-out recall
+   whose held-out precision reaches the product's target :data:`PRODUCT_PRECISION` is the rule
+   ``prognos train`` then applies to the whole history. Choosing the level on the same
+   failures it is judged on flatters a strict target with a high tie (the highest level that
+   caught every failure seen misses the next, weaker one); the held-out parts measure that.
 
 How the rule's own parameters were chosen (not tuned on any fleet): ``LEAD_H`` = 24 h and
 ``HORIZON_H`` = 336 h are the lead-time benchmark's definitions of caught and true
-(``simulator.scoring``), i.e. what the service promises; ``PRECISION_TARGET`` = 0.90 is the
-product's precision target (0.85) plus a margin for the optimism of choosing on the same history;
+(``simulator.scoring``), i.e. what the service promises; ``PRECISION_TARGET`` = 0.90, the
+default rule's target (the product's precision target 0.85 plus a margin for the optimism of
+choosing on the same history), is what the inner split starts from and keeps on exact ties;
+its candidates 0.80-0.95 bracket the product's target; 4 parts: each learning set keeps three
+quarters of the failures, so :data:`MIN_FAILURES` bites about as it does on the whole history;
 ``MIN_FAILURES`` = 5: below it one failure moves a mode's recall by more than 20 points; the
 grids span the hand-tuned values by a factor of about two each way.
 
@@ -81,6 +93,30 @@ SCORE_GRID = (2.0, 3.0, 4.0)
 LEVEL_GRID = tuple(float(x) for x in np.round(np.geomspace(0.02, 0.9, 41), 4))
 #: Hours of telemetry per replay read.
 CHUNK_H = 6.0
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The rule's own free parameters: the order precision on the history a level must reach,
+    and which level of the plateau (the levels that catch the most failures among those reaching
+    it) to take: the ``higher`` (fewest orders), ``middle`` or ``lower`` (earliest orders)."""
+
+    precision_target: float = PRECISION_TARGET
+    tie: str = "higher"
+
+    def __post_init__(self):
+        if self.tie not in ("higher", "middle", "lower"):
+            raise ValueError(f"tie must be higher, middle or lower, got {self.tie!r}")
+
+
+DEFAULT_RULE = Rule()
+#: The candidates :func:`choose_rule` compares (the default rule first: it wins exact ties).
+RULES = (DEFAULT_RULE,) + tuple(Rule(p, tie) for p in (0.80, 0.85, 0.90, 0.95) for tie in ("higher", "middle", "lower")
+                                if Rule(p, tie) != DEFAULT_RULE)
+#: The product's order precision target, which the chosen rule must reach on held-out assets.
+PRODUCT_PRECISION = 0.85
+#: Parts of the history's assets in the inner split.
+INNER_FOLDS = 4
 
 
 @dataclass
@@ -342,59 +378,184 @@ def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, se
     return out
 
 
-def _choose(ev: dict, levels) -> int | None:
-    """Index of the level the rule picks for one mode (None: no level reaches the target)."""
-    caught, orders, true = (np.asarray(ev[k], dtype=float) for k in ("caught", "orders", "true"))
+def _choose(ev: dict, rule: Rule, n: int) -> int | None:
+    """Index (among the first ``n`` evaluated levels, the candidates) of the level ``rule`` picks
+    for one mode; None when no level reaches the rule's precision target."""
+    caught, orders, true = (np.asarray(ev[k][:n], dtype=float) for k in ("caught", "orders", "true"))
     prec = np.divide(true, orders, out=np.zeros_like(true), where=orders > 0)
-    feasible = np.flatnonzero((orders > 0) & (prec >= PRECISION_TARGET))
+    feasible = np.flatnonzero((orders > 0) & (prec >= rule.precision_target))
     if not len(feasible):
         return None
-    return int(max(feasible, key=lambda i: (caught[i], levels[i])))
+    plateau = feasible[caught[feasible] == caught[feasible].max()]       # levels ascend
+    return int(plateau[{"higher": -1, "lower": 0, "middle": len(plateau) // 2}[rule.tie]])
 
 
-def learn(r: Replay, config, levels=LEVEL_GRID) -> Levels:
-    """The alarm levels of ``r``'s product model by the rule in the module docstring."""
+def _eval_levels(r: Replay, levels) -> tuple:
+    """The candidate levels, then the default levels not among them (to score a mode that keeps its default)."""
+    return tuple(levels) + tuple(sorted(set(float(x) for x in r.defaults) - set(levels)))
+
+
+def _points(config) -> list[tuple[float, float]]:
+    """Every (tau_h, min_mode_score) the rule may pick: the grid and the defaults."""
+    grid = [(tau, s) for tau in TAU_GRID for s in SCORE_GRID]
+    return grid + [(config.tau_h, config.min_mode_score)] * ((config.tau_h, config.min_mode_score) not in grid)
+
+
+def _tables(r: Replay, points, levels) -> dict:
+    """:func:`evaluate` at each (tau_h, min_mode_score) of ``points``."""
     seg, keys = _segments(r)
-    n_fail = {mode: sum(1 for _, f, tf in r.failures if f == mode and r.start <= tf <= r.end) for mode in r.modes}
-    enough = {mode: n >= MIN_FAILURES for mode, n in n_fail.items()}
-    all_enough = bool(r.modes) and all(enough.values())
-    grid = [(tau, s) for tau in TAU_GRID for s in SCORE_GRID] if all_enough else [(config.tau_h, config.min_mode_score)]
-    if all_enough and (config.tau_h, config.min_mode_score) not in grid:
-        grid.append((config.tau_h, config.min_mode_score))
-    best = None
-    tried = []
-    for tau, s in grid:
-        ev = evaluate(r, tau, s, levels, seg=seg, keys=keys)
-        pick = {mode: _choose(ev[mode], levels) for mode in r.modes if enough[mode]}
+    return {p: evaluate(r, p[0], p[1], levels, seg=seg, keys=keys) for p in points}
+
+
+def _decide(tables: dict, modes: list[str], config, rule: Rule, n: int) -> dict:
+    """The rule of the module docstring on evaluated ``tables`` (:func:`_tables`, levels: ``n``
+    candidates first): ``{"point": (tau_h, min_mode_score), "pick": {mode: level index}, "enough":
+    {mode: bool}, "evidence_learned": bool, "tried": [...]}``."""
+    default = (config.tau_h, config.min_mode_score)
+    any_ev = tables[default]
+    enough = {mode: any_ev[mode]["failures"] >= MIN_FAILURES for mode in modes}
+    all_enough = bool(modes) and all(enough.values())
+    grid = [p for p in tables if p != default] + [default] if all_enough else [default]
+    best, tried = None, []
+    for point in grid:
+        ev = tables[point]
+        pick = {mode: _choose(ev[mode], rule, n) for mode in modes if enough[mode]}
         pick = {mode: i for mode, i in pick.items() if i is not None}
-        if all_enough and len(pick) < len(r.modes) and not (tau, s) == (config.tau_h, config.min_mode_score):
+        if all_enough and len(pick) < len(modes) and point != default:
             continue      # a mode would keep its default level, which was set for the default memory and score
         caught = sum(ev[mode]["caught"][i] for mode, i in pick.items())
         orders = sum(ev[mode]["orders"][i] for mode, i in pick.items())
         true = sum(ev[mode]["true"][i] for mode, i in pick.items())
-        is_default = (tau, s) == (config.tau_h, config.min_mode_score)
-        key = (len(pick), caught, true / orders if orders else 0.0, is_default)
-        tried.append({"tau_h": tau, "min_mode_score": s, "caught": caught, "orders": orders, "true": true,
-                      "modes_with_level": len(pick)})
+        key = (len(pick), caught, true / orders if orders else 0.0, point == default)
+        tried.append({"tau_h": point[0], "min_mode_score": point[1], "caught": caught, "orders": orders,
+                      "true": true, "modes_with_level": len(pick)})
         if best is None or key > best[0]:
-            best = (key, tau, s, ev, pick)
-    _, tau, s, ev, pick = best
-    all_enough = all_enough and len(pick) == len(r.modes)
+            best = (key, point, pick)
+    _, point, pick = best
+    return {"point": point, "pick": pick, "enough": enough, "tried": tried,
+            "evidence_learned": all_enough and len(pick) == len(modes)}
+
+
+def learn(r: Replay, config, levels=LEVEL_GRID, rule: Rule | None = None) -> Levels:
+    """The alarm levels of ``r``'s product model by the rule in the module docstring (``rule``:
+    its free parameters, default :data:`DEFAULT_RULE`; :func:`choose_rule` chooses them)."""
+    rule = rule or DEFAULT_RULE
+    ev_levels = _eval_levels(r, levels)
+    n_fail = {mode: sum(1 for _, f, tf in r.failures if f == mode and r.start <= tf <= r.end) for mode in r.modes}
+    all_enough = bool(r.modes) and all(n >= MIN_FAILURES for n in n_fail.values())
+    tables = _tables(r, _points(config) if all_enough else [(config.tau_h, config.min_mode_score)], ev_levels)
+    d = _decide(tables, r.modes, config, rule, len(levels))
+    ev, pick = tables[d["point"]], d["pick"]
     defaults = dict(zip(r.modes, r.defaults))
     modes = {}
     for mode in r.modes:
         e = ev[mode]
         if mode in pick:
             i = pick[mode]
-            modes[mode] = ModeLevel(levels[i], e["failures"], e["caught"][i], e["orders"][i], e["true"][i], True)
+            modes[mode] = ModeLevel(ev_levels[i], e["failures"], e["caught"][i], e["orders"][i], e["true"][i], True)
         else:
             modes[mode] = ModeLevel(float(defaults[mode]), n_fail[mode], 0, 0, 0, False)
     detail = {"rule": "max caught >= lead_h ahead s.t. order precision >= target, per mode",
-              "precision_target": PRECISION_TARGET, "min_failures": MIN_FAILURES, "lead_h": LEAD_H,
-              "horizon_h": HORIZON_H,
-              "no_level_met_target": sorted(m for m in r.modes if enough[m] and m not in pick),
+              "precision_target": rule.precision_target, "tie": rule.tie, "min_failures": MIN_FAILURES,
+              "lead_h": LEAD_H, "horizon_h": HORIZON_H,
+              "no_level_met_target": sorted(m for m in r.modes if d["enough"][m] and m not in pick),
               "history": {"start": datetime.fromtimestamp(r.start, timezone.utc).isoformat(),
                           "end": datetime.fromtimestamp(r.end, timezone.utc).isoformat(), "rows": int(len(r.t))},
-              "grid": tried}
-    return Levels(r.model_id, float(tau), float(s), modes, all_enough, detail)
+              "grid": d["tried"]}
+    return Levels(r.model_id, float(d["point"][0]), float(d["point"][1]), modes, d["evidence_learned"], detail)
 
+
+# -- choosing the rule's own parameters: an inner split of the history ------------------------
+def _subset(r: Replay, rows: np.ndarray, assets: set) -> Replay:
+    """``r`` restricted to ``assets`` (``rows``: their rows)."""
+    return replace(r, assets=r.assets[rows], t=r.t[rows], best=r.best[rows], score=r.score[rows],
+                   failures=[f for f in r.failures if f[0] in assets],
+                   repairs={a: v for a, v in r.repairs.items() if a in assets},
+                   preventive={a: v for a, v in r.preventive.items() if a in assets})
+
+
+def _folds(r: Replay, k: int, seed: int) -> list[set]:
+    """``k`` disjoint sets of ``r``'s assets, failures spread evenly: assets in a seeded random
+    order, stably sorted by their number of failures, dealt out in turn."""
+    assets = sorted(set(np.unique(r.assets.astype(str)).tolist()) | {f[0] for f in r.failures})
+    n_fail = {a: 0 for a in assets}
+    for a, _, tf in r.failures:
+        if r.start <= tf <= r.end:
+            n_fail[a] += 1
+    rng = np.random.default_rng(seed)
+    order = sorted(rng.permutation(len(assets)).tolist(), key=lambda i: -n_fail[assets[i]])
+    return [{assets[i] for i in order[j::k]} for j in range(k)]
+
+
+def _sum_tables(parts: list[dict]) -> dict:
+    """Tables of disjoint sets of assets added up (every count is a sum over assets)."""
+    out = {}
+    for p in parts[0]:
+        out[p] = {mode: {k: (sum(t[p][mode][k] for t in parts) if k == "failures" else
+                             np.sum([t[p][mode][k] for t in parts], axis=0).tolist())
+                         for k in ("failures", "caught", "orders", "true")}
+                  for mode in parts[0][p]}
+    return out
+
+
+def _held_out(tables: dict, d: dict, modes: list[str], defaults: dict, ev_levels: tuple) -> np.ndarray:
+    """(failures, caught, orders, true) of decision ``d`` (:func:`_decide`) on held-out ``tables``."""
+    ev = tables[d["point"]]
+    out = np.zeros(4, dtype=np.int64)
+    for mode in modes:
+        i = d["pick"].get(mode, ev_levels.index(float(defaults[mode])))
+        e = ev[mode]
+        out += (e["failures"], e["caught"][i], e["orders"][i], e["true"][i])
+    return out
+
+
+def choose_rule(replays: dict[str, Replay], config, rules=RULES, *, folds: int = INNER_FOLDS,
+                seed: int = 0, levels=LEVEL_GRID, progress=None) -> tuple[Rule, dict]:
+    """Choose the rule's own parameters on the history alone, by an inner split of its assets.
+
+    Each product model's assets are dealt into ``folds`` parts (:func:`_folds`); for each part,
+    every candidate rule learns the levels (:func:`learn`'s decision) from the other parts and
+    its orders are counted on that part (failures caught ``LEAD_H`` ahead, orders with a known
+    outcome, true ones, as in :func:`evaluate`). Counts are pooled over parts and models: the
+    held-out recall and precision of each candidate. Chosen: the candidate with the highest
+    held-out recall among those whose held-out precision reaches :data:`PRODUCT_PRECISION` (the
+    product's target); ties: higher held-out precision, then the earlier candidate. When none
+    reaches it: the most precise. Cheap: the replay is not repeated; each part's counts are
+    computed once per (tau_h, min_mode_score), and a learning set's are the sum of its parts'.
+
+    Returns the chosen rule and a report (per candidate: held-out counts, recall, precision, and
+    the worst part's precision)."""
+    rules = list(rules)
+    counts = np.zeros((len(rules), folds, 4), dtype=np.int64)
+    models = [m for m, r in replays.items() if len(r.t)]
+    for model_id in (progress(models) if progress else models):
+        r = replays[model_id]
+        ev_levels = _eval_levels(r, levels)
+        defaults = dict(zip(r.modes, r.defaults))
+        parts = _folds(r, folds, seed)
+        names, code = np.unique(r.assets.astype(str), return_inverse=True)
+        tables = []
+        for part in parts:
+            rows = np.isin(names, list(part))[code]
+            tables.append(_tables(_subset(r, rows, part), _points(config), ev_levels))
+        for j in range(folds):
+            train = _sum_tables([t for i, t in enumerate(tables) if i != j])
+            for c, rule in enumerate(rules):
+                counts[c, j] += _held_out(tables[j], _decide(train, r.modes, config, rule, len(levels)),
+                                          r.modes, defaults, ev_levels)
+    report = []
+    for rule, cnt in zip(rules, counts):
+        f, c, o, t = cnt.sum(axis=0).tolist()
+        part_prec = [tt / oo if oo else None for _, _, oo, tt in cnt.tolist()]
+        report.append({"precision_target": rule.precision_target, "tie": rule.tie, "failures": f, "caught": c,
+                       "orders": o, "true": t, "recall": c / f if f else 0.0, "precision": t / o if o else 0.0,
+                       "worst_part_precision": min((x for x in part_prec if x is not None), default=None)})
+    feasible = [i for i, x in enumerate(report) if x["precision"] >= PRODUCT_PRECISION]
+    if feasible:
+        best = max(feasible, key=lambda i: (report[i]["recall"], report[i]["precision"], -i))
+    else:
+        best = max(range(len(rules)), key=lambda i: (report[i]["precision"], -i))
+    event(log, "levels_rule_chosen", precision_target=rules[best].precision_target, tie=rules[best].tie,
+          folds=folds, held_out={k: report[best][k] for k in ("recall", "precision", "failures", "orders")})
+    return rules[best], {"folds": folds, "seed": seed, "product_precision": PRODUCT_PRECISION,
+                         "chosen": asdict(rules[best]), "candidates": report}

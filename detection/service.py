@@ -411,7 +411,14 @@ class DetectionService:
             self._catalog_at = now
 
     @staticmethod
-    def _matrix(vals: list, n_sensors: int) -> np.ndarray:
+    def _matrix(vals, n_sensors: int) -> np.ndarray:
+        """Rows of values (an array as the outbox reader gives them, or per-row lists with None)
+        as a float matrix of the model's ``n_sensors`` positions, NaN where missing."""
+        if isinstance(vals, np.ndarray):
+            X = np.full((len(vals), n_sensors), np.nan)
+            k = min(n_sensors, vals.shape[1])
+            X[:, :k] = vals[:, :k]
+            return X
         try:                                   # the common case: every row has every position
             X = np.array(vals, dtype=np.float64)
             if X.ndim == 2 and X.shape[1] == n_sensors:
@@ -478,18 +485,17 @@ class DetectionService:
         self.stream_time = max(self.stream_time, float(t_s[-1]))
 
     def _process(self, batch, t_s, lo, hi, proposals, anomalies, health) -> None:
-        by_model: dict[str, list[int]] = {}
-        for i in range(lo, hi):
-            asset = self.catalog.device_asset.get(batch.device_ids[i])
-            if asset is None:
-                continue
-            by_model.setdefault(self.catalog.asset_model[asset], []).append(i)
+        cat = self.catalog
+        model_of = {d: cat.asset_model[a] for d in dict.fromkeys(batch.device_ids[lo:hi].tolist())
+                    if (a := cat.device_asset.get(d)) is not None}
+        models = np.array([model_of.get(d) for d in batch.device_ids[lo:hi].tolist()], dtype=object)
         cfg = self.config
-        for model_id, rows in by_model.items():
+        for model_id in dict.fromkeys(model_of.values()):
             st = self._model(model_id)
-            rows = np.asarray(rows)
+            rows = lo + np.flatnonzero(models == model_id)
             devs = batch.device_ids[rows]
-            X = self._matrix([batch.vals[i] for i in rows], len(st.info.sensors))
+            X = self._matrix(batch.vals[rows] if isinstance(batch.vals, np.ndarray) else [batch.vals[i] for i in rows],
+                             len(st.info.sensors))
             ts = t_s[rows]
             if st.needs_normalizer:         # no history to fit on: hold rows until there is enough
                 st.buffer.append((devs, X, ts))

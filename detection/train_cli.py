@@ -178,9 +178,16 @@ def _learn_levels(settings: Settings, models: list[str], args) -> None:
     config = ServiceConfig(risk_threshold=settings.risk_order_threshold)
     bar = functools.partial(tqdm, desc="alarm levels: replay", unit="chunk", disable=args.quiet, file=sys.stderr)
     replays = levels.replay(settings, config, models, since=args.since, until=args.until, progress=bar)
+    rule, choice = levels.choose_rule(replays, config, progress=functools.partial(
+        tqdm, desc="alarm levels: inner split", unit="model", disable=args.quiet, file=sys.stderr))
+    held = next(c for c in choice["candidates"] if (c["precision_target"], c["tie"]) == (rule.precision_target, rule.tie))
+    print(f"alarm levels rule (chosen on held-out assets, {choice['folds']} parts of the history): precision target "
+          f"{rule.precision_target:g}, ties to the {rule.tie} level; held out: {held['caught']}/{held['failures']} "
+          f"failures caught >= {levels.LEAD_H:g} h ahead, {held['true']}/{held['orders']} orders true")
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         for model_id, r in replays.items():
-            lv = levels.learn(r, config)
+            lv = levels.learn(r, config, rule=rule)
+            lv.detail["rule_choice"] = choice
             levels.save(conn, lv)
             event(log, "levels_learned", model=model_id, tau_h=lv.tau_h, min_mode_score=lv.min_mode_score,
                   evidence_learned=lv.evidence_learned,
@@ -190,7 +197,7 @@ def _learn_levels(settings: Settings, models: list[str], args) -> None:
                       f"{m} {v.level:.3g} ({v.failures} failures, {v.caught} caught >= {levels.LEAD_H:g} h ahead, "
                       f"{v.true_orders}/{v.orders} orders true)" if v.learned else
                       f"{m} {v.level:.3g} (default: {v.failures} failures, "
-                      + (f"no level reached precision {levels.PRECISION_TARGET:g}"
+                      + (f"no level reached precision {rule.precision_target:g}"
                          if m in lv.detail.get("no_level_met_target", ()) else
                          f"fewer than {levels.MIN_FAILURES}") + ")"
                       for m, v in sorted(lv.modes.items())))

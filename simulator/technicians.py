@@ -41,12 +41,18 @@ class Technician:
     skill: int
 
 
-def roster(regions, seed: int, per_region: int = PER_REGION, prefix: str = "sim") -> dict[str, list[Technician]]:
+def roster(regions, seed: int, per_region: int | dict[str, int] = PER_REGION,
+           prefix: str = "sim") -> dict[str, list[Technician]]:
     """``{region: [Technician, ...]}``, reproducible from ``seed`` (its own random stream, so
-    the fleet's other draws do not move)."""
+    the fleet's other draws do not move); ``per_region`` one count for all or one per region.
+
+    >>> {reg: len(ts) for reg, ts in roster(["north", "south"], 1, {"north": 2, "south": 3}).items()}
+    {'north': 2, 'south': 3}
+    """
     rng = np.random.default_rng([int(seed), 11])
+    count = per_region if isinstance(per_region, dict) else dict.fromkeys(regions, per_region)
     return {reg: [Technician(f"{prefix}-t-{reg}-{k}", reg, int(rng.choice(3, p=SKILL_P)) + 1)
-                  for k in range(per_region)] for reg in regions}
+                  for k in range(count[reg])] for reg in regions}
 
 
 def business_hours(t: float, tz_h: float) -> bool:

@@ -131,3 +131,65 @@ def test_order_outcomes_follow_the_history():
                       preventive={"B": np.array([5 * d])}, start=0.0, end=40 * d, defaults=np.array([0.45]))
     ev = levels.evaluate(r, 24.0, 3.0, levels=(0.5,))["wear"]
     assert ev == {"failures": 1, "caught": [1], "orders": [2], "true": [1]}
+
+
+def _history(false_alarms: bool) -> levels.Replay:
+    """One mode on 24 assets over 40 days: 8 wear for five days before they fail (evidence near
+    1), 4 show a burst of 6, 8, 10 or 12 hours two days before they fail (evidence peaks at 0.2
+    to 0.4), 8 show a twelve-hour burst and never fail (when ``false_alarms``), 4 are quiet."""
+    d = 86400.0
+    t = np.arange(0, 40 * d, 600.0)
+    names = [f"A{i:02d}" for i in range(24)]
+    flagged, failures, repairs = [], [], {}
+    for i, a in enumerate(names):
+        if i < 8:
+            f = (t >= 5 * d) & (t < 10 * d)
+        elif i < 12:
+            f = (t >= 8 * d) & (t < 8 * d + (6 + 2 * (i - 8)) * 3600)
+        elif i < 20 and false_alarms:
+            f = (t >= 8 * d) & (t < 8.5 * d)
+        else:
+            f = np.zeros(len(t), dtype=bool)
+        flagged.append(f)
+        if i < 12:
+            failures.append((a, "wear", 10 * d))
+            repairs[a] = np.array([10.5 * d])
+    flagged = np.concatenate(flagged)
+    return levels.Replay("M", ["wear"], np.repeat(np.array(names, dtype=object), len(t)), np.tile(t, 24),
+                         np.where(flagged, 0, -1).astype(np.int8), np.where(flagged, 5.0, 0.0), failures=failures,
+                         repairs=repairs, preventive={}, start=0.0, end=40 * d, defaults=np.array([0.45]))
+
+
+def test_the_rule_is_chosen_on_held_out_assets():
+    """A rule that catches every failure on its learning assets at precision 0.6 is not chosen when
+    a stricter one keeps held-out precision above the product's target; without the false alarms
+    the strict rule's level, the highest that caught every failure it learned from, misses the
+    held-out burst shorter than those, and the rule taking the lowest level is chosen."""
+    low, strict = levels.Rule(0.5, "lower"), levels.Rule(0.9, "higher")
+    config = ServiceConfig()
+    rule, report = levels.choose_rule({"M": _history(True)}, config, [strict, low])
+    by = {(c["precision_target"], c["tie"]): c for c in report["candidates"]}
+    held_low, held_strict = by[(0.5, "lower")], by[(0.9, "higher")]
+    assert held_low["failures"] == held_strict["failures"] == 12      # every asset held out once
+    assert held_low["recall"] == 1.0 and held_low["precision"] < levels.PRODUCT_PRECISION
+    assert held_strict["precision"] >= levels.PRODUCT_PRECISION and held_strict["recall"] < 1.0
+    assert rule == strict
+    rule, report = levels.choose_rule({"M": _history(False)}, config, [strict, low])
+    assert rule == low and report["candidates"][1]["recall"] > report["candidates"][0]["recall"]
+
+
+def test_ties_pick_the_requested_end_of_the_plateau():
+    ev = {"caught": [1, 3, 3, 3, 3, 2], "orders": [9, 4, 3, 3, 3, 2], "true": [3, 3, 3, 3, 3, 2]}
+    assert levels._choose(ev, levels.Rule(0.9, "higher"), 6) == 4
+    assert levels._choose(ev, levels.Rule(0.9, "lower"), 6) == 2
+    assert levels._choose(ev, levels.Rule(0.9, "middle"), 6) == 3
+    assert levels._choose(ev, levels.Rule(0.7, "lower"), 6) == 1
+    assert levels._choose(ev, levels.Rule(0.9, "higher"), 3) == 2         # only the first n are candidates
+    assert levels._choose(ev, levels.Rule(1.01, "higher"), 6) is None
+
+
+def test_folds_split_assets_and_spread_failures():
+    r = _history(True)
+    parts = levels._folds(r, 4, seed=0)
+    assert set().union(*parts) == {f"A{i:02d}" for i in range(24)} and sum(map(len, parts)) == 24
+    assert [len({a for a, _, _ in r.failures} & p) for p in parts] == [3, 3, 3, 3]
