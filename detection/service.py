@@ -300,6 +300,20 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
 
 
+def as_real(values) -> list:
+    """``values`` as PostgreSQL's ``real`` takes them: a magnitude below float4's smallest normal
+    number is sent as 0 (evidence decays exponentially between anomalies; below ~1.4e-45 the
+    server refuses the value as an underflow, which stopped the service). None stays NULL.
+
+    >>> as_real([1e-300, -1e-50, 0.25, None])
+    [0.0, 0.0, 0.25, None]
+    """
+    return [0.0 if v is not None and abs(v) < _REAL_TINY else v for v in values]
+
+
+_REAL_TINY = float(np.finfo(np.float32).tiny)
+
+
 class DetectionService:
     def __init__(self, settings: Settings, config: ServiceConfig | None = None, *, predictor_loader=None,
                  name: str = CHECKPOINT):
@@ -667,7 +681,7 @@ class DetectionService:
                    ON CONFLICT (asset_id, mode) DO UPDATE SET rul_h = EXCLUDED.rul_h, rul_lo_h = EXCLUDED.rul_lo_h,
                        rul_hi_h = EXCLUDED.rul_hi_h, p_fail = EXCLUDED.p_fail, horizon_h = EXCLUDED.horizon_h,
                        predicted_at = EXCLUDED.predicted_at""",
-                (at, at, *[list(c) for c in cols]))
+                (at, at, *[list(c) for c in cols[:2]], *[as_real(c) for c in cols[2:]]))
         if orders:
             refresh_predictions(self.conn, orders)
             event(log, "predictions", assets=len(orders), at=at.isoformat())
@@ -755,7 +769,7 @@ class DetectionService:
                    health = EXCLUDED.health, risk = EXCLUDED.risk, detail = asset_health.detail || EXCLUDED.detail
                WHERE asset_health.updated_at <= EXCLUDED.updated_at""",
             ([k[0] for k in keys], [k[1] for k in keys], [health[k][0] for k in keys],
-             [health[k][1] for k in keys], [health[k][2] for k in keys]))
+             as_real([health[k][1] for k in keys]), as_real([health[k][2] for k in keys])))
 
     # -- checkpoint ------------------------------------------------------------------------
     def checkpoint(self, commit: bool = True) -> None:

@@ -384,7 +384,7 @@ def refresh_predictions(conn: psycopg.Connection, rows: list[tuple]) -> int:
     cur = conn.execute(
         """UPDATE service_orders o SET predicted_failure_at = x.f, predicted_failure_lo = x.lo,
                predicted_failure_hi = x.hi,
-               detail = o.detail || jsonb_strip_nulls(jsonb_build_object('p_fail', (x.p ->> o.mode)::real))
+               detail = o.detail || jsonb_strip_nulls(jsonb_build_object('p_fail', x.p -> o.mode))
            FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::jsonb[])
                 AS x(a, f, lo, hi, p)
            WHERE o.asset_id = x.a AND o.kind = 'predictive'

@@ -142,3 +142,15 @@ def test_the_normaliser_history_spans_the_history_days_when_rows_are_capped(sett
     assert ts.min() - start.timestamp() < 3 * step          # reaches back to the first day
     assert (np.diff(ts) >= 0).all()                          # oldest first
     assert set(seen["devices"]) == set(fleet["devices"])
+
+
+def test_evidence_decayed_below_the_range_of_real_is_written_as_zero(scenario, db):
+    """Evidence decays exponentially between anomalies; a value below float4's range (which
+    PostgreSQL refuses as an underflow) is stored as 0 and the service carries on."""
+    svc, asset = scenario["svc"], scenario["assets"][1]
+    at = scenario["start"] + (HISTORY + LIVE) * STEP + timedelta(days=1)
+    svc._write_health({(asset, "seal_leak"): (at, 1e-300, 1e-60)})
+    svc.conn.commit()
+    risk, evidence = db.execute("SELECT risk, detail ->> 'evidence' FROM asset_health WHERE asset_id = %s "
+                                "AND mode = 'seal_leak'", (asset,)).fetchone()
+    assert risk == 0.0 and float(evidence) == 0.0
