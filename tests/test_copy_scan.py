@@ -14,7 +14,7 @@ from detection.kernels.copy_scan import PG_EPOCH_US, copy_fields, copy_fields_re
 from ingest.copy_binary import SIGNATURE, TRAILER, encode_row
 
 _values = st.lists(st.one_of(st.none(), st.floats(width=32, allow_nan=False)), max_size=6)
-_row = st.tuples(st.integers(-2**62, 2**62), st.text(st.characters(blacklist_characters="\x00"), max_size=12),
+_row = st.tuples(st.integers(-2**62, 2**62), st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12),
                  st.one_of(st.none(), st.just("absent"), _values))
 
 
