@@ -300,6 +300,9 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
 
 
+_REAL_TINY = float(np.finfo(np.float32).tiny)   # float4's smallest normal number
+
+
 def as_real(values) -> list:
     """``values`` as PostgreSQL's ``real`` takes them: a magnitude below float4's smallest normal
     number is sent as 0 (evidence decays exponentially between anomalies; below ~1.4e-45 the
@@ -309,9 +312,6 @@ def as_real(values) -> list:
     [0.0, 0.0, 0.25, None]
     """
     return [0.0 if v is not None and abs(v) < _REAL_TINY else v for v in values]
-
-
-_REAL_TINY = float(np.finfo(np.float32).tiny)
 
 
 class DetectionService:

@@ -23,6 +23,13 @@ Role = Literal["viewer", "planner", "technician", "admin", "customer"]
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
 
+
+def stripped(v: str, what: str) -> str:
+    """A free-text field without its surrounding blanks; a blank one is a clear error."""
+    if not v.strip():
+        raise ValueError(f"{what} must not be blank")
+    return v.strip()
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     count: int = Field(description="rows matching the filters, over all pages")
@@ -120,10 +127,8 @@ class DutyChangeCreate(BaseModel):
 
     @field_validator("reason")
     @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("reason must not be blank")
-        return v.strip()
+    def _reason(cls, v: str) -> str:
+        return stripped(v, "reason")
 
 
 class DutyChangePublic(BaseModel):
@@ -416,10 +421,8 @@ class TokenCreate(BaseModel):
 
     @field_validator("name")
     @classmethod
-    def _strip(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("name must not be blank")
-        return v.strip()
+    def _name(cls, v: str) -> str:
+        return stripped(v, "name")
 
 
 class TokenPublic(BaseModel):
