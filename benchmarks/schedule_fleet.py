@@ -69,6 +69,10 @@ SHIFT = (8, 17)
 REPLAN_MIN = 30
 TARGET_UTILISATION = 0.75   # staffing: the middle of the 0.7-0.8 field service organisations plan for
 TICK = timedelta(minutes=5)
+MIN_REPAIRS = 10           # repairs done at a skill level before the loop uses its learned factor
+LEARN_REPAIR_FACTORS = True
+PLAN_ITERATIONS = 3000     # the loop's solver limit: about what 1 s gave on this machine (repeatable)
+LEGS = ("home_to_site", "site_to_site", "site_to_home", "multi_day")   # the km breakdown
 START = datetime(2026, 3, 2, tzinfo=timezone.utc)        # a Monday
 
 
@@ -87,6 +91,8 @@ class Job:
     arrived: datetime | None = None
     done: datetime | None = None
     taken: bool = False
+    hours: float | None = None      # hands-on hours of the technician who came, and their level
+    level: int | None = None
 
     oid = property(lambda self: self.order.order_id)
     region = property(lambda self: self.order.region)
@@ -169,6 +175,8 @@ class Tech:
     overtime_h: float = 0.0
     same_site: int = 0      # visits with no drive before them (another order at the same site)
     multi_day_km: float = 0.0   # drives home and back of repairs continued on following days
+    leg_km: dict = field(default_factory=lambda: defaultdict(float))    # km by leg (``LEGS``)
+    kind_km: dict = field(default_factory=lambda: defaultdict(float))   # km to and for visits by kind
     queue: list = field(default_factory=list)
 
     def __post_init__(self):
@@ -223,7 +231,10 @@ def _qualified(t: Tech, j: Job) -> bool:
     return t.region == j.region and t.skills.get((j.model_id, j.mode), 0) >= REQUIRED_LEVEL.get(j.mode, 1)
 
 
-def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, time_limit: float) -> dict:
+def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, time_limit: float | None,
+             iterations: int | None = None) -> dict:
+    """Run one policy over ``days``; the planner's solver stops at ``time_limit`` seconds or
+    ``iterations`` (give only ``iterations`` for figures that do not depend on the machine)."""
     import copy
     jobs = copy.deepcopy(jobs_in)
     techs = copy.deepcopy(techs_in)
@@ -232,7 +243,8 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
     restocks: list = []
     pending = list(jobs)
     open_jobs: dict[int, Job] = {}
-    plan_s, n_plans = [], 0
+    plan_s, n_plans, plan_it = [], 0, []
+    history = defaultdict(list)      # skill level -> hands-on hours / nominal of the repairs done
     t = START
     last_plan, planned = None, set()
     bar = tqdm(total=int((end - START) / TICK), desc=f"loop {policy}", unit="tick", leave=False)
@@ -260,7 +272,7 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
         ready = [j for j in open_jobs.values() if not j.taken and j.ready_at is not None and j.ready_at <= t]
         if policy == "planner" and sh and _replan_due(t, sh, last_plan, techs, ready, planned):
             t0 = time.perf_counter()
-            _replan(techs, ready, t, time_limit)
+            plan_it.append(_replan(techs, ready, t, time_limit, iterations, repair_factors(history)))
             plan_s.append(time.perf_counter() - t0)
             n_plans += 1
             last_plan = t
@@ -287,14 +299,16 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
             if (not sh or t >= sh[1]) and (x.free_at is None or x.free_at <= t) and x.loc != x.home:
                 d = _km(x.loc, x.home)
                 x.km += d
+                x.leg_km["site_to_home"] += d
                 x.busy_h += d / SPEED_KMH
                 x.loc = x.home
         for oid in [o for o, j in open_jobs.items() if j.done is not None and j.done <= t]:
-            del open_jobs[oid]
+            j = open_jobs.pop(oid)
+            history[j.level].append(j.hours / j.nominal_h)
         t += TICK
         bar.update()
     bar.close()
-    return _figures(jobs, techs, days, end, plan_s, n_plans)
+    return _figures(jobs, techs, days, end, plan_s, n_plans, plan_it)
 
 
 def _replan_due(t, shift, last_plan, techs, ready, planned) -> bool:
@@ -323,11 +337,14 @@ def _dispatch(x: Tech, j: Job, t: datetime, shift_end: datetime) -> bool:
     if arrive >= shift_end or arrive + timedelta(hours=min(j.nominal_h, MAX_VISIT_H)) > shift_end + timedelta(hours=OVERTIME_H):
         return False
     hours = j.base_h * sim_tech.SKILL_FACTOR[x.level] * sim_tech.shift_factor(arrive.timestamp(), j.tz_h)
-    j.taken, j.arrived = True, arrive
+    j.taken, j.arrived, j.hours, j.level = True, arrive, hours, x.level
     j.done, km_more, over_h = _work_days(arrive, hours, shift_end, _km(j.loc, x.home))
     x.overtime_h += over_h
     x.km += d + km_more
     x.multi_day_km += km_more
+    x.leg_km["home_to_site" if x.loc == x.home else "site_to_site"] += d
+    x.leg_km["multi_day"] += km_more
+    x.kind_km[_kind(j)] += d + km_more
     x.busy_h += (d + km_more) / SPEED_KMH + hours
     x.visits += 1
     x.same_site += d < 0.01
@@ -366,7 +383,26 @@ def _work_days(arrive: datetime, hours: float, shift_end: datetime, home_km: flo
         left -= (sh[1] - start).total_seconds() / 3600
 
 
-def _replan(techs: list[Tech], ready: list[Job], now: datetime, time_limit: float) -> None:
+def _kind(j: Job) -> str:
+    """``preventive``, or ``corrective_p<priority>`` (priority 1 platinum .. 4 bronze)."""
+    return "preventive" if j.mode == "preventive" else f"corrective_p{j.order.priority}"
+
+
+def repair_factors(history: dict[int, list[float]], min_repairs: int = MIN_REPAIRS) -> dict[int, float]:
+    """What the platform learns from the repairs done so far: per technician skill level, the
+    median of hands-on hours over the order's nominal hours (levels with fewer than
+    ``min_repairs`` repairs: none learned, the planner takes the nominal). The product's MTTR
+    model predicts a repair's time for a skill level from its history the same way
+    (``detection.mttr``, ``skill_level`` context); the loop keeps its own history.
+
+    >>> repair_factors({1: [1.2, 1.4, 1.3], 3: [0.7]}, min_repairs=3)
+    {1: 1.3}
+    """
+    return {lv: round(float(np.median(r)), 3) for lv, r in sorted(history.items()) if len(r) >= min_repairs}
+
+
+def _replan(techs: list[Tech], ready: list[Job], now: datetime, time_limit: float | None,
+            iterations: int | None = None, factors: dict[int, float] | None = None) -> int:
     end = working_days(now, 2)
     orders = [j.order for j in ready]
     day = now
@@ -383,10 +419,11 @@ def _replan(techs: list[Tech], ready: list[Job], now: datetime, time_limit: floa
             d += timedelta(days=1)
         shifts_by[x.tid] = tuple(shifts)
     mid_route = {x.tid: x.loc for x in techs if x.loc != x.home}
+    factors = factors if LEARN_REPAIR_FACTORS and factors else {}
     pl_techs = [Technician(x.tid, x.home[0], x.home[1], x.region, x.skills, shifts_by[x.tid],
-                           origin=mid_route.get(x.tid)) for x in techs]
+                           origin=mid_route.get(x.tid), repair_factor=factors.get(x.level, 1.0)) for x in techs]
     previous = {oid: x.tid for x in techs for oid in x.queue}
-    p = plan(orders, pl_techs, now, end, previous=previous, time_limit=time_limit)
+    p = plan(orders, pl_techs, now, end, previous=previous, time_limit=time_limit, iterations=iterations)
     queues = defaultdict(list)
     today_end = _shift(now)[1]
     for v in sorted(p.visits, key=lambda v: v.starts_at):
@@ -395,9 +432,10 @@ def _replan(techs: list[Tech], ready: list[Job], now: datetime, time_limit: floa
     for x in techs:
         x.queue = queues.get(x.tid, [])
     del day
+    return p.iterations
 
 
-def _figures(jobs, techs, days, end, plan_s, n_plans) -> dict:
+def _figures(jobs, techs, days, end, plan_s, n_plans, plan_it=()) -> dict:
     resp = [j for j in jobs if j.respond_by is not None and j.respond_by <= end]
     rest = [j for j in jobs if j.restore_by is not None and j.restore_by <= end]
     resp_met = sum(1 for j in resp if j.arrived is not None and j.arrived <= j.respond_by)
@@ -423,6 +461,12 @@ def _figures(jobs, techs, days, end, plan_s, n_plans) -> dict:
                                                     for j in jobs if j.arrived and j.respond_by])), 2)
         if any(j.arrived and j.respond_by for j in jobs) else None,
         "plans": n_plans, "plan_seconds_mean": round(float(np.mean(plan_s)), 2) if plan_s else None,
+        "plan_iterations_mean": round(float(np.mean(plan_it))) if len(plan_it) else None,
+        "km_by_leg": {k: round(sum(x.leg_km[k] for x in techs), 1) for k in LEGS},
+        "km_by_kind": {k: round(sum(x.kind_km[k] for x in techs), 1)
+                       for k in sorted({_kind(j) for j in jobs})},
+        "visits_by_kind": {k: sum(1 for j in jobs if j.arrived is not None and _kind(j) == k)
+                           for k in sorted({_kind(j) for j in jobs})},
     }
 
 
@@ -447,17 +491,29 @@ def plan_timing(jobs: list[Job], per_region: int, seed: int, time_limit: float) 
             "plan_unscheduled": len(p.unscheduled), "plan_km": round(p.km, 1)}
 
 
-def run_fleet(quick: bool, days: int | None = None, seed: int = 5) -> dict:
+SETUPS = {"demo": (60, 3.0, "staffed"), "fleet2000": (2000, 1.0, "staffed"),
+          "fleet2000_20_technicians": (2000, 1.0, 4)}
+
+
+def run_fleet(quick: bool, days: int | None = None, seed: int = 5, iterations: int | None = PLAN_ITERATIONS,
+              seconds: float | None = None, setups: list[str] | None = None) -> dict:
     """The closed loop on the demo-sized fleet and on 2,000 assets, each staffed for its order
     stream at ``TARGET_UTILISATION`` (``staffing``), and the 2,000 assets once more with the 20
-    technicians (4 a territory) the loop used before, over capacity; the JSON keys the checks
-    read are the staffed 2,000-asset run's."""
+    technicians (4 a territory) the loop used before, over capacity (``setups``: a subset of
+    ``SETUPS``; the JSON keys the checks read are the staffed 2,000-asset run's). The planner's
+    solver stops after ``iterations`` (repeatable figures) or, with ``seconds``, at that wall-clock
+    limit (what the loop did before: the figures then move with the machine's load)."""
     days = days or (5 if quick else 30)
-    setups = [("demo", 60, 3.0, "staffed"), ("fleet2000", 2000, 1.0, "staffed"),
-              ("fleet2000_20_technicians", 2000, 1.0, 4)]
-    out: dict = {"closed_loop_days": days, "target_utilisation": TARGET_UTILISATION}
+    if seconds is not None:
+        iterations = None
+    setups = setups or list(SETUPS)
+    unknown = set(setups) - set(SETUPS)
+    if unknown:
+        raise ValueError(f"unknown closed-loop setups {sorted(unknown)}; choose from {list(SETUPS)}")
+    out: dict = {"closed_loop_days": days, "target_utilisation": TARGET_UTILISATION, "seed": seed}
     streams = {}
-    for name, n_assets, hazard, per_region in setups:
+    for name in setups:
+        n_assets, hazard, per_region = SETUPS[name]
         if (n_assets, hazard) not in streams:
             streams[(n_assets, hazard)] = order_stream(n_assets, seed, days, hazard)
         jobs = streams[(n_assets, hazard)]
@@ -465,14 +521,16 @@ def run_fleet(quick: bool, days: int | None = None, seed: int = 5) -> dict:
             per_region = staffing(jobs, days)
         techs = roster(per_region, seed)
         res = {"assets": n_assets, "technicians": len(techs), "per_region": per_region, "hazard_scale": hazard,
-               "plan_time_limit_s": 1.0}
+               "plan_time_limit_s": seconds, "plan_iterations": iterations}
         for policy in ("planner", "greedy"):
-            res[policy] = simulate(jobs, techs, days, policy, 1.0)
+            res[policy] = simulate(jobs, techs, days, policy, seconds, iterations)
         res["travel_ratio_vs_greedy"] = round(res["planner"]["km"] / max(1e-9, res["greedy"]["km"]), 4)
         out[name] = res
-    main = out["fleet2000"]
-    out["travel_ratio_vs_greedy"] = main["travel_ratio_vs_greedy"]
-    out["sla_response_compliance"] = main["planner"]["sla_response_compliance"]
-    out["greedy_sla_response_compliance"] = main["greedy"]["sla_response_compliance"]
-    out.update(plan_timing(streams[(2000, 1.0)], 10, seed, 10.0))
+    if "fleet2000" in out:
+        main = out["fleet2000"]
+        out["travel_ratio_vs_greedy"] = main["travel_ratio_vs_greedy"]
+        out["sla_response_compliance"] = main["planner"]["sla_response_compliance"]
+        out["greedy_sla_response_compliance"] = main["greedy"]["sla_response_compliance"]
+    if (2000, 1.0) in streams:
+        out.update(plan_timing(streams[(2000, 1.0)], 10, seed, 10.0))
     return out

@@ -66,6 +66,7 @@ DAY_DISCOUNT = 0.25        # a visit a day later is worth a quarter less: as soo
 SLOT_DISCOUNT = 0.05       # and 5% less per later slot of the day...
 SLOT_HOURS = (11, 14)      # ...cut at these hours (UTC)
 EARLY_KM_PER_DAY = 20.0    # before a visit's deadline day, a day later costs this much
+HOME_TRIPS = True          # a repair running over further days costs the drives home and back
 EARTH_KM = 6371.0088
 UNIT_M = 10               # the solver's distance unit: 10 m keeps prizes and penalties in scale
 KM = 1000 // UNIT_M
@@ -96,6 +97,7 @@ class Technician:
     skills: dict            # (model_id, mode) -> level
     shifts: tuple           # ((start, end), ...) datetimes, absences already removed
     origin: tuple | None = None   # (lat, lon) the first shift starts from (a technician mid-route)
+    repair_factor: float = 1.0    # this technician's repairs take this times the order's service_h
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ class Plan:
     solver_seconds: float
     changed: list[int] = field(default_factory=list)
     shifts: list[tuple] = field(default_factory=list)   # (technician_id, start, end, route km, busy h)
+    iterations: int = 0             # solver search iterations
 
 
 def haversine_km(lat1, lon1, lat2, lon2):
@@ -200,6 +203,24 @@ def fit_reasons(orders: list[Order], techs: list[Technician], pins: dict[int, Pi
     return out
 
 
+def further_days(service_h: float, start_h: float, day_end_h: float, day_h: float) -> int:
+    """Working days a repair of ``service_h`` hours started at ``start_h`` (hour of the day) runs
+    beyond its first: finished that day when it ends within ``OVERTIME_H`` after ``day_end_h``,
+    otherwise the technician stops at the shift's end and comes back for ``day_h`` hours a day
+    (plus the overtime on the last).
+
+    >>> further_days(6.0, 14.0, 17.0, 9.0), further_days(10.0, 14.0, 17.0, 9.0), further_days(16.0, 8.0, 17.0, 9.0)
+    (0, 1, 1)
+    """
+    left = service_h - max(0.0, day_end_h - start_h) - OVERTIME_H
+    return 0 if left <= 0 else int(math.ceil(left / day_h))
+
+
+def _hour_of_end(t: int) -> float:
+    """Hour of the day of a shift end ``t`` (seconds from its day's midnight or later)."""
+    return (t % 86400) / 3600 or 24.0
+
+
 def pieces(cuts: list[int], discounts: list[float], deadline: int | None) -> list[tuple[int, int, float]]:
     """The windows an order is offered in: one per slot of the horizon (``cuts``: slot boundaries
     in seconds, ``discounts`` each slot's prize discount), the slot of the deadline split at it;
@@ -252,10 +273,12 @@ def slots(start: datetime, end: datetime) -> tuple[list[int], list[float]]:
 
 
 def plan(orders: list[Order], techs: list[Technician], start: datetime, end: datetime, *,
-         pins: list[Pin] = (), previous: dict[int, str] | None = None, time_limit: float = 10.0,
-         seed: int = 0) -> Plan:
+         pins: list[Pin] = (), previous: dict[int, str] | None = None, time_limit: float | None = 10.0,
+         seed: int = 0, iterations: int | None = None) -> Plan:
     """Build the schedule for ``[start, end)``. ``previous``: order -> technician of the plan
-    being revised (moving an order away costs ``CHANGE_PENALTY_KM``)."""
+    being revised (moving an order away costs ``CHANGE_PENALTY_KM``). The solver stops at
+    ``time_limit`` seconds or ``iterations`` search iterations, whichever comes first (give only
+    ``iterations`` for a plan that does not depend on the machine's speed or load)."""
     t_wall = time.perf_counter()
     pins = {p.order_id: p for p in pins}
     previous = previous or {}
@@ -296,6 +319,19 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
     horizon = sec(end)
     cuts, discounts = slots(start, end)
     day0 = int((start - start.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds())
+    # each day's working hours (earliest shift start, latest end; hours of the day) and a full
+    # day's length, for the days a long repair continues (``further_days``)
+    hours_of = {}
+    for _t, s, e in shifts:
+        d = (sec(s) + day0) // 86400
+        a, b = ((sec(s) + day0) % 86400) / 3600, _hour_of_end(sec(e) + day0)
+        lo, hi = hours_of.get(d, (a, b))
+        hours_of[d] = (min(lo, a), max(hi, b))
+    local = {}
+    for t in techs:
+        local.setdefault(t.region, []).append(t)
+    day_h = max(1.0, float(np.median([(e - s).total_seconds() / 3600 for t in techs for s, e in t.shifts]))
+                if any(t.shifts for t in techs) else 8.0)
     for k, o in enumerate(todo):
         point = len(homes) + k
         service = int(round(min(o.service_h, MAX_VISIT_H) * 3600))
@@ -318,18 +354,27 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
         for a, b, disc in pieces(cuts, discounts, dls):
             on_time = dls is None or b <= dls
             day = (a + day0) // 86400
+            lo, hi = hours_of.get(day, (8.0, 17.0))
+            start_h = max(lo, ((a + day0) % 86400) / 3600)
+            homes_more = {}
+            for t in (local[o.region] if HOME_TRIPS else ()):
+                if (t.lat, t.lon) not in home_idx:
+                    continue
+                more = further_days(o.service_h * t.repair_factor, start_h, hi, day_h)
+                h = home_idx[(t.lat, t.lon)]
+                homes_more[h] = min(homes_more.get(h, more), more)
             if on_time and dls is not None and day < (dls + day0) // 86400:     # before its deadline's day
                 prize = int(base * 2 - EARLY_KM_PER_DAY * KM * day)
             else:
                 prize = int(base * (2 if on_time else 1) * max(0.05, 1 - disc))
             jobs.append(Job(**common, tw_early=a, tw_late=b, required=False, requires=req,
-                            prize=prize,
-                            alternatives=o.order_id))
+                            prize=prize, alternatives=o.order_id,
+                            home_factors=tuple((h, 2.0 * m) for h, m in sorted(homes_more.items()) if m)))
             job_order.append(o)
             job_on_time.append(on_time)
 
     problem = Problem(distance=dist, duration=dur, jobs=jobs, vehicles=vehicles)
-    res = solve(problem, time_limit=time_limit, seed=seed, patience=PATIENCE)
+    res = solve(problem, time_limit=time_limit, seed=seed, patience=PATIENCE, max_iterations=iterations)
     visits, served, shift_rows = [], set(), []
     for r in res.routes:
         t, s, e = shifts[r.vehicle]
@@ -356,7 +401,7 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
     changed = [v.order_id for v in visits if v.order_id in previous and previous[v.order_id] != v.technician_id]
     return Plan(start, end, sorted(visits, key=lambda v: (v.technician_id, v.starts_at)), unfit,
                 km=res.distance / KM, seconds=time.perf_counter() - t_wall, solver_seconds=res.seconds,
-                changed=changed, shifts=shift_rows)
+                changed=changed, shifts=shift_rows, iterations=res.iterations)
 
 
 def working_days(start: datetime, days: int, workdays=(1, 2, 3, 4, 5)) -> datetime:

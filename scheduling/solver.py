@@ -17,6 +17,10 @@ seconds; the benchmark scales the instances' Euclidean distances by 1000):
 - Alternatives: optional jobs with the same ``alternatives`` key form a PyVRP mutually
   exclusive client group (at most one is visited), e.g. an on-time and a late version of a
   visit with different windows and prizes.
+- Further days: ``Job.home_factor`` scales the distance from the job back to any depot in the
+  objective (not in the distances reported; ``Job.home_factors`` per depot point): a repair that runs over several days costs its
+  technician the drive home and back once more for each further day, i.e. ``2 x days`` times the
+  leg home, which depends on whose home it is (each vehicle ends at its own depot).
 - Stability: ``Job.preferred_group`` and ``Job.change_penalty``: serving the job with a vehicle
   whose ``group`` differs costs the penalty (re-planning moves few orders between technicians).
 
@@ -44,7 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyvrp
-from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement
+from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, NoImprovement
 
 BIG = 1 << 40
 TAG_UNIT = 1000          # load units per tag: one violated tag outweighs any prize
@@ -65,6 +69,8 @@ class Job:
     preferred_group: object = None
     change_penalty: int = 0
     alternatives: object = None   # jobs sharing this key are alternatives: at most one is visited
+    home_factor: float = 0.0      # the arc from this job back to a depot costs (1 + this) x its distance,
+    home_factors: tuple = ()      # or, per depot point, ((point, factor), ...) (overrides home_factor there)
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,14 @@ def _build(p: Problem) -> tuple[pyvrp.ProblemData, list[int]]:
         d = [j.demand] if has_demand else []
         return d + [TAG_UNIT if t in j.requires else 0 for t in tags]
 
+    for k, j in enumerate(p.jobs):
+        if j.home_factor or j.home_factors:
+            row = len(depot_points) + k
+            f = np.full(len(depot_points), 1.0 + j.home_factor)
+            for pt, factor in j.home_factors:
+                if pt in depot_index:
+                    f[depot_index[pt]] = 1.0 + factor
+            dist[row, :len(depot_points)] = np.rint(dist[row, :len(depot_points)] * f)
     # Routing profiles: one, unless some jobs prefer a vehicle group.
     preferred = [(k, j) for k, j in enumerate(p.jobs) if j.preferred_group is not None and j.change_penalty]
     n_groups = len({v.group for v in p.vehicles})
@@ -208,19 +222,26 @@ def _build(p: Problem) -> tuple[pyvrp.ProblemData, list[int]]:
     return data, depot_points
 
 
-def solve(p: Problem, time_limit: float, seed: int = 0, patience: int | None = None) -> Result:
-    """Solve within ``time_limit`` seconds (wall clock), or sooner after ``patience`` iterations
-    without improvement, and return the best feasible solution.
+def solve(p: Problem, time_limit: float | None = None, seed: int = 0, patience: int | None = None,
+          max_iterations: int | None = None) -> Result:
+    """Solve within ``time_limit`` seconds (wall clock) and/or ``max_iterations`` search
+    iterations, or sooner after ``patience`` iterations without improvement, and return the
+    best feasible solution. With ``max_iterations`` and no ``time_limit`` the result depends only
+    on the problem and ``seed``, not on the machine or its load (the closed-loop benchmark
+    plans this way, so two runs of one stream give the same figures).
 
     Raises ``RuntimeError`` when PyVRP found no feasible solution (required jobs that cannot be
     served): callers make jobs optional when they may be left out.
     """
+    if time_limit is None and max_iterations is None:
+        raise ValueError("solve needs a time_limit, a max_iterations or both")
     t0 = time.perf_counter()
     data, depot_points = _build(p)
     params = pyvrp.SolveParams(penalty=pyvrp.PenaltyParams(max_penalty=MAX_PENALTY))
-    stop = MaxRuntime(time_limit)
-    if patience is not None:
-        stop = MultipleCriteria([stop, NoImprovement(patience)])
+    stops = ([MaxRuntime(time_limit)] if time_limit is not None else []) + \
+        ([MaxIterations(max_iterations)] if max_iterations is not None else []) + \
+        ([NoImprovement(patience)] if patience is not None else [])
+    stop = stops[0] if len(stops) == 1 else MultipleCriteria(stops)
     res = pyvrp.solve(data, stop=stop, seed=seed, collect_stats=False, display=False, params=params)
     seconds = time.perf_counter() - t0
     sol = res.best

@@ -56,6 +56,22 @@ def test_solver_finds_the_optimum_of_a_tiny_vrptw():
             assert tw[v.job + 1][0] <= v.start <= tw[v.job + 1][1]
 
 
+def test_an_iteration_limit_makes_the_solver_repeatable():
+    """Stopped by iterations instead of the wall clock, two solves of one problem give the same
+    routes (what makes the closed loop's figures repeatable under any machine load)."""
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(0, 1000, (41, 2))
+    d = np.rint(np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))).astype(int)
+    jobs = [Job(point=i, service=30, tw_early=int(a), tw_late=int(a) + 600, required=False, prize=800)
+            for i, a in zip(range(1, 41), rng.uniform(0, 3000, 40))]
+    p = Problem(distance=d, duration=d, vehicles=[Vehicle(0, 0, tw_late=4000)] * 3, jobs=jobs)
+    runs = [solve(p, max_iterations=300) for _ in range(2)]
+    assert [[v.job for v in r.visits] for r in runs[0].routes] == [[v.job for v in r.visits] for r in runs[1].routes]
+    assert runs[0].distance == runs[1].distance and runs[0].iterations <= 300
+    with pytest.raises(ValueError, match="time_limit"):
+        solve(p)
+
+
 def test_a_visit_due_later_in_the_week_goes_with_the_work_at_its_site():
     """A preventive visit due on Friday is not sent on a trip of its own on Monday (about 130 km,
     home and back) when the technician is at the same site on Tuesday anyway: it follows the
@@ -73,6 +89,24 @@ def test_a_visit_due_later_in_the_week_goes_with_the_work_at_its_site():
     assert (first.order_id, then.order_id) == (1, 2)
     assert then.starts_at.date() == first.starts_at.date() and then.travel_km == 0.0
     assert p.km == pytest.approx(2 * first.travel_km)
+
+
+def test_a_repair_running_over_days_goes_to_the_technician_living_near():
+    """A 16 h repair continues the next day, so whoever does it drives home and back once more:
+    it goes to A, who lives 25 km away (50 km there and back, 100 with the further day), not
+    to B, who is next door right now but lives 40 km away (40 km without the further day, 120
+    with it). The plan's km are road km, not the objective's further-day charge."""
+    mon = MONDAY.replace(hour=0)
+    shifts = tuple((mon + timedelta(days=d, hours=8), mon + timedelta(days=d, hours=17)) for d in (0, 1))
+    site = (50.0, 10.0)
+    skills = {("m", "bearing"): 2}
+    km_per_deg = 111.2 * 1.3
+    a = Technician("A", 50.0 + 25 / km_per_deg, 10.0, "north", skills, shifts)
+    b = Technician("B", 50.0 - 40 / km_per_deg, 10.0, "north", skills, shifts, origin=(50.0, 10.0001))
+    repair = Order(1, "m", "bearing", *site, "north", 3, 16.0, respond_by=mon + timedelta(hours=16))
+    p = plan([repair], [a, b], mon + timedelta(hours=7), mon + timedelta(days=2), iterations=500)
+    assert [v.technician_id for v in p.visits] == ["A"]
+    assert p.km == pytest.approx(50.0, abs=0.5)
 
 
 @pytest.fixture

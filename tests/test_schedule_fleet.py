@@ -1,0 +1,35 @@
+"""The scheduling closed loop (``benchmarks.schedule_fleet``): with the solver stopped by
+iterations, two runs of one order stream give the same figures, and the km breakdown by leg and
+by order kind adds up to the km driven."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.schedule_fleet import LEGS, order_stream, roster, simulate, staffing
+
+
+@pytest.fixture(scope="module")
+def small_loop():
+    jobs = order_stream(60, 5, 5, 3.0)
+    return jobs, roster(staffing(jobs, 5), 5)
+
+
+def test_the_loop_is_repeatable_with_an_iteration_limit(small_loop):
+    jobs, techs = small_loop
+    runs = [simulate(jobs, techs, 5, "planner", None, 200) for _ in range(2)]
+    for r in runs:
+        r.pop("plan_seconds_mean")
+    assert runs[0] == runs[1]
+    assert runs[0]["plans"] > 0 and runs[0]["completed"] > 0
+
+
+@pytest.mark.parametrize("policy", ["planner", "greedy"])
+def test_the_km_breakdown_adds_up(small_loop, policy):
+    jobs, techs = small_loop
+    r = simulate(jobs, techs, 5, policy, None, 200)
+    assert set(r["km_by_leg"]) == set(LEGS)
+    assert sum(r["km_by_leg"].values()) == pytest.approx(r["km"], abs=0.5)
+    # every km but the drive home at the shift's end is a drive to or for a visit of some kind
+    assert sum(r["km_by_kind"].values()) == pytest.approx(r["km"] - r["km_by_leg"]["site_to_home"], abs=0.5)
+    assert sum(r["visits_by_kind"].values()) >= r["completed"]
