@@ -272,7 +272,7 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
         ready = [j for j in open_jobs.values() if not j.taken and j.ready_at is not None and j.ready_at <= t]
         if policy == "planner" and sh and _replan_due(t, sh, last_plan, techs, ready, planned):
             t0 = time.perf_counter()
-            plan_it.append(_replan(techs, ready, t, time_limit, iterations, repair_factors(history)))
+            plan_it.append(_replan(techs, ready, t, time_limit, iterations, repair_ratios(history)))
             plan_s.append(time.perf_counter() - t0)
             n_plans += 1
             last_plan = t
@@ -388,21 +388,23 @@ def _kind(j: Job) -> str:
     return "preventive" if j.mode == "preventive" else f"corrective_p{j.order.priority}"
 
 
-def repair_factors(history: dict[int, list[float]], min_repairs: int = MIN_REPAIRS) -> dict[int, float]:
+def repair_ratios(history: dict[int, list[float]], min_repairs: int = MIN_REPAIRS) -> dict[int, tuple]:
     """What the platform learns from the repairs done so far: per technician skill level, the
-    median of hands-on hours over the order's nominal hours (levels with fewer than
-    ``min_repairs`` repairs: none learned, the planner takes the nominal). The product's MTTR
-    model predicts a repair's time for a skill level from its history the same way
-    (``detection.mttr``, ``skill_level`` context); the loop keeps its own history.
+    spread of hands-on hours over the order's nominal hours (its 5th, 15th ... 95th
+    percentiles; levels with fewer than ``min_repairs`` repairs: none learned, the planner
+    takes the nominal). The product's MTTR model predicts a repair's time for a skill level from
+    its history the same way (``detection.mttr``, ``skill_level`` context); the loop keeps its own.
 
-    >>> repair_factors({1: [1.2, 1.4, 1.3], 3: [0.7]}, min_repairs=3)
-    {1: 1.3}
+    >>> repair_ratios({1: [1.0, 2.0, 3.0], 3: [0.7]}, min_repairs=3)[1][:3]
+    (1.1, 1.3, 1.5)
     """
-    return {lv: round(float(np.median(r)), 3) for lv, r in sorted(history.items()) if len(r) >= min_repairs}
+    q = np.linspace(0.05, 0.95, 10)
+    return {lv: tuple(np.round(np.quantile(r, q), 3).tolist()) for lv, r in sorted(history.items())
+            if len(r) >= min_repairs}
 
 
 def _replan(techs: list[Tech], ready: list[Job], now: datetime, time_limit: float | None,
-            iterations: int | None = None, factors: dict[int, float] | None = None) -> int:
+            iterations: int | None = None, factors: dict[int, tuple] | None = None) -> int:
     end = working_days(now, 2)
     orders = [j.order for j in ready]
     day = now
@@ -421,7 +423,7 @@ def _replan(techs: list[Tech], ready: list[Job], now: datetime, time_limit: floa
     mid_route = {x.tid: x.loc for x in techs if x.loc != x.home}
     factors = factors if LEARN_REPAIR_FACTORS and factors else {}
     pl_techs = [Technician(x.tid, x.home[0], x.home[1], x.region, x.skills, shifts_by[x.tid],
-                           origin=mid_route.get(x.tid), repair_factor=factors.get(x.level, 1.0)) for x in techs]
+                           origin=mid_route.get(x.tid), repair_ratios=factors.get(x.level, ())) for x in techs]
     previous = {oid: x.tid for x in techs for oid in x.queue}
     p = plan(orders, pl_techs, now, end, previous=previous, time_limit=time_limit, iterations=iterations)
     queues = defaultdict(list)

@@ -97,7 +97,8 @@ class Technician:
     skills: dict            # (model_id, mode) -> level
     shifts: tuple           # ((start, end), ...) datetimes, absences already removed
     origin: tuple | None = None   # (lat, lon) the first shift starts from (a technician mid-route)
-    repair_factor: float = 1.0    # this technician's repairs take this times the order's service_h
+    repair_ratios: tuple = ()     # learned spread of this technician's repair time over service_h
+                                  # (equally likely ratios; empty: service_h as given)
 
 
 @dataclass(frozen=True)
@@ -360,7 +361,8 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
             for t in (local[o.region] if HOME_TRIPS else ()):
                 if (t.lat, t.lon) not in home_idx:
                     continue
-                more = further_days(o.service_h * t.repair_factor, start_h, hi, day_h)
+                more = float(np.mean([further_days(o.service_h * r, start_h, hi, day_h)
+                                      for r in (t.repair_ratios or (1.0,))]))
                 h = home_idx[(t.lat, t.lon)]
                 homes_more[h] = min(homes_more.get(h, more), more)
             if on_time and dls is not None and day < (dls + day0) // 86400:     # before its deadline's day
@@ -369,7 +371,7 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
                 prize = int(base * (2 if on_time else 1) * max(0.05, 1 - disc))
             jobs.append(Job(**common, tw_early=a, tw_late=b, required=False, requires=req,
                             prize=prize, alternatives=o.order_id,
-                            home_factors=tuple((h, 2.0 * m) for h, m in sorted(homes_more.items()) if m)))
+                            home_factors=tuple((h, round(2.0 * m, 3)) for h, m in sorted(homes_more.items()) if m)))
             job_order.append(o)
             job_on_time.append(on_time)
 
