@@ -23,8 +23,8 @@ weekdays, travel = 1.3 x great-circle km at 50 km/h, the planner's own assumptio
 technicians, depots and parts, and the same work rule: a technician is sent only if on site before
 the shift ends and done, by the nominal repair time, within the planner's overtime allowance:
 
-- **planner**: ``scheduling.planner.plan`` (the code ``prognos plan`` runs) an hour before the
-  shift, and during it whenever orders came in or a technician stands idle with orders waiting
+- **planner**: ``scheduling.planner.plan`` (the code ``prognos plan`` runs; its solver stopped
+  after ``PLAN_ITERATIONS`` iterations, so a run is repeatable) an hour before the shift, and during it whenever orders came in or a technician stands idle with orders waiting
   (at most every 30 minutes); horizon to the end of the next working day, technicians starting
   from where they are when mid-route; each technician works through their route in order.
 - **greedy**: whenever technicians are free, open orders in arrival order (first come, first
@@ -36,11 +36,17 @@ fouling and sudden failures none); each region's depot keeps ``BASE_STOCK`` of e
 reorders one for each taken, arriving after the part's lead time; an order whose part is out of stock waits for the restock (on hold) before it
 can be dispatched. Parts follow the order stream, so both policies see the same waits.
 
+What the planner learns as the loop runs: per technician skill level, the spread of hands-on
+hours over the order's nominal hours of the repairs done so far (``repair_ratios``, once a level
+has ``MIN_REPAIRS``), which prices the further days of long repairs (``scheduling.planner``).
+
 Figures per policy: SLA response and restore compliance (orders whose target falls in the period;
 met = technician on site / repair finished by the target), km driven, visits per technician-day,
 utilisation (travel + repair over shift time), hours worked past the shift's end, visits with no
 drive before them (another order at the same site), km of the drives home and back of repairs
-continued on further days, orders that waited for parts.
+continued on further days, orders that waited for parts; km by leg (``LEGS``: home to a site, site
+to site, the drive home at the shift's end, the further days' drives) and by order kind
+(preventive, corrective by priority: the drives to its visits and its further days).
 """
 
 from __future__ import annotations

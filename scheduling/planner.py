@@ -33,6 +33,15 @@ Model (what a field service dispatcher expects):
   (``OVERTIME_KM_PER_H``), as dispatchers allow a job to be finished.
 - **Service time.** The order's predicted repair time (hours), as the caller gives it; a repair
   longer than ``MAX_VISIT_H`` is booked as that much (it continues the next day).
+- **Further days** (``HOME_TRIPS``). A repair not done by the shift's end plus the overtime
+  continues on the next working days, and the technician drives home and back once more for
+  each: the objective charges a visit ``2 x expected further days x`` the leg from the site to
+  that technician's home (``further_days`` from the visit's earliest start in its slot, the
+  shift's end and the technician's ``repair_ratios``: the learned spread of their repair times
+  over the predicted one, each equally likely; none: the predicted time as is). So a long
+  repair goes to a technician living near, or one who is faster, or starts early in the day,
+  when that does not cost a slot. Solver: ``Job.home_factors`` (a per-home arc cost, exact when
+  the repair is the day's last visit, as a long repair is).
 - **Travel.** Great-circle distance times ``ROAD_FACTOR`` at ``SPEED_KMH``: stated assumptions, as
   no road network is available offline.
 
