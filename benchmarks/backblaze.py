@@ -42,7 +42,7 @@ drive takes part in any choice.
 
     python -m benchmarks.backblaze [--quick] --json PATH [--data ../shared/datasets/backblaze-2013]
         [--inner-of K] [--rise] [--windows 2,4,8,14] [--horizon-days 3]
-        [--variant-prior] [--order-rise K --rise-factor F] [--urgency A] [--compare-order-rules]
+        [--variant-prior] [--order-rise K --rise-factor F] [--urgency A] [--urgency-from-h T] [--compare-order-rules]
         [--choose N [--choose-rule-only] [--urgencies 0,1,2,3]]
 """
 
@@ -310,11 +310,12 @@ def run_split(drives: list[Drive], sensors: list[str], epoch_day: int, seed: int
             "train_rows": meta["data"]["rows"], "train_positives": meta["data"]["horizon_positives"]}
 
 
-def candidate_rules(threshold: float, urgencies: tuple[float, ...] = URGENCY_GRID) -> tuple[OrderRule, ...]:
+def candidate_rules(threshold: float, urgencies: tuple[float, ...] = URGENCY_GRID,
+                    urgency_from_h: float = 0.0) -> tuple[OrderRule, ...]:
     """For each urgency of ``urgencies`` (plainest first): the first crossing, then every rule
     of RISE_GRID."""
-    return tuple(r for u in urgencies for r in (OrderRule(threshold, urgency=u),)
-                 + tuple(OrderRule(threshold, k, f, urgency=u) for k, f in RISE_GRID))
+    return tuple(r for u in urgencies for r in (OrderRule(threshold, urgency=u, urgency_from_h=urgency_from_h),)
+                 + tuple(OrderRule(threshold, k, f, urgency=u, urgency_from_h=urgency_from_h) for k, f in RISE_GRID))
 
 
 #: what the nested choice ranks candidates by (mean over the inner seeds; later keys break ties)
@@ -322,13 +323,14 @@ CHOICE_KEYS = ("recall_7d_at_rule_orders", "recall_7d_at_precision_0_5", "averag
 
 
 def choose(train_drives: list[Drive], sensors: list[str], epoch_day: int, cfgs: dict[str, TrainConfig],
-           threshold: float, n_inner: int, urgencies: tuple[float, ...] = URGENCY_GRID) -> tuple[str, OrderRule, dict]:
+           threshold: float, n_inner: int, urgencies: tuple[float, ...] = URGENCY_GRID,
+           urgency_from_h: float = 0.0) -> tuple[str, OrderRule, dict]:
     """The trainer configuration (``cfgs``: name -> config) and order rule chosen inside one outer
     split's train drives: each inner seed (101, 102, ...) halves them again by drive, every
     configuration is trained on one half and scored on the other with every candidate rule, and
     the candidate with the best mean of ``CHOICE_KEYS`` wins (ties: the first, i.e. the simpler:
     configurations and rules are listed plainest first). Returns (name, rule, inner means)."""
-    rules = candidate_rules(threshold, urgencies)
+    rules = candidate_rules(threshold, urgencies, urgency_from_h)
     by_name = {_rule_name(r): r for r in rules}
     runs: dict[tuple[str, str], list[dict]] = {}
     for j in range(n_inner):
@@ -424,6 +426,9 @@ def main(argv=None) -> int:
     p.add_argument("--rise-factor", type=float, default=2.0, metavar="F", help="with --order-rise (default 2)")
     p.add_argument("--urgency", type=float, default=0.0, metavar="A",
                    help="weigh p_fail by the predicted remaining life: p_fail * (24 h / (rul + 24 h)) ** A (OrderRule.urgency; default 0)")
+    p.add_argument("--urgency-from-h", type=float, default=0.0, metavar="T",
+                   help="with --urgency or --choose: no discount for a remaining life up to T hours "
+                        "(OrderRule.urgency_from_h; e.g. the horizon, 168, so p_fail >= 0.5 still orders; default 0)")
     p.add_argument("--urgencies", type=_urgencies, default=URGENCY_GRID, metavar="A,A,...",
                    help=f"with --choose: the urgencies tried with every rule (default {','.join(f'{u:g}' for u in URGENCY_GRID)})")
     p.add_argument("--compare-order-rules", action="store_true",
@@ -437,6 +442,8 @@ def main(argv=None) -> int:
                    help="validate inside split K's train drives only (inner seeds 101, 102, ...)")
     args = p.parse_args(argv)
     n_splits = args.splits or (1 if args.quick else 5)
+    if not (args.urgency_from_h >= 0 and np.isfinite(args.urgency_from_h)):
+        p.error(f"--urgency-from-h must be a finite number of hours >= 0, got {args.urgency_from_h:g}")
     if n_splits < 1 or not 0 < args.threshold <= 1:
         p.error("--splits must be >= 1 and --threshold in (0, 1]")
     if args.horizon_days is not None and not args.horizon_days > 0:
@@ -448,10 +455,12 @@ def main(argv=None) -> int:
         p.error("--choose N (N >= 1 inner seeds) chooses the variant prior and the order rule itself, "
                 "outer splits only (no --variant-prior, --order-rise, --urgency, --inner-of)")
     try:
-        rule = OrderRule(args.threshold, args.order_rise, args.rise_factor, urgency=args.urgency)
+        rule = OrderRule(args.threshold, args.order_rise, args.rise_factor, urgency=args.urgency,
+                         urgency_from_h=args.urgency_from_h)
     except ValueError as exc:
         p.error(f"order rule: {exc}")
-    compare = (tuple(OrderRule(args.threshold, k, f, urgency=args.urgency) for k, f in RISE_GRID)
+    compare = (tuple(OrderRule(args.threshold, k, f, urgency=args.urgency, urgency_from_h=args.urgency_from_h)
+                     for k, f in RISE_GRID)
                if args.compare_order_rules else ())
     t0 = time.perf_counter()
     try:
@@ -474,12 +483,12 @@ def main(argv=None) -> int:
         if args.choose:     # chosen on this split's train drives only; its test drives are not read
             train_drives = [d for d, t in zip(drives, split(drives, seed)) if not t]
             cname, chosen, table = choose(train_drives, sensors, epoch_day, cfgs, args.threshold, args.choose,
-                                          args.urgencies)
+                                          args.urgencies, args.urgency_from_h)
             print(f"split {seed}: chose {cname} / {_rule_name(chosen)} inside its train drives "
                   f"(inner {dict(zip(CHOICE_KEYS, table[f'{cname}/{_rule_name(chosen)}'].values()))})",
                   file=sys.stderr, flush=True)
             res = run_split(drives, sensors, epoch_day, seed, cfgs[cname], chosen,
-                            candidate_rules(args.threshold, args.urgencies))
+                            candidate_rules(args.threshold, args.urgencies, args.urgency_from_h))
             res["choice"] = {"config": cname, "rule": asdict(chosen), "name": _rule_name(chosen), "inner": table}
         else:
             res = run_split(drives, sensors, epoch_day, seed, cfg, rule, compare)
@@ -508,7 +517,8 @@ def report(args, drives, sensors, cfg, splits, t0, t_load) -> tuple[dict, str]:
         "drives": len(drives), "failures": int(sum(d.failure_day is not None for d in drives)),
         "drive_days": int(sum(d.values.shape[0] for d in drives)), "sensors": sensors,
         "threshold": args.threshold,
-        "order_rule": asdict(OrderRule(args.threshold, args.order_rise, args.rise_factor, urgency=args.urgency)),
+        "order_rule": asdict(OrderRule(args.threshold, args.order_rise, args.rise_factor, urgency=args.urgency,
+                                       urgency_from_h=args.urgency_from_h)),
         "urgencies": list(args.urgencies) if args.choose else None,
         "splits": n_splits, "inner_of": args.inner_of,
         "config": {k: getattr(cfg, k) for k in CONFIG if k != "spec"} | {"spec": cfg.spec.to_dict(),
@@ -521,7 +531,8 @@ def report(args, drives, sensors, cfg, splits, t0, t_load) -> tuple[dict, str]:
         "load_s": t_load, "runtime_s": time.perf_counter() - t0,
     }
     where = "" if args.inner_of is None else f" inside split {args.inner_of}'s train drives"
-    changed = [k for k in ("rise", "windows", "horizon_days", "variant_prior", "order_rise", "urgency", "choose")
+    changed = [k for k in ("rise", "windows", "horizon_days", "variant_prior", "order_rise", "urgency",
+                           "urgency_from_h", "choose")
                if getattr(args, k)]
     summary = (f"backblaze ({n_splits} splits{where}{''.join(f', {k} {getattr(args, k)}' for k in changed)}): AP7 {ours['average_precision_7d']:.3f} ± {ours['average_precision_7d_std']:.3f} "
                f"(rule {rule['average_precision_7d']:.3f}); at p>={args.threshold:g}: recall {ours['recall']:.2f}, "

@@ -141,7 +141,8 @@ def test_variant_prior_and_order_rules_in_one_run(fleet, tmp_path):
                     "--compare-order-rules", "--data", str(path), "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["config"]["variant_prior"] is True
-    assert res["order_rule"] == {"threshold": 0.5, "rise_rows": 2, "rise_factor": 1.5, "urgency": 0.0, "urgency_h": 24.0}
+    assert res["order_rule"] == {"threshold": 0.5, "rise_rows": 2, "rise_factor": 1.5, "urgency": 0.0, "urgency_h": 24.0,
+                                 "urgency_from_h": 0.0}
     assert set(res["order_rules"]) == {f"rise_{k}d_x{f:g}" for k, f in bb.RISE_GRID}
     same = res["order_rules"]["rise_2d_x1.5"]          # the headline rule is one of the compared ones
     for key in ("recall_7d_at_rule_orders", "recall_7d_at_precision_0_5", "recall_7d", "precision"):
@@ -204,7 +205,7 @@ def test_a_rise_rule_orders_later_than_the_first_crossing():
                                  ["--order-rise", "-1"], ["--order-rise", "2", "--rise-factor", "0.5"],
                                  ["--choose", "2", "--variant-prior"], ["--choose-rule-only"],
                                  ["--urgency", "-1"], ["--choose", "2", "--urgency", "1"],
-                                 ["--choose", "2", "--urgencies", "1,x"]])
+                                 ["--choose", "2", "--urgencies", "1,x"], ["--urgency-from-h", "-5"]])
 def test_bad_configuration_is_a_clear_error(tmp_path, capsys, bad):
     with pytest.raises(SystemExit) as exc:
         bb.main(["--quick", *bad, "--data", str(tmp_path), "--json", str(tmp_path / "x.json")])

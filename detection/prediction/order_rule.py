@@ -13,6 +13,10 @@ rule also weighs the predictor's own remaining-life estimate: the risk it orders
 predicted now, half of it per ``a`` when it is ``urgency_h`` away), so of two assets equally
 likely to fail within the horizon the one whose failure is predicted sooner orders first. The
 rise condition applies to that risk. ``urgency = 0`` ignores the remaining life.
+``urgency_from_h = T`` discounts only a remaining life beyond ``T`` hours: the weight is
+``min(1, ((T + urgency_h) / (rul_h + urgency_h)) ** a)``, so with ``T`` the horizon a threshold
+keeps its meaning for an asset whose failure is predicted within the horizon (with ``T = 0``
+a threshold of 0.5 needs ``p_fail`` 0.5 *and* a failure predicted within the hour).
 
 >>> import numpy as np
 >>> p = np.array([0.2, 0.3, 0.3, 0.35, 0.9])
@@ -43,6 +47,7 @@ class OrderRule:
     rise_factor: float = 2.0  # ... by this factor over its lowest in those rows
     urgency: float = 0.0     # exponent of the remaining-life weight (0: p_fail alone)
     urgency_h: float = 24.0  # hours of remaining life that halve the weight (per unit of urgency)
+    urgency_from_h: float = 0.0  # remaining life (hours) up to which the weight stays 1
 
     def __post_init__(self):
         if not 0 < self.threshold <= 1:
@@ -55,6 +60,8 @@ class OrderRule:
             raise ValueError(f"urgency must be a finite number >= 0, got {self.urgency}")
         if not self.urgency_h > 0 or not np.isfinite(self.urgency_h):
             raise ValueError(f"urgency_h must be a finite number of hours > 0, got {self.urgency_h}")
+        if not self.urgency_from_h >= 0 or not np.isfinite(self.urgency_from_h):
+            raise ValueError(f"urgency_from_h must be a finite number of hours >= 0, got {self.urgency_from_h}")
 
     def risk(self, p, rul_h=None) -> np.ndarray:
         """The risk the rule orders on, per row: ``p_fail``, weighted by the remaining life
@@ -68,7 +75,8 @@ class OrderRule:
         if r.shape != p.shape:
             raise ValueError(f"rul_h has {len(r)} rows but p_fail has {len(p)}")
         r = np.maximum(r, 0.0)
-        return p * (self.urgency_h / (r + self.urgency_h)) ** self.urgency
+        weight = ((self.urgency_from_h + self.urgency_h) / (r + self.urgency_h)) ** self.urgency
+        return p * np.minimum(weight, 1.0)
 
     def risen(self, p, rul_h=None) -> np.ndarray:
         """Per row of an asset's ``p_fail`` history (oldest first; ``rul_h`` alongside when
