@@ -40,7 +40,9 @@ train`` learns them per product model from what the platform has recorded:
    kernel (:func:`evidence_update`) from the replayed attributions; per mode, the level of
    :data:`LEVEL_GRID` that catches the most failures ``LEAD_H`` ahead among those whose order
    precision on the history is at least the rule's precision target (ties: the rule's end of
-   that plateau: the higher level, fewer orders, the lower one, earlier orders, or the middle);
+   that plateau: the higher level, fewer orders, the lower one, earlier orders, the middle, or
+   the one nearest the mode's shipped default level: where the history cannot tell levels
+   apart, the manufacturer's value is the prior);
    if none reaches the target, the history does not support a level and the mode keeps the
    default. The grid point is the one that catches the most failures over the model's modes
    (first: the most modes with a level reaching the target; ties: higher pooled precision, then
@@ -106,18 +108,24 @@ LEVEL_GRID = tuple(float(x) for x in np.round(np.geomspace(0.02, 0.9, 41), 4))
 CHUNK_H = 6.0
 
 
+#: Which level of the plateau a rule takes (``default``: the one nearest the shipped default level).
+TIES = ("higher", "middle", "lower", "default")
+
+
 @dataclass(frozen=True)
 class Rule:
     """The rule's own free parameters: the order precision on the history a level must reach,
     and which level of the plateau (the levels that catch the most failures among those reaching
-    it) to take: the ``higher`` (fewest orders), ``middle`` or ``lower`` (earliest orders)."""
+    it) to take: the ``higher`` (fewest orders), ``middle``, ``lower`` (earliest orders) or
+    ``default`` (nearest the shipped default level, on a log scale). ``censor_q``
+    (:func:`censor_quantile`) follows from the target."""
 
     precision_target: float = PRECISION_TARGET
     tie: str = "higher"
 
     def __post_init__(self):
-        if self.tie not in ("higher", "middle", "lower"):
-            raise ValueError(f"tie must be higher, middle or lower, got {self.tie!r}")
+        if self.tie not in TIES:
+            raise ValueError(f"tie must be one of {', '.join(TIES)}, got {self.tie!r}")
 
     @property
     def censor_q(self) -> float:
@@ -136,7 +144,7 @@ def censor_quantile(precision: float) -> float:
 
 DEFAULT_RULE = Rule()
 #: The candidates :func:`choose_rule` compares (the default rule first: it wins exact ties).
-RULES = (DEFAULT_RULE,) + tuple(Rule(p, tie) for p in (0.80, 0.85, 0.90, 0.95) for tie in ("higher", "middle", "lower")
+RULES = (DEFAULT_RULE,) + tuple(Rule(p, tie) for p in (0.80, 0.85, 0.90, 0.95) for tie in TIES
                                 if Rule(p, tie) != DEFAULT_RULE)
 #: The product's order precision target, which the chosen rule must reach on held-out assets.
 PRODUCT_PRECISION = 0.85
@@ -430,7 +438,7 @@ def _known(e: dict, censor_q: float, n: int | None = None) -> np.ndarray:
     return out
 
 
-def _choose(ev: dict, rule: Rule, n: int) -> int | None:
+def _choose(ev: dict, rule: Rule, n: int, grid=None, default: float | None = None) -> int | None:
     """Index (among the first ``n`` evaluated levels, the candidates) of the level ``rule`` picks
     for one mode; None when no level reaches the rule's precision target."""
     caught, true = (np.asarray(ev[k][:n], dtype=float) for k in ("caught", "true"))
@@ -440,6 +448,8 @@ def _choose(ev: dict, rule: Rule, n: int) -> int | None:
     if not len(feasible):
         return None
     plateau = feasible[caught[feasible] == caught[feasible].max()]       # levels ascend
+    if rule.tie == "default":
+        return int(plateau[np.argmin(np.abs(np.log(np.asarray(grid, dtype=float)[plateau] / default)))])
     return int(plateau[{"higher": -1, "lower": 0, "middle": len(plateau) // 2}[rule.tie]])
 
 
@@ -460,7 +470,8 @@ def _tables(r: Replay, points, levels) -> dict:
     return {p: evaluate(r, p[0], p[1], levels, seg=seg, keys=keys) for p in points}
 
 
-def _decide(tables: dict, modes: list[str], config, rule: Rule, n: int) -> dict:
+def _decide(tables: dict, modes: list[str], config, rule: Rule, n: int, level_values=LEVEL_GRID,
+            defaults: dict | None = None) -> dict:
     """The rule of the module docstring on evaluated ``tables`` (:func:`_tables`, levels: ``n``
     candidates first): ``{"point": (tau_h, min_mode_score), "pick": {mode: level index}, "enough":
     {mode: bool}, "evidence_learned": bool, "tried": [...]}``."""
@@ -472,7 +483,7 @@ def _decide(tables: dict, modes: list[str], config, rule: Rule, n: int) -> dict:
     best, tried = None, []
     for point in grid:
         ev = tables[point]
-        pick = {mode: _choose(ev[mode], rule, n) for mode in modes if enough[mode]}
+        pick = {mode: _choose(ev[mode], rule, n, level_values, (defaults or {}).get(mode)) for mode in modes if enough[mode]}
         pick = {mode: i for mode, i in pick.items() if i is not None}
         if all_enough and len(pick) < len(modes) and point != default:
             continue      # a mode would keep its default level, which was set for the default memory and score
@@ -497,7 +508,7 @@ def learn(r: Replay, config, levels=LEVEL_GRID, rule: Rule | None = None) -> Lev
     n_fail = {mode: sum(1 for _, f, tf in r.failures if f == mode and r.start <= tf <= r.end) for mode in r.modes}
     all_enough = bool(r.modes) and all(n >= MIN_FAILURES for n in n_fail.values())
     tables = _tables(r, _points(config) if all_enough else [(config.tau_h, config.min_mode_score)], ev_levels)
-    d = _decide(tables, r.modes, config, rule, len(levels))
+    d = _decide(tables, r.modes, config, rule, len(levels), levels, dict(zip(r.modes, r.defaults)))
     ev, pick = tables[d["point"]], d["pick"]
     defaults = dict(zip(r.modes, r.defaults))
     modes = {}
@@ -599,7 +610,7 @@ def choose_rule(replays: dict[str, Replay], config, rules=RULES, *, folds: int =
         for j in range(folds):
             train = _sum_tables([t for i, t in enumerate(tables) if i != j])
             for c, rule in enumerate(rules):
-                counts[c, j] += _held_out(tables[j], _decide(train, r.modes, config, rule, len(levels)),
+                counts[c, j] += _held_out(tables[j], _decide(train, r.modes, config, rule, len(levels), levels, defaults),
                                           r.modes, defaults, ev_levels)
     report = []
     for rule, cnt in zip(rules, counts):

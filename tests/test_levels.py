@@ -258,6 +258,13 @@ def test_ties_pick_the_requested_end_of_the_plateau():
     assert levels._choose(ev, levels.Rule(0.7, "lower"), 6) == 1
     assert levels._choose(ev, levels.Rule(0.9, "higher"), 3) == 2         # only the first n are candidates
     assert levels._choose(ev, levels.Rule(1.01, "higher"), 6) is None
+    grid = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+    # ``default``: the plateau level nearest the shipped default (on a log scale)
+    assert levels._choose(ev, levels.Rule(0.9, "default"), 6, grid, 0.45) == 3
+    assert levels._choose(ev, levels.Rule(0.9, "default"), 6, grid, 0.05) == 2
+    assert levels._choose(ev, levels.Rule(0.9, "default"), 6, grid, 5.0) == 4
+    with pytest.raises(ValueError):
+        levels.Rule(0.9, "highest")
 
 
 def test_folds_split_assets_and_spread_failures():
