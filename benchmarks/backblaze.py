@@ -432,7 +432,7 @@ def main(argv=None) -> int:
     p.add_argument("--urgencies", type=_urgencies, default=URGENCY_GRID, metavar="A,A,...",
                    help=f"with --choose: the urgencies tried with every rule (default {','.join(f'{u:g}' for u in URGENCY_GRID)})")
     p.add_argument("--compare-order-rules", action="store_true",
-                   help=f"also score the order rules of RISE_GRID (K days x factor F) on the same predictions")
+                   help="also score the order rules of RISE_GRID (K days x factor F) on the same predictions")
     p.add_argument("--choose", type=int, default=0, metavar="N",
                    help="nested choice: inside each split's train drives (N inner seeds) choose the trainer "
                         "configuration (as given, or with --variant-prior) and the order rule (first crossing or RISE_GRID)")
