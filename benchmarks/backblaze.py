@@ -32,14 +32,18 @@ label stays "fails within 7 days"). Tried and measured so far, none adopted: ben
 Two product options for a fleet of variants and late-rising risk: ``--variant-prior`` (the
 trainer learns each drive model's failure rate from the train drives, ``VariantPrior``, as a
 feature) and ``--order-rise K --rise-factor F`` (``OrderRule``: an order only once p_fail is
-F times its lowest of the last K days). ``--choose N`` makes both choices nested, per split,
-inside that split's train drives (N inner seeds; candidates: with or without the prior, x the
-first crossing or any rule of ``RISE_GRID``; ``--choose-rule-only``: the rule alone), so no
-test drive takes part in any choice.
+F times its lowest of the last K days), and ``--urgency A`` (the rule orders on p_fail weighed
+by the predictor's remaining life, ``p_fail * (24 h / (rul + 24 h)) ** A``: of two drives
+equally likely to fail within the week, the one predicted to fail sooner). ``--choose N`` makes
+the choices nested, per split, inside that split's train drives (N inner seeds; candidates:
+with or without the prior, x each urgency of ``URGENCY_GRID`` (``--urgencies``) x the first
+crossing or any rule of ``RISE_GRID``; ``--choose-rule-only``: the rule alone), so no test
+drive takes part in any choice.
 
     python -m benchmarks.backblaze [--quick] --json PATH [--data ../shared/datasets/backblaze-2013]
         [--inner-of K] [--rise] [--windows 2,4,8,14] [--horizon-days 3]
-        [--variant-prior] [--order-rise K --rise-factor F] [--compare-order-rules] [--choose N [--choose-rule-only]]
+        [--variant-prior] [--order-rise K --rise-factor F] [--urgency A] [--urgency-from-h T] [--compare-order-rules]
+        [--choose N [--choose-rule-only] [--urgencies 0,1,2,3]]
 """
 
 from __future__ import annotations
@@ -78,7 +82,9 @@ CONFIG = {"horizon_h": HORIZON_DAYS * 24.0, "rul_cap_h": 30 * 24.0, "stride_h": 
 THRESHOLD = 0.5
 #: order rules compared with ``--compare-order-rules`` (judged inside an outer split's train drives):
 #: the risk must have risen ``rise_factor``-fold over the last ``rise_rows`` days
-RISE_GRID = tuple((k, f) for k in (1, 2, 3, 5, 7) for f in (1.5, 2.0, 3.0))
+RISE_GRID = tuple((k, f) for k in (1, 2, 3, 5, 7) for f in (1.5, 2.0, 3.0, 5.0))
+#: remaining-life weights the nested choice tries with every rule (``OrderRule.urgency``; 0: p_fail alone)
+URGENCY_GRID = (0.0, 1.0, 2.0, 3.0)
 TARGETS = {"average_precision_7d": 0.20, "recall_7d_at_rule_orders": 0.35, "recall_7d_at_precision_0_5": 0.10}
 
 
@@ -260,11 +266,14 @@ def curve_points(drives: list[Drive], scores: list[np.ndarray], n_rule_orders: i
     return {"recall_7d_at_rule_orders": at_rule, "recall_7d_at_precision_0_5": best}
 
 
-def order_figures(test_drives: list[Drive], scores: list[np.ndarray], rule: OrderRule, n_rule_orders: int) -> dict:
-    """Orders placed by ``rule`` on the test drives' p_fail histories, and the curve points of
-    its ranking (the rise condition does not depend on the threshold, so sweeping the threshold
-    over the rule's order score is the rule at every threshold)."""
-    gated = [rule.order_score(s) for s in scores]
+def order_figures(test_drives: list[Drive], scores: list[np.ndarray], rule: OrderRule, n_rule_orders: int,
+                  ruls: list[np.ndarray] | None = None) -> dict:
+    """Orders placed by ``rule`` on the test drives' p_fail histories (and predicted remaining
+    lives ``ruls``, hours, for a rule with urgency), and the curve points of its ranking (the
+    rise condition does not depend on the threshold, so sweeping the threshold over the rule's
+    order score is the rule at every threshold)."""
+    ruls = ruls if ruls is not None else [None] * len(scores)
+    gated = [rule.order_score(s, r) for s, r in zip(scores, ruls)]
     out = score_orders(test_drives, [first_crossing(g, rule.threshold) for g in gated])
     return out | curve_points(test_drives, gated, n_rule_orders)
 
@@ -278,14 +287,14 @@ def run_split(drives: list[Drive], sensors: list[str], epoch_day: int, seed: int
     t0 = time.perf_counter()
     predictor, meta = train(hist, cfg)
     fit_s = time.perf_counter() - t0
-    scores = [p for _, p in predictor.predict_histories([d.values for d in test_drives],
-                                                        [d.model for d in test_drives])]
+    predicted = predictor.predict_histories([d.values for d in test_drives], [d.model for d in test_drives])
+    ruls, scores = [r for r, _ in predicted], [p for _, p in predicted]
     known, positive = zip(*(day_labels(d) for d in test_drives))
     p_all, k_all, y_all = np.concatenate(scores), np.concatenate(known), np.concatenate(positive)
     rule_of_thumb = score_orders(test_drives, rule_orders(test_drives))
-    ours = order_figures(test_drives, scores, rule, rule_of_thumb["orders"])
+    ours = order_figures(test_drives, scores, rule, rule_of_thumb["orders"], ruls)
     ours["average_precision_7d"] = float(average_precision_score(y_all[k_all], p_all[k_all]))
-    candidates = {_rule_name(r): order_figures(test_drives, scores, r, rule_of_thumb["orders"]) for r in compare}
+    candidates = {_rule_name(r): order_figures(test_drives, scores, r, rule_of_thumb["orders"], ruls) for r in compare}
     rule = rule_of_thumb
     # the rule's drive-day score: 1 while any of its counters is above zero
     rule_day = np.concatenate([(np.nan_to_num(d.rule, nan=0.0).max(axis=1) > 0).astype(float) for d in test_drives])
@@ -301,9 +310,12 @@ def run_split(drives: list[Drive], sensors: list[str], epoch_day: int, seed: int
             "train_rows": meta["data"]["rows"], "train_positives": meta["data"]["horizon_positives"]}
 
 
-def candidate_rules(threshold: float) -> tuple[OrderRule, ...]:
-    """The plain first crossing, then every rule of RISE_GRID."""
-    return (OrderRule(threshold),) + tuple(OrderRule(threshold, k, f) for k, f in RISE_GRID)
+def candidate_rules(threshold: float, urgencies: tuple[float, ...] = URGENCY_GRID,
+                    urgency_from_h: float = 0.0) -> tuple[OrderRule, ...]:
+    """For each urgency of ``urgencies`` (plainest first): the first crossing, then every rule
+    of RISE_GRID."""
+    return tuple(r for u in urgencies for r in (OrderRule(threshold, urgency=u, urgency_from_h=urgency_from_h),)
+                 + tuple(OrderRule(threshold, k, f, urgency=u, urgency_from_h=urgency_from_h) for k, f in RISE_GRID))
 
 
 #: what the nested choice ranks candidates by (mean over the inner seeds; later keys break ties)
@@ -311,18 +323,19 @@ CHOICE_KEYS = ("recall_7d_at_rule_orders", "recall_7d_at_precision_0_5", "averag
 
 
 def choose(train_drives: list[Drive], sensors: list[str], epoch_day: int, cfgs: dict[str, TrainConfig],
-           threshold: float, n_inner: int) -> tuple[str, OrderRule, dict]:
+           threshold: float, n_inner: int, urgencies: tuple[float, ...] = URGENCY_GRID,
+           urgency_from_h: float = 0.0) -> tuple[str, OrderRule, dict]:
     """The trainer configuration (``cfgs``: name -> config) and order rule chosen inside one outer
     split's train drives: each inner seed (101, 102, ...) halves them again by drive, every
     configuration is trained on one half and scored on the other with every candidate rule, and
     the candidate with the best mean of ``CHOICE_KEYS`` wins (ties: the first, i.e. the simpler:
     configurations and rules are listed plainest first). Returns (name, rule, inner means)."""
-    rules = candidate_rules(threshold)
+    rules = candidate_rules(threshold, urgencies, urgency_from_h)
     by_name = {_rule_name(r): r for r in rules}
     runs: dict[tuple[str, str], list[dict]] = {}
     for j in range(n_inner):
         for cname, cfg in cfgs.items():
-            res = run_split(train_drives, sensors, epoch_day, 101 + j, cfg, rules[0], rules)
+            res = run_split(train_drives, sensors, epoch_day, 101 + j, cfg, rules[0], rules)   # rules[0]: first crossing
             for rname, fig in res["order_rules"].items():
                 runs.setdefault((cname, rname), []).append(
                     {k: fig[k] for k in CHOICE_KEYS[:2]} | {"average_precision_7d": res["ours"]["average_precision_7d"]})
@@ -354,7 +367,8 @@ def summarise(splits: list[dict], who: str) -> dict:
 
 
 def _rule_name(rule: OrderRule) -> str:
-    return f"rise_{rule.rise_rows}d_x{rule.rise_factor:g}" if rule.rise_rows else "first_crossing"
+    base = f"rise_{rule.rise_rows}d_x{rule.rise_factor:g}" if rule.rise_rows else "first_crossing"
+    return f"{base}_u{rule.urgency:g}" if rule.urgency else base
 
 
 def _days(text: str) -> tuple[int, ...]:
@@ -365,6 +379,16 @@ def _days(text: str) -> tuple[int, ...]:
     if not out or min(out) < 1:
         raise argparse.ArgumentTypeError(f"windows must be >= 1 day, got {text!r}")
     return out
+
+
+def _urgencies(text: str) -> tuple[float, ...]:
+    try:
+        out = tuple(float(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"urgencies must be numbers separated by commas, got {text!r}") from None
+    if not out or not all(np.isfinite(u) and u >= 0 for u in out):
+        raise argparse.ArgumentTypeError(f"urgencies must be finite and >= 0, got {text!r}")
+    return tuple(sorted(set(out)))
 
 
 def configure(cfg: TrainConfig, rise: bool = False, windows: tuple[int, ...] | None = None,
@@ -400,8 +424,15 @@ def main(argv=None) -> int:
     p.add_argument("--order-rise", type=int, default=0, metavar="K",
                    help="order only once p_fail has risen --rise-factor-fold over the last K days (default 0: first crossing)")
     p.add_argument("--rise-factor", type=float, default=2.0, metavar="F", help="with --order-rise (default 2)")
+    p.add_argument("--urgency", type=float, default=0.0, metavar="A",
+                   help="weigh p_fail by the predicted remaining life: p_fail * (24 h / (rul + 24 h)) ** A (OrderRule.urgency; default 0)")
+    p.add_argument("--urgency-from-h", type=float, default=0.0, metavar="T",
+                   help="with --urgency or --choose: no discount for a remaining life up to T hours "
+                        "(OrderRule.urgency_from_h; e.g. the horizon, 168, so p_fail >= 0.5 still orders; default 0)")
+    p.add_argument("--urgencies", type=_urgencies, default=URGENCY_GRID, metavar="A,A,...",
+                   help=f"with --choose: the urgencies tried with every rule (default {','.join(f'{u:g}' for u in URGENCY_GRID)})")
     p.add_argument("--compare-order-rules", action="store_true",
-                   help=f"also score the order rules of RISE_GRID (K days x factor F) on the same predictions")
+                   help="also score the order rules of RISE_GRID (K days x factor F) on the same predictions")
     p.add_argument("--choose", type=int, default=0, metavar="N",
                    help="nested choice: inside each split's train drives (N inner seeds) choose the trainer "
                         "configuration (as given, or with --variant-prior) and the order rule (first crossing or RISE_GRID)")
@@ -411,20 +442,26 @@ def main(argv=None) -> int:
                    help="validate inside split K's train drives only (inner seeds 101, 102, ...)")
     args = p.parse_args(argv)
     n_splits = args.splits or (1 if args.quick else 5)
+    if not (args.urgency_from_h >= 0 and np.isfinite(args.urgency_from_h)):
+        p.error(f"--urgency-from-h must be a finite number of hours >= 0, got {args.urgency_from_h:g}")
     if n_splits < 1 or not 0 < args.threshold <= 1:
         p.error("--splits must be >= 1 and --threshold in (0, 1]")
     if args.horizon_days is not None and not args.horizon_days > 0:
         p.error(f"--horizon-days must be > 0, got {args.horizon_days:g}")
     if args.choose_rule_only and not args.choose:
         p.error("--choose-rule-only needs --choose N")
-    if args.choose < 0 or (args.choose and (args.variant_prior or args.order_rise or args.inner_of is not None)):
+    if args.choose < 0 or (args.choose and (args.variant_prior or args.order_rise or args.urgency
+                                            or args.inner_of is not None)):
         p.error("--choose N (N >= 1 inner seeds) chooses the variant prior and the order rule itself, "
-                "outer splits only (no --variant-prior, --order-rise, --inner-of)")
+                "outer splits only (no --variant-prior, --order-rise, --urgency, --inner-of)")
     try:
-        rule = OrderRule(args.threshold, args.order_rise, args.rise_factor)
+        rule = OrderRule(args.threshold, args.order_rise, args.rise_factor, urgency=args.urgency,
+                         urgency_from_h=args.urgency_from_h)
     except ValueError as exc:
         p.error(f"order rule: {exc}")
-    compare = tuple(OrderRule(args.threshold, k, f) for k, f in RISE_GRID) if args.compare_order_rules else ()
+    compare = (tuple(OrderRule(args.threshold, k, f, urgency=args.urgency, urgency_from_h=args.urgency_from_h)
+                     for k, f in RISE_GRID)
+               if args.compare_order_rules else ())
     t0 = time.perf_counter()
     try:
         drives, sensors, day0 = load_drives(args.data, args.max_files)
@@ -445,11 +482,13 @@ def main(argv=None) -> int:
     for i, seed in enumerate(seeds):
         if args.choose:     # chosen on this split's train drives only; its test drives are not read
             train_drives = [d for d, t in zip(drives, split(drives, seed)) if not t]
-            cname, chosen, table = choose(train_drives, sensors, epoch_day, cfgs, args.threshold, args.choose)
+            cname, chosen, table = choose(train_drives, sensors, epoch_day, cfgs, args.threshold, args.choose,
+                                          args.urgencies, args.urgency_from_h)
             print(f"split {seed}: chose {cname} / {_rule_name(chosen)} inside its train drives "
                   f"(inner {dict(zip(CHOICE_KEYS, table[f'{cname}/{_rule_name(chosen)}'].values()))})",
                   file=sys.stderr, flush=True)
-            res = run_split(drives, sensors, epoch_day, seed, cfgs[cname], chosen, candidate_rules(args.threshold))
+            res = run_split(drives, sensors, epoch_day, seed, cfgs[cname], chosen,
+                            candidate_rules(args.threshold, args.urgencies, args.urgency_from_h))
             res["choice"] = {"config": cname, "rule": asdict(chosen), "name": _rule_name(chosen), "inner": table}
         else:
             res = run_split(drives, sensors, epoch_day, seed, cfg, rule, compare)
@@ -477,7 +516,10 @@ def report(args, drives, sensors, cfg, splits, t0, t_load) -> tuple[dict, str]:
         "benchmark": "backblaze", "quick": args.quick, "data": str(args.data),
         "drives": len(drives), "failures": int(sum(d.failure_day is not None for d in drives)),
         "drive_days": int(sum(d.values.shape[0] for d in drives)), "sensors": sensors,
-        "threshold": args.threshold, "order_rule": asdict(OrderRule(args.threshold, args.order_rise, args.rise_factor)),
+        "threshold": args.threshold,
+        "order_rule": asdict(OrderRule(args.threshold, args.order_rise, args.rise_factor, urgency=args.urgency,
+                                       urgency_from_h=args.urgency_from_h)),
+        "urgencies": list(args.urgencies) if args.choose else None,
         "splits": n_splits, "inner_of": args.inner_of,
         "config": {k: getattr(cfg, k) for k in CONFIG if k != "spec"} | {"spec": cfg.spec.to_dict(),
                                                                         "variant_prior": cfg.variant_prior},
@@ -489,7 +531,9 @@ def report(args, drives, sensors, cfg, splits, t0, t_load) -> tuple[dict, str]:
         "load_s": t_load, "runtime_s": time.perf_counter() - t0,
     }
     where = "" if args.inner_of is None else f" inside split {args.inner_of}'s train drives"
-    changed = [k for k in ("rise", "windows", "horizon_days", "variant_prior", "order_rise", "choose") if getattr(args, k)]
+    changed = [k for k in ("rise", "windows", "horizon_days", "variant_prior", "order_rise", "urgency",
+                           "urgency_from_h", "choose")
+               if getattr(args, k)]
     summary = (f"backblaze ({n_splits} splits{where}{''.join(f', {k} {getattr(args, k)}' for k in changed)}): AP7 {ours['average_precision_7d']:.3f} ± {ours['average_precision_7d_std']:.3f} "
                f"(rule {rule['average_precision_7d']:.3f}); at p>={args.threshold:g}: recall {ours['recall']:.2f}, "
                f"1-7 d {ours['recall_7d']:.2f}, precision {ours['precision']:.2f}, "

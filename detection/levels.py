@@ -25,13 +25,24 @@ train`` learns them per product model from what the platform has recorded:
    is *caught* when the level was reached ``LEAD_H`` or more before it, since the last repair.
    The platform does not know which degradation a preventive maintenance removed, so an order
    whose life a preventive maintenance ended, with no failure of its mode, has an unknown outcome
-   and is left out of precision too.
+   and is left out of precision too. An order whose life still runs at the end of the history,
+   with no failure of its mode yet, counts false once it is older than a quantile ``q`` of the
+   leads (order to failure) of the true orders of its mode at that level in the same history,
+   and at least ``HORIZON_H`` (:func:`_known`); younger, its outcome is not known yet. Slow
+   modes (fouling) are caught weeks ahead: counting such an order false after ``HORIZON_H``
+   (``q`` = 0) made early true orders look false and pushed slow modes' levels to the top of the
+   grid; never counting it (``q`` = 1) hid real false orders. ``q`` follows from the precision
+   target p (:func:`censor_quantile`): past the ``q`` quantile a share ``1 - q`` of true orders is
+   still waiting for its failure, so the order is more likely false than true once
+   ``p (1 - q) < 1 - p``, i.e. ``q = 1 - (1 - p) / p`` (0.82 at p = 0.85).
 3. **The rule.** Per product model, for each ``(tau_h, min_mode_score)`` of a small grid
    (:data:`TAU_GRID` x :data:`SCORE_GRID`) the evidence is recomputed by the service's own
    kernel (:func:`evidence_update`) from the replayed attributions; per mode, the level of
    :data:`LEVEL_GRID` that catches the most failures ``LEAD_H`` ahead among those whose order
    precision on the history is at least the rule's precision target (ties: the rule's end of
-   that plateau: the higher level, fewer orders, the lower one, earlier orders, or the middle);
+   that plateau: the higher level, fewer orders, the lower one, earlier orders, the middle, or
+   the one nearest the mode's shipped default level: where the history cannot tell levels
+   apart, the manufacturer's value is the prior);
    if none reaches the target, the history does not support a level and the mode keeps the
    default. The grid point is the one that catches the most failures over the model's modes
    (first: the most modes with a level reaching the target; ties: higher pooled precision, then
@@ -45,7 +56,9 @@ train`` learns them per product model from what the platform has recorded:
    chosen on the same history by an inner split of its assets (:func:`choose_rule`): each
    candidate of :data:`RULES` learns the levels on three quarters of each model's assets and
    is scored on the fourth, each quarter in turn; the candidate with the best held-out recall
-   whose held-out precision reaches the product's target :data:`PRODUCT_PRECISION` is the rule
+   whose held-out precision reaches the product's target :data:`PRODUCT_PRECISION` (every
+   candidate's held-out orders counted alike, with the running-life cutoff of that target,
+   :data:`HELD_OUT_Q`: a candidate is not judged by its own definition) is the rule
    ``prognos train`` then applies to the whole history. Choosing the level on the same
    failures it is judged on flatters a strict target with a high tie (the highest level that
    caught every failure seen misses the next, weaker one); the held-out parts measure that.
@@ -95,26 +108,49 @@ LEVEL_GRID = tuple(float(x) for x in np.round(np.geomspace(0.02, 0.9, 41), 4))
 CHUNK_H = 6.0
 
 
+#: Which level of the plateau a rule takes (``default``: the one nearest the shipped default level).
+TIES = ("higher", "middle", "lower", "default")
+
+
 @dataclass(frozen=True)
 class Rule:
     """The rule's own free parameters: the order precision on the history a level must reach,
     and which level of the plateau (the levels that catch the most failures among those reaching
-    it) to take: the ``higher`` (fewest orders), ``middle`` or ``lower`` (earliest orders)."""
+    it) to take: the ``higher`` (fewest orders), ``middle``, ``lower`` (earliest orders) or
+    ``default`` (nearest the shipped default level, on a log scale). ``censor_q``
+    (:func:`censor_quantile`) follows from the target."""
 
     precision_target: float = PRECISION_TARGET
     tie: str = "higher"
 
     def __post_init__(self):
-        if self.tie not in ("higher", "middle", "lower"):
-            raise ValueError(f"tie must be higher, middle or lower, got {self.tie!r}")
+        if self.tie not in TIES:
+            raise ValueError(f"tie must be one of {', '.join(TIES)}, got {self.tie!r}")
+
+    @property
+    def censor_q(self) -> float:
+        """:func:`censor_quantile` of the precision target."""
+        return censor_quantile(self.precision_target)
+
+
+def censor_quantile(precision: float) -> float:
+    """The quantile q of true orders' leads past which an order on a still-running life with no
+    failure of its mode is more likely false than true, at order precision ``precision`` (p):
+    of the true orders a share 1 - q is still waiting for its failure at that age, so the odds
+    are p (1 - q) : (1 - p), even at q = 1 - (1 - p) / p (0.75 at p 0.80, 0.82 at 0.85, 0.89
+    at 0.90). 0 (the 14-day rule) for p <= 0.5."""
+    return max(0.0, 1.0 - (1.0 - precision) / precision)
 
 
 DEFAULT_RULE = Rule()
 #: The candidates :func:`choose_rule` compares (the default rule first: it wins exact ties).
-RULES = (DEFAULT_RULE,) + tuple(Rule(p, tie) for p in (0.80, 0.85, 0.90, 0.95) for tie in ("higher", "middle", "lower")
+RULES = (DEFAULT_RULE,) + tuple(Rule(p, tie) for p in (0.80, 0.85, 0.90, 0.95) for tie in TIES
                                 if Rule(p, tie) != DEFAULT_RULE)
 #: The product's order precision target, which the chosen rule must reach on held-out assets.
 PRODUCT_PRECISION = 0.85
+#: How :func:`choose_rule` counts every candidate's held-out orders: one definition for all, the
+#: running-life cutoff of the product's precision target (:func:`censor_quantile`).
+HELD_OUT_Q = censor_quantile(PRODUCT_PRECISION)
 #: Parts of the history's assets in the inner split.
 INNER_FOLDS = 4
 
@@ -351,7 +387,7 @@ def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, se
         fail_at: dict[str, list] = {}
         for a, tf in fails:
             fail_at.setdefault(a, []).append(tf)
-        caught, orders, true = [], [], []
+        caught, orders, true, leads, running = [], [], [], [], []
         for cross in _crossings(seg, r.t, ev[:, m], levels):
             c = 0
             for a, tf in fails:
@@ -360,6 +396,7 @@ def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, se
                 if i is not None and i in cross and cross[i] <= tf - lead:
                     c += 1
             n_known = n_true = 0
+            lv_leads, lv_running = [], []
             for i, t in cross.items():
                 if t > r.end - horizon:
                     continue                      # outcome not known yet (counting only the true ones would flatter)
@@ -367,26 +404,52 @@ def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, se
                 reps = r.repairs.get(a, np.zeros(0))
                 k = int(np.searchsorted(reps, t, side="right"))
                 life_end = reps[k] if k < len(reps) else np.inf       # the repair that ended the order's life
-                if any(t < tf <= max(t + horizon, life_end) for tf in fail_at.get(a, [])):
+                after = [tf for tf in fail_at.get(a, []) if t < tf <= max(t + horizon, life_end)]
+                if after:
                     n_known, n_true = n_known + 1, n_true + 1
+                    lv_leads.append((min(after) - t) / 3600.0)
                 elif not (np.isfinite(life_end) and np.isin(life_end, r.preventive.get(a, ())).any()):
                     n_known += 1                  # no failure of the mode; its life not ended by a maintenance
+                    if not np.isfinite(life_end):
+                        lv_running.append((r.end - t) / 3600.0)       # still running: false under the 14-day rule
             caught.append(c)
             orders.append(n_known)
             true.append(n_true)
-        out[mode] = {"failures": len(fails), "caught": caught, "orders": orders, "true": true}
+            leads.append(lv_leads)
+            running.append(lv_running)
+        out[mode] = {"failures": len(fails), "caught": caught, "orders": orders, "true": true,
+                     "leads": leads, "running": running}
     return out
 
 
-def _choose(ev: dict, rule: Rule, n: int) -> int | None:
+def _known(e: dict, censor_q: float, n: int | None = None) -> np.ndarray:
+    """Orders with a known outcome per level (the first ``n``) when an order on a life still
+    running at the end of the history, with no failure of its mode, counts false only once it is
+    older than ``max(HORIZON_H, the censor_q quantile of the leads of the true orders at that
+    level)`` (``censor_q`` 0: false after ``HORIZON_H``, the 14-day rule; younger: unknown)."""
+    orders = np.asarray(e["orders"][:n], dtype=float)
+    if censor_q <= 0:
+        return orders
+    out = orders.copy()
+    for i, (lv_leads, lv_running) in enumerate(zip(e["leads"][:len(out)], e["running"][:len(out)])):
+        if lv_running and lv_leads:
+            cutoff = max(HORIZON_H, float(np.quantile(lv_leads, censor_q)))
+            out[i] -= sum(1 for age in lv_running if age <= cutoff)
+    return out
+
+
+def _choose(ev: dict, rule: Rule, n: int, grid=None, default: float | None = None) -> int | None:
     """Index (among the first ``n`` evaluated levels, the candidates) of the level ``rule`` picks
     for one mode; None when no level reaches the rule's precision target."""
-    caught, orders, true = (np.asarray(ev[k][:n], dtype=float) for k in ("caught", "orders", "true"))
+    caught, true = (np.asarray(ev[k][:n], dtype=float) for k in ("caught", "true"))
+    orders = _known(ev, rule.censor_q, n)
     prec = np.divide(true, orders, out=np.zeros_like(true), where=orders > 0)
     feasible = np.flatnonzero((orders > 0) & (prec >= rule.precision_target))
     if not len(feasible):
         return None
     plateau = feasible[caught[feasible] == caught[feasible].max()]       # levels ascend
+    if rule.tie == "default":
+        return int(plateau[np.argmin(np.abs(np.log(np.asarray(grid, dtype=float)[plateau] / default)))])
     return int(plateau[{"higher": -1, "lower": 0, "middle": len(plateau) // 2}[rule.tie]])
 
 
@@ -407,7 +470,8 @@ def _tables(r: Replay, points, levels) -> dict:
     return {p: evaluate(r, p[0], p[1], levels, seg=seg, keys=keys) for p in points}
 
 
-def _decide(tables: dict, modes: list[str], config, rule: Rule, n: int) -> dict:
+def _decide(tables: dict, modes: list[str], config, rule: Rule, n: int, level_values=LEVEL_GRID,
+            defaults: dict | None = None) -> dict:
     """The rule of the module docstring on evaluated ``tables`` (:func:`_tables`, levels: ``n``
     candidates first): ``{"point": (tau_h, min_mode_score), "pick": {mode: level index}, "enough":
     {mode: bool}, "evidence_learned": bool, "tried": [...]}``."""
@@ -419,12 +483,12 @@ def _decide(tables: dict, modes: list[str], config, rule: Rule, n: int) -> dict:
     best, tried = None, []
     for point in grid:
         ev = tables[point]
-        pick = {mode: _choose(ev[mode], rule, n) for mode in modes if enough[mode]}
+        pick = {mode: _choose(ev[mode], rule, n, level_values, (defaults or {}).get(mode)) for mode in modes if enough[mode]}
         pick = {mode: i for mode, i in pick.items() if i is not None}
         if all_enough and len(pick) < len(modes) and point != default:
             continue      # a mode would keep its default level, which was set for the default memory and score
         caught = sum(ev[mode]["caught"][i] for mode, i in pick.items())
-        orders = sum(ev[mode]["orders"][i] for mode, i in pick.items())
+        orders = sum(_known(ev[mode], rule.censor_q)[i] for mode, i in pick.items())
         true = sum(ev[mode]["true"][i] for mode, i in pick.items())
         key = (len(pick), caught, true / orders if orders else 0.0, point == default)
         tried.append({"tau_h": point[0], "min_mode_score": point[1], "caught": caught, "orders": orders,
@@ -444,7 +508,7 @@ def learn(r: Replay, config, levels=LEVEL_GRID, rule: Rule | None = None) -> Lev
     n_fail = {mode: sum(1 for _, f, tf in r.failures if f == mode and r.start <= tf <= r.end) for mode in r.modes}
     all_enough = bool(r.modes) and all(n >= MIN_FAILURES for n in n_fail.values())
     tables = _tables(r, _points(config) if all_enough else [(config.tau_h, config.min_mode_score)], ev_levels)
-    d = _decide(tables, r.modes, config, rule, len(levels))
+    d = _decide(tables, r.modes, config, rule, len(levels), levels, dict(zip(r.modes, r.defaults)))
     ev, pick = tables[d["point"]], d["pick"]
     defaults = dict(zip(r.modes, r.defaults))
     modes = {}
@@ -452,11 +516,13 @@ def learn(r: Replay, config, levels=LEVEL_GRID, rule: Rule | None = None) -> Lev
         e = ev[mode]
         if mode in pick:
             i = pick[mode]
-            modes[mode] = ModeLevel(ev_levels[i], e["failures"], e["caught"][i], e["orders"][i], e["true"][i], True)
+            modes[mode] = ModeLevel(ev_levels[i], e["failures"], e["caught"][i], int(_known(e, rule.censor_q)[i]),
+                                    e["true"][i], True)
         else:
             modes[mode] = ModeLevel(float(defaults[mode]), n_fail[mode], 0, 0, 0, False)
     detail = {"rule": "max caught >= lead_h ahead s.t. order precision >= target, per mode",
-              "precision_target": rule.precision_target, "tie": rule.tie, "min_failures": MIN_FAILURES,
+              "precision_target": rule.precision_target, "tie": rule.tie,
+              "censor_q": rule.censor_q, "min_failures": MIN_FAILURES,
               "lead_h": LEAD_H, "horizon_h": HORIZON_H,
               "no_level_met_target": sorted(m for m in r.modes if d["enough"][m] and m not in pick),
               "history": {"start": datetime.fromtimestamp(r.start, timezone.utc).isoformat(),
@@ -491,21 +557,24 @@ def _sum_tables(parts: list[dict]) -> dict:
     """Tables of disjoint sets of assets added up (every count is a sum over assets)."""
     out = {}
     for p in parts[0]:
-        out[p] = {mode: {k: (sum(t[p][mode][k] for t in parts) if k == "failures" else
-                             np.sum([t[p][mode][k] for t in parts], axis=0).tolist())
-                         for k in ("failures", "caught", "orders", "true")}
+        out[p] = {mode: {**{k: (sum(t[p][mode][k] for t in parts) if k == "failures" else
+                                np.sum([t[p][mode][k] for t in parts], axis=0).tolist())
+                            for k in ("failures", "caught", "orders", "true")},
+                         **{k: [sum(lists, []) for lists in zip(*(t[p][mode][k] for t in parts))]
+                            for k in ("leads", "running")}}
                   for mode in parts[0][p]}
     return out
 
 
 def _held_out(tables: dict, d: dict, modes: list[str], defaults: dict, ev_levels: tuple) -> np.ndarray:
-    """(failures, caught, orders, true) of decision ``d`` (:func:`_decide`) on held-out ``tables``."""
+    """(failures, caught, orders, true) of decision ``d`` (:func:`_decide`) on held-out ``tables``,
+    every candidate's orders counted by the same definition (:data:`HELD_OUT_Q`)."""
     ev = tables[d["point"]]
     out = np.zeros(4, dtype=np.int64)
     for mode in modes:
         i = d["pick"].get(mode, ev_levels.index(float(defaults[mode])))
         e = ev[mode]
-        out += (e["failures"], e["caught"][i], e["orders"][i], e["true"][i])
+        out += (e["failures"], e["caught"][i], int(_known(e, HELD_OUT_Q)[i]), e["true"][i])
     return out
 
 
@@ -541,13 +610,14 @@ def choose_rule(replays: dict[str, Replay], config, rules=RULES, *, folds: int =
         for j in range(folds):
             train = _sum_tables([t for i, t in enumerate(tables) if i != j])
             for c, rule in enumerate(rules):
-                counts[c, j] += _held_out(tables[j], _decide(train, r.modes, config, rule, len(levels)),
+                counts[c, j] += _held_out(tables[j], _decide(train, r.modes, config, rule, len(levels), levels, defaults),
                                           r.modes, defaults, ev_levels)
     report = []
     for rule, cnt in zip(rules, counts):
         f, c, o, t = cnt.sum(axis=0).tolist()
         part_prec = [tt / oo if oo else None for _, _, oo, tt in cnt.tolist()]
-        report.append({"precision_target": rule.precision_target, "tie": rule.tie, "failures": f, "caught": c,
+        report.append({"precision_target": rule.precision_target, "tie": rule.tie, "censor_q": rule.censor_q,
+                       "failures": f, "caught": c,
                        "orders": o, "true": t, "recall": c / f if f else 0.0, "precision": t / o if o else 0.0,
                        "worst_part_precision": min((x for x in part_prec if x is not None), default=None)})
     feasible = [i for i, x in enumerate(report) if x["precision"] >= PRODUCT_PRECISION]
@@ -556,6 +626,7 @@ def choose_rule(replays: dict[str, Replay], config, rules=RULES, *, folds: int =
     else:
         best = max(range(len(rules)), key=lambda i: (report[i]["precision"], -i))
     event(log, "levels_rule_chosen", precision_target=rules[best].precision_target, tie=rules[best].tie,
+          censor_q=rules[best].censor_q,
           folds=folds, held_out={k: report[best][k] for k in ("recall", "precision", "failures", "orders")})
     return rules[best], {"folds": folds, "seed": seed, "product_precision": PRODUCT_PRECISION,
                          "chosen": asdict(rules[best]), "candidates": report}

@@ -141,7 +141,8 @@ def test_variant_prior_and_order_rules_in_one_run(fleet, tmp_path):
                     "--compare-order-rules", "--data", str(path), "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["config"]["variant_prior"] is True
-    assert res["order_rule"] == {"threshold": 0.5, "rise_rows": 2, "rise_factor": 1.5}
+    assert res["order_rule"] == {"threshold": 0.5, "rise_rows": 2, "rise_factor": 1.5, "urgency": 0.0, "urgency_h": 24.0,
+                                 "urgency_from_h": 0.0}
     assert set(res["order_rules"]) == {f"rise_{k}d_x{f:g}" for k, f in bb.RISE_GRID}
     same = res["order_rules"]["rise_2d_x1.5"]          # the headline rule is one of the compared ones
     for key in ("recall_7d_at_rule_orders", "recall_7d_at_precision_0_5", "recall_7d", "precision"):
@@ -169,14 +170,20 @@ def test_nested_choice_reads_only_each_splits_train_drives(fleet, tmp_path, monk
     for s in res["per_split"]:
         c = s["choice"]
         assert c["config"] in ("plain", "variant_prior") and f"{c['config']}/{c['name']}" in c["inner"]
-        assert len(c["inner"]) == 2 * (1 + len(bb.RISE_GRID))
+        assert len(c["inner"]) == 2 * len(bb.URGENCY_GRID) * (1 + len(bb.RISE_GRID))
         best = max(c["inner"].values(), key=lambda m: tuple(m[k] for k in bb.CHOICE_KEYS))
         assert c["inner"][f"{c['config']}/{c['name']}"] == best
     assert res["average_precision_7d"] > 0.3
     # the rule alone: the trainer's configuration stays as given
     assert bb.main(["--choose", "1", "--choose-rule-only", "--splits", "1", "--data", str(path), "--json", str(out)]) == 0
     c = json.loads(out.read_text())["per_split"][0]["choice"]
-    assert c["config"] == "plain" and len(c["inner"]) == 1 + len(bb.RISE_GRID)
+    assert c["config"] == "plain" and len(c["inner"]) == len(bb.URGENCY_GRID) * (1 + len(bb.RISE_GRID))
+    # the urgencies tried are an option; 0 alone is the rule without the remaining life
+    assert bb.main(["--choose", "1", "--choose-rule-only", "--urgencies", "0", "--splits", "1", "--data", str(path),
+                    "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["urgencies"] == [0.0] and "_u" not in res["per_split"][0]["choice"]["name"]
+    assert len(res["per_split"][0]["choice"]["inner"]) == 1 + len(bb.RISE_GRID)
 
 
 def test_a_rise_rule_orders_later_than_the_first_crossing():
@@ -196,14 +203,32 @@ def test_a_rise_rule_orders_later_than_the_first_crossing():
 
 @pytest.mark.parametrize("bad", [["--windows", "3,x"], ["--windows", "0,7"], ["--horizon-days", "0"],
                                  ["--order-rise", "-1"], ["--order-rise", "2", "--rise-factor", "0.5"],
-                                 ["--choose", "2", "--variant-prior"], ["--choose-rule-only"]])
+                                 ["--choose", "2", "--variant-prior"], ["--choose-rule-only"],
+                                 ["--urgency", "-1"], ["--choose", "2", "--urgency", "1"],
+                                 ["--choose", "2", "--urgencies", "1,x"], ["--urgency-from-h", "-5"]])
 def test_bad_configuration_is_a_clear_error(tmp_path, capsys, bad):
     with pytest.raises(SystemExit) as exc:
         bb.main(["--quick", *bad, "--data", str(tmp_path), "--json", str(tmp_path / "x.json")])
     err = capsys.readouterr().err
-    assert exc.value.code == 2 and ("windows" in err or "horizon" in err or "rise" in err or "choose" in err)
+    assert exc.value.code == 2 and any(w in err for w in ("windows", "horizon", "rise", "choose", "urgenc"))
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys):
     assert bb.main(["--quick", "--data", str(tmp_path), "--json", str(tmp_path / "x.json")]) == 2
     assert "pass --data" in capsys.readouterr().err
+
+
+def test_urgency_orders_the_drive_predicted_to_fail_sooner():
+    # two drives equally likely to fail within the week: the failing one's remaining life is
+    # predicted at a day in its last week, the healthy one's at three weeks throughout
+    n = 27
+    p = np.full(n, 0.2)
+    fail = bb.Drive("F", "M", 0, np.zeros((n, 1)), n, np.zeros((n, 5)))
+    well = bb.Drive("H", "M", 0, np.zeros((n, 1)), None, np.zeros((n, 5)))
+    rul_fail = np.r_[np.full(n - 5, 500.0), np.full(5, 24.0)]
+    rul_well = np.full(n, 500.0)
+    plain = bb.order_figures([fail, well], [p, p], bb.OrderRule(0.5), 1, [rul_fail, rul_well])
+    urgent = bb.order_figures([fail, well], [p, p], bb.OrderRule(0.5, urgency=1.0), 1, [rul_fail, rul_well])
+    assert plain["recall_7d_at_rule_orders"] == 0.0      # a tie broken by the drive order: too early
+    assert urgent["recall_7d_at_rule_orders"] == 1.0     # the failing drive alone, 5 days ahead
+    assert bb._rule_name(bb.OrderRule(0.5, 3, 5.0, urgency=2.0)) == "rise_3d_x5_u2"

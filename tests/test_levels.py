@@ -130,7 +130,78 @@ def test_order_outcomes_follow_the_history():
                       failures=[("A", "wear", 20 * d)], repairs={"A": np.array([20.5 * d]), "B": np.array([5 * d])},
                       preventive={"B": np.array([5 * d])}, start=0.0, end=40 * d, defaults=np.array([0.45]))
     ev = levels.evaluate(r, 24.0, 3.0, levels=(0.5,))["wear"]
-    assert ev == {"failures": 1, "caught": [1], "orders": [2], "true": [1]}
+    assert {k: ev[k] for k in ("failures", "caught", "orders", "true")} == {
+        "failures": 1, "caught": [1], "orders": [2], "true": [1]}
+    assert len(ev["leads"][0]) == 1 and 19 < ev["leads"][0][0] / 24 < 20      # A's order ran ~19 days
+    assert len(ev["running"][0]) == 1 and 39 < ev["running"][0][0] / 24 < 40  # C's life still runs
+
+
+def _slow(leads_d, running_d, end_d=100.0) -> levels.Replay:
+    """One slow mode: per lead in ``leads_d`` an asset whose evidence builds from day 2 until it
+    fails that many days later (then repaired); per age in ``running_d`` an asset whose evidence
+    built that many days before the end of the history and which neither failed nor was repaired."""
+    d = 86400.0
+    t = np.arange(0, end_d * d, 1800.0)
+    flagged, failures, repairs, names = [], [], {}, []
+    for i, lead in enumerate(leads_d):
+        a = f"T{i}"
+        names.append(a)
+        flagged.append((t >= 2 * d) & (t < (2 + lead) * d))
+        failures.append((a, "foul", (2 + lead) * d))
+        repairs[a] = np.array([(2.5 + lead) * d])
+    for i, age in enumerate(running_d):
+        names.append(f"R{i}")
+        flagged.append((t >= (end_d - age) * d) & (t < (end_d - age + 3) * d))
+    flagged = np.concatenate(flagged)
+    return levels.Replay("M", ["foul"], np.repeat(np.array(names, dtype=object), len(t)), np.tile(t, len(names)),
+                         np.where(flagged, 0, -1).astype(np.int8), np.where(flagged, 5.0, 0.0), failures=failures,
+                         repairs=repairs, preventive={}, start=0.0, end=end_d * d, defaults=np.array([0.45]))
+
+
+def test_a_running_life_is_false_only_past_a_quantile_of_the_true_leads():
+    """An order whose life still runs with no failure counts false once older than the quantile
+    of the leads the true orders of its mode had in the same history (at least 14 days), and has
+    no known outcome while younger; the 14-day rule (quantile 0) counts both false."""
+    r = _slow([16, 20, 24, 28, 40], [18, 50])
+    e = levels.evaluate(r, 24.0, 3.0, levels=(0.5,))["foul"]
+    assert e["true"] == [5] and e["orders"] == [7]                 # 14-day rule: both running orders false
+    leads = sorted(x / 24 for x in e["leads"][0])
+    assert leads == pytest.approx([16, 20, 24, 28, 40], abs=1.0)
+    assert list(levels._known(e, 0.0)) == [7]
+    assert list(levels._known(e, 0.5)) == [6]                      # median lead ~24 d: the 18-day one unknown
+    assert list(levels._known(e, 0.95)) == [6]                     # ~38 d: the 50-day one is past it, false
+    # the quantile is learned from the history: with short true leads the 18-day order is false
+    short = levels.evaluate(_slow([15, 15.5, 16, 16.5, 17], [18, 50]), 24.0, 3.0, levels=(0.5,))["foul"]
+    assert list(levels._known(short, 0.5)) == [7]
+    # without any true order there is no lead to learn from: the 14-day rule
+    none = levels.evaluate(_slow([], [18, 50]), 24.0, 3.0, levels=(0.5,))["foul"]
+    assert none["true"] == [0] and list(levels._known(none, 0.5)) == [2]
+
+
+def test_the_censoring_quantile_follows_the_precision_target():
+    assert levels.censor_quantile(0.85) == pytest.approx(1 - 0.15 / 0.85)
+    assert levels.censor_quantile(0.5) == 0.0 and levels.censor_quantile(0.3) == 0.0
+    qs = [levels.Rule(p).censor_q for p in (0.8, 0.85, 0.9, 0.95)]
+    assert qs == sorted(qs) and qs[0] == pytest.approx(0.75)
+    assert levels.HELD_OUT_Q == levels.censor_quantile(levels.PRODUCT_PRECISION)
+
+
+def test_tables_of_parts_add_up_to_the_whole():
+    """The inner split sums its parts' tables; the quantile is then taken over the pooled leads,
+    so a learning set's counts equal those of evaluating its assets together."""
+    r = _slow([16, 20, 24, 28, 40, 22], [18, 50, 30])
+    names, code = np.unique(r.assets.astype(str), return_inverse=True)
+    parts = [{"T0", "T2", "R0", "T4"}, {"T1", "T3", "T5", "R1", "R2"}]
+    point = [(24.0, 3.0)]
+    whole = levels._tables(r, point, (0.3, 0.5))
+    summed = levels._sum_tables([levels._tables(levels._subset(r, np.isin(names, list(p))[code], p), point, (0.3, 0.5))
+                                 for p in parts])
+    w, s = whole[point[0]]["foul"], summed[point[0]]["foul"]
+    for k in ("failures", "caught", "orders", "true"):
+        assert w[k] == s[k]
+    assert [sorted(x) for x in w["leads"]] == [sorted(x) for x in s["leads"]]
+    for q in (0.0, 0.5, 0.8):
+        assert list(levels._known(w, q)) == list(levels._known(s, q))
 
 
 def _history(false_alarms: bool) -> levels.Replay:
@@ -179,13 +250,21 @@ def test_the_rule_is_chosen_on_held_out_assets():
 
 
 def test_ties_pick_the_requested_end_of_the_plateau():
-    ev = {"caught": [1, 3, 3, 3, 3, 2], "orders": [9, 4, 3, 3, 3, 2], "true": [3, 3, 3, 3, 3, 2]}
+    ev = {"caught": [1, 3, 3, 3, 3, 2], "orders": [9, 4, 3, 3, 3, 2], "true": [3, 3, 3, 3, 3, 2],
+          "leads": [[]] * 6, "running": [[]] * 6}
     assert levels._choose(ev, levels.Rule(0.9, "higher"), 6) == 4
     assert levels._choose(ev, levels.Rule(0.9, "lower"), 6) == 2
     assert levels._choose(ev, levels.Rule(0.9, "middle"), 6) == 3
     assert levels._choose(ev, levels.Rule(0.7, "lower"), 6) == 1
     assert levels._choose(ev, levels.Rule(0.9, "higher"), 3) == 2         # only the first n are candidates
     assert levels._choose(ev, levels.Rule(1.01, "higher"), 6) is None
+    grid = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+    # ``default``: the plateau level nearest the shipped default (on a log scale)
+    assert levels._choose(ev, levels.Rule(0.9, "default"), 6, grid, 0.45) == 3
+    assert levels._choose(ev, levels.Rule(0.9, "default"), 6, grid, 0.05) == 2
+    assert levels._choose(ev, levels.Rule(0.9, "default"), 6, grid, 5.0) == 4
+    with pytest.raises(ValueError):
+        levels.Rule(0.9, "highest")
 
 
 def test_folds_split_assets_and_spread_failures():

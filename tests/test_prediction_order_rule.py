@@ -48,10 +48,47 @@ def test_the_order_score_sweeps_like_the_rule():
 
 
 @pytest.mark.parametrize("kwargs", [{"threshold": 0.0}, {"threshold": 1.5}, {"rise_rows": -1},
-                                    {"rise_rows": 1.5}, {"rise_factor": 0.5}])
+                                    {"rise_rows": 1.5}, {"rise_factor": 0.5}, {"urgency": -1.0},
+                                    {"urgency": float("nan")}, {"urgency_h": 0.0},
+                                    {"urgency_from_h": -1.0}])
 def test_bad_rules_are_clear_errors(kwargs):
     with pytest.raises(ValueError):
         OrderRule(**{"threshold": 0.5, **kwargs})
+
+
+def test_urgency_weighs_the_risk_by_the_remaining_life():
+    p = np.array([0.4, 0.4, 0.4, 0.4])
+    rul_h = np.array([720.0, 168.0, 24.0, -3.0])      # a slightly negative estimate counts as now
+    r = OrderRule(0.1, urgency=1.0)
+    assert np.allclose(r.risk(p, rul_h), 0.4 * 24.0 / (np.maximum(rul_h, 0) + 24.0))
+    assert r.risk(p, rul_h)[-1] == 0.4 and r.first_order(p, rul_h) == 2
+    assert np.array_equal(OrderRule(0.1).risk(p), p)             # urgency 0: p_fail alone, no rul needed
+    assert (OrderRule(0.1, urgency=2.0).risk(p, rul_h) <= r.risk(p, rul_h)).all()
+    # the rise is judged on the weighted risk: a steady p_fail whose failure comes closer rises
+    steady = OrderRule(0.1, rise_rows=2, rise_factor=3.0)
+    assert steady.first_order(p) is None
+    assert OrderRule(0.1, rise_rows=2, rise_factor=3.0, urgency=1.0).first_order(p, rul_h) == 2
+
+
+def test_urgency_from_a_remaining_life_keeps_the_threshold_within_it():
+    p = np.array([0.6, 0.6, 0.6, 0.6])
+    rul_h = np.array([720.0, 336.0, 168.0, 24.0])
+    now = OrderRule(0.5, urgency=1.0)
+    within = OrderRule(0.5, urgency=1.0, urgency_from_h=168.0)
+    assert now.first_order(p, rul_h) is None                      # 0.6 * 24 / 48 at a day ahead
+    assert within.first_order(p, rul_h) == 2                      # no discount within a week
+    assert np.allclose(within.risk(p, rul_h)[:2], 0.6 * 192.0 / (rul_h[:2] + 24.0))
+    # beyond it the weight is the same up to a constant: the ranking there is unchanged
+    assert np.allclose(within.risk(p, rul_h)[:2] / now.risk(p, rul_h)[:2], 192.0 / 24.0)
+
+
+def test_urgency_needs_the_remaining_life_of_every_row():
+    with pytest.raises(ValueError, match="rul_h"):
+        OrderRule(0.5, urgency=1.0).first_order([0.1, 0.2])
+    with pytest.raises(ValueError, match="rows"):
+        OrderRule(0.5, urgency=1.0).first_order([0.1, 0.2], [24.0])
+    with pytest.raises(ValueError, match="NaN"):
+        OrderRule(0.5, urgency=1.0).first_order([0.1, 0.2], [24.0, np.nan])
 
 
 def test_bad_histories_are_clear_errors():

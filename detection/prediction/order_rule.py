@@ -7,6 +7,17 @@ order only if its ``p_fail`` is at least ``rise_factor`` times the lowest ``p_fa
 ``k`` rows before it (at least one earlier row is needed; fewer than ``k`` are used at the start
 of a history). ``rise_rows = 0`` is the plain rule: the first crossing.
 
+A 7-day ``p_fail`` is about as high a week ahead as a day ahead. With ``urgency = a > 0`` the
+rule also weighs the predictor's own remaining-life estimate: the risk it orders on is
+``p_fail * (urgency_h / (rul_h + urgency_h)) ** a`` (``p_fail`` itself when the failure is
+predicted now, half of it per ``a`` when it is ``urgency_h`` away), so of two assets equally
+likely to fail within the horizon the one whose failure is predicted sooner orders first. The
+rise condition applies to that risk. ``urgency = 0`` ignores the remaining life.
+``urgency_from_h = T`` discounts only a remaining life beyond ``T`` hours: the weight is
+``min(1, ((T + urgency_h) / (rul_h + urgency_h)) ** a)``, so with ``T`` the horizon a threshold
+keeps its meaning for an asset whose failure is predicted within the horizon (with ``T = 0``
+a threshold of 0.5 needs ``p_fail`` 0.5 *and* a failure predicted within the hour).
+
 >>> import numpy as np
 >>> p = np.array([0.2, 0.3, 0.3, 0.35, 0.9])
 >>> OrderRule(threshold=0.25).first_order(p)              # plain: the first crossing
@@ -15,6 +26,11 @@ of a history). ``rise_rows = 0`` is the plain rule: the first crossing.
 4
 >>> OrderRule(threshold=0.25, rise_rows=2).order_score(p).round(2).tolist()
 [0.0, 0.0, 0.0, 0.0, 0.9]
+>>> rul_h = np.array([500.0, 400.0, 300.0, 24.0, 0.0])            # hours to the predicted failure
+>>> OrderRule(threshold=0.25, urgency=1.0).risk(p, rul_h).round(3).tolist()
+[0.009, 0.017, 0.022, 0.175, 0.9]
+>>> OrderRule(threshold=0.25, urgency=1.0).first_order(p, rul_h)
+4
 """
 
 from __future__ import annotations
@@ -29,6 +45,9 @@ class OrderRule:
     threshold: float = 0.5   # p_fail that opens an order
     rise_rows: int = 0       # rows the risk must have risen over (0: no rise needed)
     rise_factor: float = 2.0  # ... by this factor over its lowest in those rows
+    urgency: float = 0.0     # exponent of the remaining-life weight (0: p_fail alone)
+    urgency_h: float = 24.0  # hours of remaining life that halve the weight (per unit of urgency)
+    urgency_from_h: float = 0.0  # remaining life (hours) up to which the weight stays 1
 
     def __post_init__(self):
         if not 0 < self.threshold <= 1:
@@ -37,11 +56,33 @@ class OrderRule:
             raise ValueError(f"rise_rows must be a whole number >= 0, got {self.rise_rows}")
         if not self.rise_factor >= 1:
             raise ValueError(f"rise_factor must be >= 1, got {self.rise_factor}")
+        if not self.urgency >= 0 or not np.isfinite(self.urgency):
+            raise ValueError(f"urgency must be a finite number >= 0, got {self.urgency}")
+        if not self.urgency_h > 0 or not np.isfinite(self.urgency_h):
+            raise ValueError(f"urgency_h must be a finite number of hours > 0, got {self.urgency_h}")
+        if not self.urgency_from_h >= 0 or not np.isfinite(self.urgency_from_h):
+            raise ValueError(f"urgency_from_h must be a finite number of hours >= 0, got {self.urgency_from_h}")
 
-    def risen(self, p) -> np.ndarray:
-        """Per row of an asset's ``p_fail`` history (oldest first): may this row open an order
-        (its risk has risen enough over the rows before it)? All True when ``rise_rows = 0``."""
+    def risk(self, p, rul_h=None) -> np.ndarray:
+        """The risk the rule orders on, per row: ``p_fail``, weighted by the remaining life
+        ``rul_h`` (hours, same length) when ``urgency > 0``."""
         p = _check(p)
+        if self.urgency == 0:
+            return p
+        if rul_h is None:
+            raise ValueError("an order rule with urgency > 0 needs the predicted remaining life (rul_h) of every row")
+        r = _check(rul_h, "remaining life (rul_h)")
+        if r.shape != p.shape:
+            raise ValueError(f"rul_h has {len(r)} rows but p_fail has {len(p)}")
+        r = np.maximum(r, 0.0)
+        weight = ((self.urgency_from_h + self.urgency_h) / (r + self.urgency_h)) ** self.urgency
+        return p * np.minimum(weight, 1.0)
+
+    def risen(self, p, rul_h=None) -> np.ndarray:
+        """Per row of an asset's ``p_fail`` history (oldest first; ``rul_h`` alongside when
+        ``urgency > 0``): may this row open an order (its risk has risen enough over the rows
+        before it)? All True when ``rise_rows = 0``."""
+        p = self.risk(p, rul_h)
         k = int(self.rise_rows)
         if k == 0:
             return np.ones(len(p), bool)
@@ -50,23 +91,23 @@ class OrderRule:
             low[lag:] = np.minimum(low[lag:], p[:-lag])
         return np.isfinite(low) & (p >= self.rise_factor * low)
 
-    def order_score(self, p) -> np.ndarray:
-        """``p_fail`` where the row may open an order, else 0: an order opens on the first row
+    def order_score(self, p, rul_h=None) -> np.ndarray:
+        """The risk where the row may open an order, else 0: an order opens on the first row
         whose score reaches the threshold (so a sweep of thresholds ranks assets by the peak
         of this score)."""
-        p = _check(p)
-        return np.where(self.risen(p), p, 0.0)
+        risk = self.risk(p, rul_h)
+        return np.where(self.risen(p, rul_h), risk, 0.0)
 
-    def first_order(self, p) -> int | None:
+    def first_order(self, p, rul_h=None) -> int | None:
         """The row that opens the asset's order, or None."""
-        hit = np.flatnonzero(self.order_score(p) >= self.threshold)
+        hit = np.flatnonzero(self.order_score(p, rul_h) >= self.threshold)
         return int(hit[0]) if hit.size else None
 
 
-def _check(p) -> np.ndarray:
+def _check(p, what: str = "p_fail") -> np.ndarray:
     a = np.asarray(p, dtype=np.float64)
     if a.ndim != 1:
-        raise ValueError(f"p_fail history must be one-dimensional, got shape {a.shape}")
+        raise ValueError(f"{what} history must be one-dimensional, got shape {a.shape}")
     if np.isnan(a).any():
-        raise ValueError("p_fail history holds NaN (the predictor gives a probability for every row)")
+        raise ValueError(f"{what} history holds NaN (the predictor gives a value for every row)")
     return a
