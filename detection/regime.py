@@ -28,6 +28,8 @@ fitted range (measured in benchmarks/RESULTS.md, drift section).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -81,7 +83,8 @@ class ConditionNormalizer:
             raise ValueError(f"X must be 2-D, got shape {X.shape}")
         self.n_sensors_ = X.shape[1]
         self.n_lagged_ = 0 if lagged is None else lagged.shape[1]
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():        # a condition sensor with no reading yet: NaN, then 0 below
+            warnings.simplefilter("ignore", RuntimeWarning)
             top = np.nanmax(np.abs(X[:, self.condition]), axis=0) if self.condition and len(X) else np.zeros(0)
         self.on_ = np.nan_to_num(1e-3 * top)
         self.coef_ = np.zeros((self.n_features(self.n_lagged_), self.n_sensors_))
