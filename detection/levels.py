@@ -438,9 +438,11 @@ def _known(e: dict, censor_q: float, n: int | None = None) -> np.ndarray:
     return out
 
 
-def _choose(ev: dict, rule: Rule, n: int, grid=None, default: float | None = None) -> int | None:
-    """Index (among the first ``n`` evaluated levels, the candidates) of the level ``rule`` picks
-    for one mode; None when no level reaches the rule's precision target."""
+def _choose(ev: dict, rule: Rule, grid, default: float) -> int | None:
+    """Index (among the candidate levels ``grid``, evaluated first) of the level ``rule`` picks for
+    one mode (``default``: its shipped level); None when no level reaches the rule's precision
+    target."""
+    n = len(grid)
     caught, true = (np.asarray(ev[k][:n], dtype=float) for k in ("caught", "true"))
     orders = _known(ev, rule.censor_q, n)
     prec = np.divide(true, orders, out=np.zeros_like(true), where=orders > 0)
@@ -470,10 +472,9 @@ def _tables(r: Replay, points, levels) -> dict:
     return {p: evaluate(r, p[0], p[1], levels, seg=seg, keys=keys) for p in points}
 
 
-def _decide(tables: dict, modes: list[str], config, rule: Rule, n: int, level_values=LEVEL_GRID,
-            defaults: dict | None = None) -> dict:
-    """The rule of the module docstring on evaluated ``tables`` (:func:`_tables`, levels: ``n``
-    candidates first): ``{"point": (tau_h, min_mode_score), "pick": {mode: level index}, "enough":
+def _decide(tables: dict, modes: list[str], config, rule: Rule, levels, defaults: dict) -> dict:
+    """The rule of the module docstring on evaluated ``tables`` (:func:`_tables`: the candidate
+    ``levels`` first; ``defaults``: mode -> shipped level): ``{"point": (tau_h, min_mode_score), "pick": {mode: level index}, "enough":
     {mode: bool}, "evidence_learned": bool, "tried": [...]}``."""
     default = (config.tau_h, config.min_mode_score)
     any_ev = tables[default]
@@ -483,7 +484,7 @@ def _decide(tables: dict, modes: list[str], config, rule: Rule, n: int, level_va
     best, tried = None, []
     for point in grid:
         ev = tables[point]
-        pick = {mode: _choose(ev[mode], rule, n, level_values, (defaults or {}).get(mode)) for mode in modes if enough[mode]}
+        pick = {mode: _choose(ev[mode], rule, levels, defaults[mode]) for mode in modes if enough[mode]}
         pick = {mode: i for mode, i in pick.items() if i is not None}
         if all_enough and len(pick) < len(modes) and point != default:
             continue      # a mode would keep its default level, which was set for the default memory and score
@@ -508,7 +509,7 @@ def learn(r: Replay, config, levels=LEVEL_GRID, rule: Rule | None = None) -> Lev
     n_fail = {mode: sum(1 for _, f, tf in r.failures if f == mode and r.start <= tf <= r.end) for mode in r.modes}
     all_enough = bool(r.modes) and all(n >= MIN_FAILURES for n in n_fail.values())
     tables = _tables(r, _points(config) if all_enough else [(config.tau_h, config.min_mode_score)], ev_levels)
-    d = _decide(tables, r.modes, config, rule, len(levels), levels, dict(zip(r.modes, r.defaults)))
+    d = _decide(tables, r.modes, config, rule, levels, dict(zip(r.modes, r.defaults)))
     ev, pick = tables[d["point"]], d["pick"]
     defaults = dict(zip(r.modes, r.defaults))
     modes = {}
@@ -592,8 +593,8 @@ def choose_rule(replays: dict[str, Replay], config, rules=RULES, *, folds: int =
     reaches it: the most precise. Cheap: the replay is not repeated; each part's counts are
     computed once per (tau_h, min_mode_score), and a learning set's are the sum of its parts'.
 
-    Returns the chosen rule and a report (per candidate: held-out counts, recall, precision, and
-    the worst part's precision)."""
+    Returns the chosen rule and a report (per candidate, and for the chosen one as ``held_out``:
+    held-out counts, recall, precision, and the worst part's precision)."""
     rules = list(rules)
     counts = np.zeros((len(rules), folds, 4), dtype=np.int64)
     models = [m for m, r in replays.items() if len(r.t)]
@@ -610,7 +611,7 @@ def choose_rule(replays: dict[str, Replay], config, rules=RULES, *, folds: int =
         for j in range(folds):
             train = _sum_tables([t for i, t in enumerate(tables) if i != j])
             for c, rule in enumerate(rules):
-                counts[c, j] += _held_out(tables[j], _decide(train, r.modes, config, rule, len(levels), levels, defaults),
+                counts[c, j] += _held_out(tables[j], _decide(train, r.modes, config, rule, levels, defaults),
                                           r.modes, defaults, ev_levels)
     report = []
     for rule, cnt in zip(rules, counts):
@@ -629,4 +630,4 @@ def choose_rule(replays: dict[str, Replay], config, rules=RULES, *, folds: int =
           censor_q=rules[best].censor_q,
           folds=folds, held_out={k: report[best][k] for k in ("recall", "precision", "failures", "orders")})
     return rules[best], {"folds": folds, "seed": seed, "product_precision": PRODUCT_PRECISION,
-                         "chosen": asdict(rules[best]), "candidates": report}
+                         "chosen": asdict(rules[best]), "held_out": report[best], "candidates": report}

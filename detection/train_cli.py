@@ -180,8 +180,7 @@ def _learn_levels(settings: Settings, models: list[str], args) -> None:
     replays = levels.replay(settings, config, models, since=args.since, until=args.until, progress=bar)
     rule, choice = levels.choose_rule(replays, config, progress=functools.partial(
         tqdm, desc="alarm levels: inner split", unit="model", disable=args.quiet, file=sys.stderr))
-    held = next(c for c in choice["candidates"] if (c["precision_target"], c["tie"], c["censor_q"])
-                == (rule.precision_target, rule.tie, rule.censor_q))
+    held = choice["held_out"]
     print(f"alarm levels rule (chosen on held-out assets, {choice['folds']} parts of the history): precision target "
           f"{rule.precision_target:g}, ties to the {rule.tie} level, a running life's order false once older than "
           f"the {rule.censor_q:g} quantile of true leads (at least {levels.HORIZON_H:g} h); held out: {held['caught']}/{held['failures']} "

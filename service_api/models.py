@@ -23,12 +23,12 @@ Role = Literal["viewer", "planner", "technician", "admin", "customer"]
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
 
-
 def stripped(v: str, what: str) -> str:
     """A free-text field without its surrounding blanks; a blank one is a clear error."""
     if not v.strip():
         raise ValueError(f"{what} must not be blank")
     return v.strip()
+
 
 class Page(BaseModel, Generic[T]):
     items: list[T]

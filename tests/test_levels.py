@@ -244,7 +244,7 @@ def test_the_rule_is_chosen_on_held_out_assets():
     assert held_low["failures"] == held_strict["failures"] == 12      # every asset held out once
     assert held_low["recall"] == 1.0 and held_low["precision"] < levels.PRODUCT_PRECISION
     assert held_strict["precision"] >= levels.PRODUCT_PRECISION and held_strict["recall"] < 1.0
-    assert rule == strict
+    assert rule == strict and report["held_out"] == held_strict
     rule, report = levels.choose_rule({"M": _history(False)}, config, [strict, low])
     assert rule == low and report["candidates"][1]["recall"] > report["candidates"][0]["recall"]
 
@@ -252,17 +252,17 @@ def test_the_rule_is_chosen_on_held_out_assets():
 def test_ties_pick_the_requested_end_of_the_plateau():
     ev = {"caught": [1, 3, 3, 3, 3, 2], "orders": [9, 4, 3, 3, 3, 2], "true": [3, 3, 3, 3, 3, 2],
           "leads": [[]] * 6, "running": [[]] * 6}
-    assert levels._choose(ev, levels.Rule(0.9, "higher"), 6) == 4
-    assert levels._choose(ev, levels.Rule(0.9, "lower"), 6) == 2
-    assert levels._choose(ev, levels.Rule(0.9, "middle"), 6) == 3
-    assert levels._choose(ev, levels.Rule(0.7, "lower"), 6) == 1
-    assert levels._choose(ev, levels.Rule(0.9, "higher"), 3) == 2         # only the first n are candidates
-    assert levels._choose(ev, levels.Rule(1.01, "higher"), 6) is None
     grid = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+    assert levels._choose(ev, levels.Rule(0.9, "higher"), grid, 0.45) == 4
+    assert levels._choose(ev, levels.Rule(0.9, "lower"), grid, 0.45) == 2
+    assert levels._choose(ev, levels.Rule(0.9, "middle"), grid, 0.45) == 3
+    assert levels._choose(ev, levels.Rule(0.7, "lower"), grid, 0.45) == 1
+    assert levels._choose(ev, levels.Rule(0.9, "higher"), grid[:3], 0.45) == 2     # only the grid's levels are candidates
+    assert levels._choose(ev, levels.Rule(1.01, "higher"), grid, 0.45) is None
     # ``default``: the plateau level nearest the shipped default (on a log scale)
-    assert levels._choose(ev, levels.Rule(0.9, "default"), 6, grid, 0.45) == 3
-    assert levels._choose(ev, levels.Rule(0.9, "default"), 6, grid, 0.05) == 2
-    assert levels._choose(ev, levels.Rule(0.9, "default"), 6, grid, 5.0) == 4
+    assert levels._choose(ev, levels.Rule(0.9, "default"), grid, 0.45) == 3
+    assert levels._choose(ev, levels.Rule(0.9, "default"), grid, 0.05) == 2
+    assert levels._choose(ev, levels.Rule(0.9, "default"), grid, 5.0) == 4
     with pytest.raises(ValueError):
         levels.Rule(0.9, "highest")
 
