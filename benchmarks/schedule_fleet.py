@@ -172,7 +172,6 @@ class Tech:
     visits: int = 0
     overtime_h: float = 0.0
     same_site: int = 0      # visits with no drive before them (another order at the same site)
-    multi_day_km: float = 0.0   # drives home and back of repairs continued on following days
     leg_km: dict = field(default_factory=lambda: defaultdict(float))    # km by leg (``LEGS``)
     kind_km: dict = field(default_factory=lambda: defaultdict(float))   # km to and for visits by kind
     queue: list = field(default_factory=list)
@@ -337,7 +336,6 @@ def _dispatch(x: Tech, j: Job, t: datetime, shift_end: datetime) -> bool:
     j.done, km_more, over_h = _work_days(arrive, hours, shift_end, _km(j.loc, x.home))
     x.overtime_h += over_h
     x.km += d + km_more
-    x.multi_day_km += km_more
     x.leg_km["home_to_site" if x.loc == x.home else "site_to_site"] += d
     x.leg_km["multi_day"] += km_more
     x.kind_km[_kind(j)] += d + km_more
@@ -434,7 +432,7 @@ def _figures(jobs, techs, days, end, plan_s, n_plans, plan_it=()) -> dict:
         "km": round(sum(x.km for x in techs), 1),
         "km_per_visit": round(sum(x.km for x in techs) / max(1, sum(x.visits for x in techs)), 2),
         "same_site_visits": sum(x.same_site for x in techs),
-        "multi_day_km": round(sum(x.multi_day_km for x in techs), 1),
+        "multi_day_km": round(sum(x.leg_km["multi_day"] for x in techs), 1),
         "overtime_h": round(sum(x.overtime_h for x in techs), 1),
         "visits_per_technician_day": round(sum(x.visits for x in techs) / (len(techs) * workdays), 3),
         "utilisation": round(sum(x.busy_h for x in techs) / shift_h, 4),
