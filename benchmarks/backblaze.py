@@ -459,8 +459,7 @@ def main(argv=None) -> int:
                          urgency_from_h=args.urgency_from_h)
     except ValueError as exc:
         p.error(f"order rule: {exc}")
-    compare = (tuple(OrderRule(args.threshold, k, f, urgency=args.urgency, urgency_from_h=args.urgency_from_h)
-                     for k, f in RISE_GRID)
+    compare = (candidate_rules(args.threshold, (args.urgency,), args.urgency_from_h)[1:]    # RISE_GRID's rules
                if args.compare_order_rules else ())
     t0 = time.perf_counter()
     try:
@@ -500,15 +499,15 @@ def main(argv=None) -> int:
               file=sys.stderr, flush=True)
         splits.append(res)
         if i < n_splits - 1:   # a long run keeps what it has measured so far
-            figures, _ = report(args, drives, sensors, cfg, splits, t0, t_load)
+            figures, _ = report(args, drives, sensors, cfg, rule, splits, t0, t_load)
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(figures | {"partial": True}, indent=2, default=str))
-    figures, summary = report(args, drives, sensors, cfg, splits, t0, t_load)
+    figures, summary = report(args, drives, sensors, cfg, rule, splits, t0, t_load)
     write(args.json, figures, summary)
     return 0
 
 
-def report(args, drives, sensors, cfg, splits, t0, t_load) -> tuple[dict, str]:
+def report(args, drives, sensors, cfg, order_rule: OrderRule, splits, t0, t_load) -> tuple[dict, str]:
     n_splits = len(splits)
     ours = summarise(splits, "ours")
     rule = summarise(splits, "rule")
@@ -517,8 +516,7 @@ def report(args, drives, sensors, cfg, splits, t0, t_load) -> tuple[dict, str]:
         "drives": len(drives), "failures": int(sum(d.failure_day is not None for d in drives)),
         "drive_days": int(sum(d.values.shape[0] for d in drives)), "sensors": sensors,
         "threshold": args.threshold,
-        "order_rule": asdict(OrderRule(args.threshold, args.order_rise, args.rise_factor, urgency=args.urgency,
-                                       urgency_from_h=args.urgency_from_h)),
+        "order_rule": asdict(order_rule),
         "urgencies": list(args.urgencies) if args.choose else None,
         "splits": n_splits, "inner_of": args.inner_of,
         "config": {k: getattr(cfg, k) for k in CONFIG if k != "spec"} | {"spec": cfg.spec.to_dict(),

@@ -81,6 +81,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from itertools import chain
 
 import numpy as np
 import psycopg
@@ -263,7 +264,7 @@ def replay(settings, config, models: list[str] | None = None, *, since: datetime
            until: datetime | None = None, progress=None) -> dict[str, Replay]:
     """Run the stored telemetry of ``models`` (default: all) through the detection service's code
     without writing anything, and collect per row the attributed mode and score."""
-    from detection.service import DetectionService, _to_seconds     # the service imports this module
+    from detection.service import DetectionService     # the service imports this module
 
     svc = DetectionService(settings, replace(config, risk_threshold=np.inf, learned_levels=False),
                            name="levels-replay")
@@ -561,7 +562,7 @@ def _sum_tables(parts: list[dict]) -> dict:
         out[p] = {mode: {**{k: (sum(t[p][mode][k] for t in parts) if k == "failures" else
                                 np.sum([t[p][mode][k] for t in parts], axis=0).tolist())
                             for k in ("failures", "caught", "orders", "true")},
-                         **{k: [sum(lists, []) for lists in zip(*(t[p][mode][k] for t in parts))]
+                         **{k: [list(chain.from_iterable(lists)) for lists in zip(*(t[p][mode][k] for t in parts))]
                             for k in ("leads", "running")}}
                   for mode in parts[0][p]}
     return out
