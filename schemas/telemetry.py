@@ -38,6 +38,11 @@ STATE_EVENTS = ("online", "offline", "fault", "start", "stop", "failure",
                 "repair_started", "repair_finished")
 #: Events that must name the failure mode.
 MODE_EVENTS = ("failure", "repair_started", "repair_finished")
+#: As-found condition a technician may report per failure mode of the asset on a repair_finished
+#: event (``detail.as_found``: mode -> grade), worst last: ``good`` (nothing to see), ``worn``
+#: (visible wear: the degradation is under way, the part still serviceable), ``degraded``
+#: (worn beyond service: fixed while there), ``failed``.
+AS_FOUND_GRADES = ("good", "worn", "degraded", "failed")
 CONTRACT_DIR = Path(__file__).resolve().parent / "contract"
 
 TimeLike = datetime | str | float | int
