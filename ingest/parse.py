@@ -30,8 +30,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import orjson
 
-from schemas.telemetry import (AS_FOUND_GRADES, MAX_FUTURE, MAX_MESSAGE_BYTES, MAX_READINGS_PER_MESSAGE,
-                               MODE_EVENTS, STATE_EVENTS)
+from schemas.telemetry import (MAX_FUTURE, MAX_MESSAGE_BYTES, MAX_READINGS_PER_MESSAGE,
+                               MODE_EVENTS, STATE_EVENTS, as_found_error)
 
 _FUTURE_S = MAX_FUTURE.total_seconds()
 _FLOAT32_MAX = 3.4028234e38
@@ -308,19 +308,11 @@ def parse_state(payload: bytes, device_id: str, *, now: float, oldest: float,
 
 
 def _check_as_found(found, kind: str, modes: tuple[str, ...] | None) -> None:
-    """A repair's as-found report: an object of failure mode -> one of AS_FOUND_GRADES."""
+    """A repair's as-found report (:func:`schemas.telemetry.as_found_error`)."""
     if kind != "repair_finished":
         raise Rejected("schema", f"as_found belongs on a repair_finished event, not {kind}")
-    if not isinstance(found, dict):
-        raise Rejected("schema", "as_found must be an object of failure mode -> grade")
-    for name, grade in found.items():
-        if not _NAME_RE.match(name):
-            raise Rejected("schema", f"as_found key {name[:64]!r} is not a failure mode name")
-        if modes is not None and name not in modes:
-            raise Rejected("unknown_mode", f"as_found names {name!r}, not a failure mode of the device's model")
-        if not isinstance(grade, str) or grade not in AS_FOUND_GRADES:
-            raise Rejected("schema", f"as_found grade of {name} must be one of {AS_FOUND_GRADES}, "
-                                     f"got {str(grade)[:40]!r}")
+    if (err := as_found_error(found, modes)) is not None:
+        raise Rejected(*err)
 
 
 def now_utc() -> datetime:
