@@ -559,6 +559,7 @@ def learn(r: Replay, config, levels=LEVEL_GRID, rule: Rule | None = None) -> Lev
               "censor_q": rule.censor_q, "min_failures": MIN_FAILURES,
               "lead_h": LEAD_H, "horizon_h": HORIZON_H,
               "no_level_met_target": sorted(m for m in r.modes if d["enough"][m] and m not in pick),
+              "as_found_reports": sum(len(v) for v in r.as_found.values()),
               "history": {"start": datetime.fromtimestamp(r.start, timezone.utc).isoformat(),
                           "end": datetime.fromtimestamp(r.end, timezone.utc).isoformat(), "rows": int(len(r.t))},
               "grid": d["tried"]}
