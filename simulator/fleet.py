@@ -17,6 +17,13 @@ The physics is vectorised per product model over ``(n_steps, n_devices, n_sensor
   after the SLA tier's response time and repairs in a time drawn from the failure mode, product
   model, site, the technician's skill, the hour it starts and parts availability.  Scheduled preventive maintenance
   partly restores health; :meth:`Fleet.apply_maintenance` acts on a predictive order.
+* **As-found condition**: every visit (corrective, predictive, preventive) reports in its
+  ``repair_end`` event a grade per failure mode as the technician found it before working
+  (``as_found``: :data:`GRADES` by the bands :data:`GRADE_BANDS` of the mode's damage; the mode
+  that failed is ``failed``), misgraded by one step with chance :data:`MISGRADE_P` per mode (the
+  platform is not told).  A mode reported ``degraded`` or worse is fixed while there (its
+  degradation removed at the end of the visit, listed as ``restored``), as the platform assumes
+  when it resets the asset on any repair; a ``worn`` one is left running.
 * **Sensor faults** (not equipment failures): stuck values, dropouts and spiky episodes, plus
   isolated missing values.
 
@@ -45,6 +52,7 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 from scipy.signal import lfilter
 
+from schemas.telemetry import AS_FOUND_GRADES
 from simulator.catalog import CATALOG, ProductModel
 from simulator.geography import place_sites
 from simulator.ground_truth import GroundTruth, rfc3339
@@ -77,7 +85,7 @@ PM_KEEP = {"bearing_wear": 0.6, "seal_leak": 0.7, "fouling": 0.0, "electrical": 
 # GRADE_BANDS[0] (within a new machine's tolerance, nothing to see); ``worn``: visible wear, the
 # degradation is under way but the part is serviceable; ``degraded``: at or above GRADE_BANDS[1],
 # the technician replaces or cleans it while there; ``failed``: the mode that failed.
-GRADES = ("good", "worn", "degraded", "failed")
+GRADES = AS_FOUND_GRADES     # the contract's grades (schemas.telemetry)
 GRADE_BANDS = (0.1, 0.5)
 #: chance a technician misgrades a mode by one step (up or down); the platform is not told
 MISGRADE_P = 0.1
