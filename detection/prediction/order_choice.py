@@ -143,3 +143,144 @@ def best(runs: dict, keys: tuple[str, ...] = CHOICE_KEYS) -> tuple:
     means = {c: tuple(float(np.nanmean([r[k] for r in rs])) for k in keys) for c, rs in runs.items()}
     top = max(means, key=lambda c: means[c])       # max keeps the first of equals
     return top, {c: dict(zip(keys, m)) for c, m in means.items()}
+
+
+# -- the product's choice: prognos train, from the platform's own history ---------------------
+
+#: fewest failures of a predictable mode a product model's history needs before ``prognos train``
+#: chooses an order rule: each inner run holds out half the assets, so about 10 held-out failures,
+#: where one failure is 0.1 of recall; with fewer, ranking 84 candidates is a coin toss (the
+#: Backblaze benchmark's inner halves held about 30).
+MIN_FAILURES = 20
+#: inner runs (seeds 101, 102, ...), each halving the assets: held-out figures are their mean
+INNER_RUNS = 2
+#: p_fail that opens an order: more likely than not to fail within the horizon (the classifier is
+#: unweighted, so p_fail is a probability); not tuned, as in the benchmark
+THRESHOLD = 0.5
+
+
+def asset_lives(a, rul: np.ndarray, p: np.ndarray, is_predictable, min_rows: int = 1
+                ) -> list[tuple[Life, np.ndarray, np.ndarray]]:
+    """An asset's rows cut into lives at its repairs and failures (as the trainer cuts them),
+    each with its rows' p_fail and remaining life: rows from the ``min_rows``-th after the first
+    reading after the previous repair or failure (the trainer's ``min_history_h``: earlier rows
+    are not predicted), up to the end of the life (a row's prediction is made at the end of the
+    row). A life ending in a failure of a predictable mode has it at ``fail_row`` (its
+    lead in rows from a row); one ended by a repair or an unpredictable failure is censored."""
+    ends: dict[float, str | None] = {r: None for r in a.repairs}
+    ends.update({t: m for t, m in a.failures})         # a failure at the same time wins
+    cuts = np.array(sorted(ends))
+    seg = np.searchsorted(cuts, a.row_start_h, side="right")
+    seen = np.isfinite(a.values).any(axis=1)
+    out = []
+    for s in np.unique(seg):
+        idx = np.flatnonzero((seg == s) & seen)
+        if idx.size == 0:
+            continue
+        i0 = idx[0] + min_rows - 1
+        i1 = np.flatnonzero(seg == s)[-1] + 1
+        if s < len(cuts):
+            end_t, mode = float(cuts[s]), ends[float(cuts[s])]
+            made = a.start_h + (np.arange(i0, i1) + 1.0) * a.step_h     # when each row's prediction is made
+            i1 = i0 + int(np.searchsorted(made, end_t, side="right"))  # none after the life ended
+            fails = mode is not None and is_predictable(mode)
+            life = Life(int(i1 - i0), (end_t - a.start_h) / a.step_h - i0 - 1 if fails else None, censored=not fails)
+        else:
+            life = Life(int(i1 - i0))                                   # running at the end of the history
+        if i1 > i0 and life.n_rows > 0:
+            out.append((life, p[i0:i1], rul[i0:i1]))
+    return out
+
+
+def held_out_run(predictor, assets, is_predictable, step_h: float, min_rows: int = 1
+                 ) -> tuple[list[Life], list, list, float]:
+    """The predictor's day-by-day (row-by-row) predictions on held-out assets, as lives: (lives,
+    p_fail histories, remaining-life histories, average precision of "fails within the horizon"
+    on the rows whose label is known)."""
+    from sklearn.metrics import average_precision_score
+
+    from detection.prediction.dataset import blank_down
+
+    lives, ps, ruls = [], [], []
+    for a, (rul, p) in zip(assets, predictor.predict_histories([blank_down(a) for a in assets])):
+        for life, lp, lr in asset_lives(a, rul, p, is_predictable, min_rows):
+            lives.append(life)
+            ps.append(lp)
+            ruls.append(lr)
+    horizon_rows = predictor.horizon_h / step_h
+    y, known = [], []
+    for life in lives:
+        left = (life.fail_row if life.fail_row is not None else life.n_rows - 1) - np.arange(life.n_rows)
+        pos = np.zeros(life.n_rows, bool) if life.fail_row is None else left <= horizon_rows
+        y.append(pos)
+        known.append(pos | (left >= horizon_rows))
+    y, known, pa = (np.concatenate(x) if x else np.zeros(0) for x in (y, known, ps))
+    known = known.astype(bool)
+    ap = float(average_precision_score(y[known], pa[known])) if known.any() and y[known].any() else float("nan")
+    return lives, ps, ruls, ap
+
+
+@dataclass(frozen=True)
+class ChosenRule:
+    """An order rule chosen on a product model's history, and how: the candidates' count, the
+    history's failures, and the chosen rule's mean held-out figures over the inner runs."""
+
+    model_id: str
+    rule: OrderRule
+    name: str
+    failures: int
+    runs: int
+    candidates: int
+    held_out: dict
+
+
+def choose_for_model(history, cfg, threshold: float = THRESHOLD, min_failures: int = MIN_FAILURES,
+                     runs: int = INNER_RUNS, progress=None) -> ChosenRule | str:
+    """Choose the order rule of one product model from its own history, as
+    ``benchmarks.backblaze --choose N --choose-rule-only --urgency-from-h HORIZON`` does inside a
+    split's train drives: ``runs`` times (seeds 101, ...), the trainer (``cfg``, no hold-out of
+    its own) learns on half of the assets (half of those that failed), the candidate rules are
+    scored on the other half, and the best mean of :data:`CHOICE_KEYS` wins. The budget of
+    orders is the held-out lives' number of failures (no fleet-wide rule of thumb to match here:
+    as many orders as failures). Returns the :class:`ChosenRule`, or why none was chosen (a
+    string: too few failures, or no inner run could be trained)."""
+    from dataclasses import replace
+
+    from detection.prediction.training import InsufficientHistory, holdout_assets, train
+
+    n_fail = sum(1 for a in history.assets for _, m in a.failures if history.is_predictable(m))
+    if n_fail < min_failures:
+        return f"{n_fail} failures of a predictable mode in the history; an order rule needs at least {min_failures}"
+    rules = candidate_rules(threshold, URGENCY_GRID, urgency_from_h=cfg.horizon_h)
+    step_h = min((a.step_h for a in history.assets), default=1.0)
+    scored: dict[int, list[dict]] = {}
+    done = 0
+    for j in progress(range(runs)) if progress else range(runs):
+        held = holdout_assets(history, 0.5, 101 + j)
+        if not len(held):
+            continue
+        mask = np.zeros(len(history.assets), bool)
+        mask[held] = True
+        fit = replace(history, assets=[a for a, h in zip(history.assets, mask) if not h])
+        try:
+            predictor, _ = train(fit, replace(cfg, holdout=0.0, random_state=cfg.random_state + 101 + j))
+        except InsufficientHistory:
+            continue
+        test = [a for a, h in zip(history.assets, mask) if h]
+        lives, ps, ruls, ap = held_out_run(predictor, test, history.is_predictable, step_h,
+                                           max(1, int(round(cfg.min_history_h / step_h))))
+        budget = sum(life.fail_row is not None for life in lives)
+        for i, rule in enumerate(rules):
+            fig = rule_figures(lives, ps, ruls, rule, budget, predictor.horizon_h / step_h, 24 * 365.25 / 12 / step_h)
+            scored.setdefault(i, []).append(fig | {"average_precision": ap})
+        done += 1
+    if not done:
+        return "no inner run could be trained (every half of the assets lacked failures within the horizon)"
+    top, means = best(scored)
+    figs = scored[top]
+    held_out = means[top] | {k: float(np.nanmean([f[k] for f in figs])) for k in
+                             ("orders", "failures", "recall", "recall_h", "precision", "precision_h",
+                              "false_orders_per_1000_months", "median_lead_rows")} | {
+        "first_crossing": means[0], "budget": "as many orders as held-out failures",
+        "step_h": step_h, "threshold": threshold}
+    return ChosenRule(history.model_id, rules[top], rule_name(rules[top]), n_fail, done, len(rules), held_out)
