@@ -38,7 +38,9 @@ equally likely to fail within the week, the one predicted to fail sooner). ``--c
 the choices nested, per split, inside that split's train drives (N inner seeds; candidates:
 with or without the prior, x each urgency of ``URGENCY_GRID`` (``--urgencies``) x the first
 crossing or any rule of ``RISE_GRID``; ``--choose-rule-only``: the rule alone), so no test
-drive takes part in any choice.
+drive takes part in any choice. The choice's scoring and ranking, and the order day
+(``OrderRule.first_order``), are the product's: :mod:`detection.prediction.order_choice`, which
+``prognos train`` runs on a product model's own history, and the detection service.
 
     python -m benchmarks.backblaze [--quick] --json PATH [--data ../shared/datasets/backblaze-2013]
         [--inner-of K] [--rise] [--windows 2,4,8,14] [--horizon-days 3]

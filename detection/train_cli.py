@@ -3,7 +3,10 @@ the failure-mode signatures detection matches anomalies against (``learned_signa
 :mod:`detection.signatures`), the alarm levels at which detection opens orders (``alarm_levels``,
 :mod:`detection.levels`: the stored telemetry replayed through the detection service's code,
 against the failures that followed) and the failure predictor (time to failure with its interval,
-probability of failure within the horizon), stored as a new version under ``settings.model_dir``;
+probability of failure within the horizon), stored as a new version under ``settings.model_dir``,
+with the order rule that opens predictive orders from its p_fail (``order_rules``,
+:mod:`detection.prediction.order_choice`: chosen on held-out halves of the assets when the history
+holds at least ``MIN_FAILURES`` failures, else none and orders come from detection's evidence);
 then refit the repair-time model (:mod:`detection.mttr`, stored in ``mttr_models``) from the repairs.
 
     prognos train                          # every product model with devices
