@@ -39,6 +39,28 @@ def test_lives_are_cut_at_repairs_and_failures():
     assert lives[0][1].tolist() == list(range(10)) and lives[3][1].tolist() == [26.0, 27.0, 28.0, 29.0]
 
 
+def test_predicting_the_tail_of_a_history_equals_the_full_backtest():
+    from detection.features.pipeline import FeatureSpec
+    from detection.prediction.horizon import HorizonClassifier
+    from detection.prediction.predictor import AssetPredictor
+    from detection.prediction.rul import RULRegressor
+
+    rng = np.random.default_rng(0)
+    spec = FeatureSpec(windows=(4,), ewm_alphas=())
+    X = rng.normal(size=(300, len(spec.names(["temp"]))))
+    rul = RULRegressor(cap=100, n_members=1, max_iter=20, random_state=0).fit(X, np.abs(X[:, 0]) * 50)
+    clf = HorizonClassifier(negative_class="", n_members=1, max_iter=20, random_state=0).fit(
+        X, np.where(X[:, 0] > 1, "fouling", ""))
+    pred = AssetPredictor("M", ["temp"], 4, 336.0, spec, rul, clf)
+    hist = [rng.normal(size=(30, 1)), rng.normal(size=(3, 1))]
+    full, tail = pred.predict_histories(hist), pred.predict_histories(hist, tail=5)
+    for (r, p), (rt, pt) in zip(full, tail):
+        np.testing.assert_array_equal(rt, r[-5:])
+        np.testing.assert_array_equal(pt, p[-5:])
+    with pytest.raises(ValueError, match="tail must be >= 1"):
+        pred.predict_histories(hist, tail=0)
+
+
 @pytest.fixture(scope="module")
 def few(settings, tmp_path_factory):
     """A model with fewer failures than an order rule needs, trained; a stale rule row was stored before."""
