@@ -777,7 +777,7 @@ class DetectionService:
                 "source": "order_rule", "p_fail": round(p_row, 4), "rul_h": round(rul_row, 1),
                 "horizon_h": pred.horizon_h, "rule": stored.name,
                 "note": f"predicted p_fail {p_row:.2f} within {pred.horizon_h:g} h (time to failure {rul_row:.0f} h), "
-                        f"rule {stored.name} at p_fail >= {rule.threshold:g}"}))
+                        f"rule: {rule.describe('h')}"}))
         return out
 
     # -- repairs, failures -----------------------------------------------------------------

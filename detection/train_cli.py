@@ -189,7 +189,7 @@ def _choose_order_rule(conn, history, cfg: TrainConfig, version: str, args) -> N
     h = chosen.held_out
     event(log, "order_rule_chosen", model=history.model_id, rule=chosen.name, failures=chosen.failures,
           runs=chosen.runs, held_out={k: h[k] for k in order_choice.CHOICE_KEYS})
-    print(f"{history.model_id} order rule: {chosen.name} at p_fail >= {chosen.rule.threshold:g} "
+    print(f"{history.model_id} order rule: {chosen.name} ({chosen.rule.describe('h')}) "
           f"(of {chosen.candidates}, on {chosen.failures} failures, {chosen.runs} inner runs); held out: recall within "
           f"the horizon {h['recall_h_at_budget']:.2f} at as many orders as failures (first crossing "
           f"{h['first_crossing']['recall_h_at_budget']:.2f}), at the threshold {h['orders']:.1f} orders, "

@@ -160,7 +160,7 @@ def test_service_orders_when_p_fail_meets_the_stored_rule(few, settings, db):
     assert len(orders) == len(by_asset) == 2                  # one per asset and mode
     mode, src, note = by_asset[assets[first]]
     assert mode == "bearing_wear" and src == "order_rule"
-    assert note.startswith("predicted p_fail ") and "rule first_crossing at p_fail >= 0.5" in note
+    assert note.startswith("predicted p_fail ") and note.endswith("rule: p_fail >= 0.5")
     assert by_asset[assets[evidence]][1] == "detection"        # the evidence order, updated, not a second one
     p = dict(db.execute("SELECT asset_id, p_fail FROM asset_health WHERE asset_id = ANY(%s) AND mode = 'bearing_wear'",
                         (assets,)).fetchall())
