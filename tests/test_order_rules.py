@@ -129,7 +129,7 @@ def _prediction_pass(settings, model_dir, name: str, at) -> DetectionService:
     return svc
 
 
-def test_service_orders_when_p_fail_meets_the_stored_rule(few, settings, db):
+def test_service_orders_when_p_fail_meets_the_stored_rule(few, settings, db, client, viewer):
     model, truth, model_dir = few
     assets = sorted(truth)
     devices = [a.replace("A-", "D-", 1) for a in assets]
@@ -180,9 +180,12 @@ def test_service_orders_when_p_fail_meets_the_stored_rule(few, settings, db):
     orders = _rule_orders(db, model)
     assert [(a, s) for a, _, s, _ in orders].count((assets[first], "order_rule")) == 1
     assert (assets[second], "order_rule") in [(a, s) for a, _, s, _ in orders] and len(orders) == 3
+    body = client.get(f"/api/v1/assets/{assets[first]}/prediction", headers=viewer).json()
+    assert body["order_rule"]["rule"] == "p_fail >= 0.5" and body["order_rule"]["failures"] == 10
+    assert [o["detail"]["source"] for o in body["orders"]] == ["order_rule"]
 
 
-def test_a_bad_stored_rule_is_a_clear_error(few, settings, db, caplog):
+def test_a_bad_stored_rule_is_a_clear_error(few, settings, db, caplog, client, viewer):
     model, _, model_dir = few
     for rule, words in (('{"threshold": 2}', "threshold must be in (0, 1]"),
                         ('{"threshold": 0.5, "rise_days": 3}', "unknown rule fields ['rise_days']"),
@@ -200,4 +203,5 @@ def test_a_bad_stored_rule_is_a_clear_error(few, settings, db, caplog):
         assert "order_rule_invalid" in caplog.text
     finally:
         svc.close()
+    assert client.get(f"/api/v1/assets/{sorted(few[1])[0]}/prediction", headers=viewer).json()["order_rule"] is None
     order_rules.delete(db, model)
