@@ -41,11 +41,15 @@ crossing or any rule of ``RISE_GRID``; ``--choose-rule-only``: the rule alone), 
 drive takes part in any choice. The choice's scoring and ranking, and the order day
 (``OrderRule.first_order``), are the product's: :mod:`detection.prediction.order_choice`, which
 ``prognos train`` runs on a product model's own history, and the detection service.
+``--choose-as-product`` makes each split's choice exactly the product's: the train drives as one
+product model's history through ``order_choice.choose_for_model`` (what ``prognos train`` stores in
+``order_rules``: two inner halves, the budget as many orders as held-out failures, no discount of a
+remaining life within the horizon), scored on the split's test drives beside the first crossing.
 
     python -m benchmarks.backblaze [--quick] --json PATH [--data ../shared/datasets/backblaze-2013]
         [--inner-of K] [--rise] [--windows 2,4,8,14] [--horizon-days 3]
         [--variant-prior] [--order-rise K --rise-factor F] [--urgency A] [--urgency-from-h T] [--compare-order-rules]
-        [--choose N [--choose-rule-only] [--urgencies 0,1,2,3]]
+        [--choose N [--choose-rule-only] [--urgencies 0,1,2,3]] [--choose-as-product]
 """
 
 from __future__ import annotations
@@ -387,6 +391,9 @@ def main(argv=None) -> int:
                         "configuration (as given, or with --variant-prior) and the order rule (first crossing or RISE_GRID)")
     p.add_argument("--choose-rule-only", action="store_true",
                    help="with --choose: the trainer configuration as given (no variant prior); choose only the order rule")
+    p.add_argument("--choose-as-product", action="store_true",
+                   help="per split, the order rule prognos train would store for the train drives "
+                        "(detection.prediction.order_choice.choose_for_model), scored beside the first crossing")
     p.add_argument("--inner-of", type=int, default=None, metavar="K",
                    help="validate inside split K's train drives only (inner seeds 101, 102, ...)")
     args = p.parse_args(argv)
@@ -397,6 +404,9 @@ def main(argv=None) -> int:
         p.error("--splits must be >= 1 and --threshold in (0, 1]")
     if args.horizon_days is not None and not args.horizon_days > 0:
         p.error(f"--horizon-days must be > 0, got {args.horizon_days:g}")
+    if args.choose_as_product and (args.choose or args.order_rise or args.urgency or args.variant_prior):
+        p.error("--choose-as-product chooses the order rule as prognos train does "
+                "(no --choose, --order-rise, --urgency, --variant-prior)")
     if args.choose_rule_only and not args.choose:
         p.error("--choose-rule-only needs --choose N")
     if args.choose < 0 or (args.choose and (args.variant_prior or args.order_rise or args.urgency
@@ -438,6 +448,19 @@ def main(argv=None) -> int:
             res = run_split(drives, sensors, epoch_day, seed, cfgs[cname], chosen,
                             candidate_rules(args.threshold, args.urgencies, args.urgency_from_h))
             res["choice"] = {"config": cname, "rule": asdict(chosen), "name": _rule_name(chosen), "inner": table}
+        elif args.choose_as_product:   # what prognos train stores, from this split's train drives only
+            train_drives = [d for d, t in zip(drives, split(drives, seed)) if not t]
+            hist = ModelHistory("hdd", sensors, {MODE: True}, [history(d, epoch_day) for d in train_drives])
+            chosen = order_choice.choose_for_model(hist, cfg, args.threshold)
+            if isinstance(chosen, str):
+                print(f"backblaze: split {seed}: no order rule chosen: {chosen}", file=sys.stderr)
+                return 2
+            print(f"split {seed}: prognos train's choice on its train drives: {chosen.name} ({chosen.rule.describe('d')}; "
+                  f"inner recall at as many orders as failures {chosen.held_out['recall_h_at_budget']:.2f})",
+                  file=sys.stderr, flush=True)
+            res = run_split(drives, sensors, epoch_day, seed, cfg, chosen.rule, (OrderRule(args.threshold),))
+            res["choice"] = {"config": "product", "rule": asdict(chosen.rule), "name": chosen.name,
+                             "inner": chosen.held_out}
         else:
             res = run_split(drives, sensors, epoch_day, seed, cfg, rule, compare)
         o, r = res["ours"], res["rule"]
@@ -479,7 +502,7 @@ def report(args, drives, sensors, cfg, order_rule: OrderRule, splits, t0, t_load
     }
     where = "" if args.inner_of is None else f" inside split {args.inner_of}'s train drives"
     changed = [k for k in ("rise", "windows", "horizon_days", "variant_prior", "order_rise", "urgency",
-                           "urgency_from_h", "choose")
+                           "urgency_from_h", "choose", "choose_as_product")
                if getattr(args, k)]
     summary = (f"backblaze ({n_splits} splits{where}{''.join(f', {k} {getattr(args, k)}' for k in changed)}): AP7 {ours['average_precision_7d']:.3f} ± {ours['average_precision_7d_std']:.3f} "
                f"(rule {rule['average_precision_7d']:.3f}); at p>={args.threshold:g}: recall {ours['recall']:.2f}, "
