@@ -11,8 +11,8 @@ modes (evidence kernel), records anomaly episodes and asset health, and opens or
 predictive service order per asset and failure mode when the evidence for that mode reaches
 the risk threshold; for a product model with a learned order rule (``order_rules``, chosen by
 ``prognos train``), the prediction pass also opens one when the rule fires on the failure
-predictor's p_fail in the asset's current life. Failures recorded in ``downtime`` open corrective orders; repairs complete
-live orders of their mode and make the asset's detectors start over (the old normal is gone),
+predictor's p_fail in the asset's current life. Failures recorded in ``downtime`` open
+corrective orders; repairs complete live orders of their mode and make the asset's detectors start over (the old normal is gone),
 each at its own time in the stream. A planner's false alarm (``orders.feedback.false_alarms``)
 re-baselines the sensors that mode moves on that asset and clears its evidence: the current
 readings become the new normal (``FleetDetector.rebaseline``); a planner's confirmed change of
