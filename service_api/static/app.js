@@ -147,12 +147,29 @@ function scheduleDialog(o) {
   });
 }
 
-function completeDialog(o) {
+// the technician's as-found grade of a failure mode (the API's `as_found`; blank: not inspected)
+const AS_FOUND = ["good", "worn", "degraded", "failed"];
+
+async function completeDialog(o) {
   const ftf = el("input", { type: "checkbox", checked: "" });
   const note = el("textarea", { rows: 2, maxlength: 2000 });
+  let modes = [];
+  try {
+    modes = (await api(`/assets/${encodeURIComponent(o.asset_id)}?recent=1`)).modes.map((m) => m.mode);
+  } catch (e) { showError(`as-found grades unavailable: ${e.message}`); }
+  const found = modes.map((m) => [m, el("select", { name: `as-found-${m}` },
+    el("option", { value: "" }, "not inspected"), ...AS_FOUND.map((g) => el("option", { value: g }, g)))]);
   dialog(`Complete order ${o.order_id} (${o.asset_id}, ${o.mode})`, [
-    el("label", {}, ftf, " Fixed on the first visit"), el("label", {}, "Note", note),
-  ], () => patchOrder(o, { status: "completed", first_time_fix: ftf.checked, note: note.value }));
+    el("label", {}, ftf, " Fixed on the first visit"),
+    ...(found.length ? [el("fieldset", { class: "as-found" }, el("legend", {}, "As found (every mode you inspected)"),
+      ...found.map(([m, sel]) => el("label", {}, m.replace(/_/g, " "), sel)))] : []),
+    el("label", {}, "Note", note),
+  ], () => {
+    const body = { status: "completed", first_time_fix: ftf.checked, note: note.value };
+    const graded = found.filter(([, sel]) => sel.value);
+    if (graded.length) body.as_found = Object.fromEntries(graded.map(([m, sel]) => [m, sel.value]));
+    patchOrder(o, body);
+  });
 }
 
 // --- fleet standing -----------------------------------------------------------------------

@@ -209,13 +209,18 @@ def test_technician_starts_and_completes_orders(page, page_data, settings_page):
     expect(dlg).to_contain_text(f"Complete order {complete}")
     dlg.locator("input[type=checkbox]").uncheck()
     dlg.locator("textarea").fill("seal replaced; second visit needed for the bearing")
+    grades = dlg.locator("fieldset.as-found select")
+    expect(grades).to_have_count(3)                 # one per failure mode of the asset's model
+    first_mode = grades.first.get_attribute("name").removeprefix("as-found-")
+    grades.first.select_option("worn")              # the others left "not inspected"
     page.click("#dlg-ok")
     expect(row(page, complete)).to_have_count(0)
     assert status_of(settings_page, complete) == "completed"
     with psycopg.connect(settings_page.dsn) as conn:
-        ftf = conn.execute("SELECT first_time_fix FROM repairs WHERE order_id = %s",
-                           (complete,)).fetchone()[0]
+        ftf, found = conn.execute("SELECT first_time_fix, detail->'as_found' FROM repairs WHERE order_id = %s",
+                                  (complete,)).fetchone()
     assert ftf is False
+    assert found == {first_mode: "worn"}
 
 
 def test_asset_drill_down_with_telemetry_chart(page, page_data):
