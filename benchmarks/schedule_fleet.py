@@ -572,7 +572,7 @@ def run_seeds(seeds: list[int], days: int | None = None, iterations: int | None 
                "completed": pl["completed"], "greedy_completed": gr["completed"],
                "same_site_visits": pl["same_site_visits"], "overtime_h": pl["overtime_h"]}
         row["sla_response_margin"] = round((row["sla_response"] or 0.0) - (row["greedy_sla_response"] or 0.0), 4)
-        if against and str(seed) in against.get("per_seed", {}):
+        if against and against.get("per_seed", {}).get(str(seed), {}).get("km"):
             row["km_change_vs_against"] = round(row["km"] / against["per_seed"][str(seed)]["km"] - 1, 4)
         per[str(seed)] = row
     rows = list(per.values())
