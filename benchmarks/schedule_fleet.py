@@ -77,6 +77,7 @@ TARGET_UTILISATION = 0.75   # staffing: the middle of the 0.7-0.8 field service 
 TICK = timedelta(minutes=5)
 MIN_REPAIRS = 10           # repairs done at a skill level before the loop uses its learned factor
 LEARN_REPAIR_FACTORS = True
+LEARNED_SERVICE = False    # plan with the learned repair time per mode (``mode_factors``), not the manual's
 PLAN_ITERATIONS = 3000     # the loop's solver limit: about what 1 s gave on this machine (repeatable)
 LEGS = ("home_to_site", "site_to_site", "site_to_home", "multi_day")   # the km breakdown
 START = datetime(2026, 3, 2, tzinfo=timezone.utc)        # a Monday
@@ -250,6 +251,7 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
     open_jobs: dict[int, Job] = {}
     plan_s, n_plans, plan_it = [], 0, []
     history = defaultdict(list)      # skill level -> hands-on hours / nominal of the repairs done
+    by_mode = defaultdict(list)      # mode -> the same ratios (the loop's repair-time prediction)
     t = START
     last_plan, planned = None, set()
     bar = tqdm(total=int((end - START) / TICK), desc=f"loop {policy}", unit="tick", leave=False)
@@ -277,7 +279,8 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
         ready = [j for j in open_jobs.values() if not j.taken and j.ready_at is not None and j.ready_at <= t]
         if policy == "planner" and sh and _replan_due(t, sh, last_plan, techs, ready, planned):
             t0 = time.perf_counter()
-            plan_it.append(_replan(techs, ready, t, time_limit, iterations, repair_ratios(history)))
+            plan_it.append(_replan(techs, ready, t, time_limit, iterations, repair_ratios(history),
+                                   mode_factors(by_mode) if LEARNED_SERVICE else None))
             plan_s.append(time.perf_counter() - t0)
             n_plans += 1
             last_plan = t
@@ -310,6 +313,7 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
         for oid in [o for o, j in open_jobs.items() if j.done is not None and j.done <= t]:
             j = open_jobs.pop(oid)
             history[j.level].append(j.hours / j.nominal_h)
+            by_mode[j.mode].append(j.hours / j.nominal_h)
         t += TICK
         bar.update()
     bar.close()
@@ -407,10 +411,26 @@ def repair_ratios(history: dict[int, list[float]], min_repairs: int = MIN_REPAIR
             if len(r) >= min_repairs}
 
 
+def mode_factors(by_mode: dict[str, list[float]], min_repairs: int = MIN_REPAIRS) -> dict[str, float]:
+    """The loop's repair-time prediction: per failure mode (preventive work is one), the median
+    of hands-on hours over the nominal of the repairs done so far (modes with fewer than
+    ``min_repairs``: the nominal), as the product's MTTR model predicts from its history.
+
+    >>> mode_factors({"bearing": [1.2, 1.4, 1.3], "seal": [0.7]}, min_repairs=3)
+    {'bearing': 1.3}
+    """
+    return {m: round(float(np.median(r)), 3) for m, r in sorted(by_mode.items()) if len(r) >= min_repairs}
+
+
 def _replan(techs: list[Tech], ready: list[Job], now: datetime, time_limit: float | None,
-            iterations: int | None = None, factors: dict[int, tuple] | None = None) -> int:
+            iterations: int | None = None, factors: dict[int, tuple] | None = None,
+            service: dict[str, float] | None = None) -> int:
     end = working_days(now, 2)
     orders = [j.order for j in ready]
+    if service:     # the predicted repair time, not the manual's (the dispatch rule keeps the nominal)
+        orders = [replace(o, service_h=o.service_h * service.get(o.mode, 1.0)) for o in orders]
+        mean_f = float(np.mean(list(service.values())))
+        factors = {lv: tuple(round(r / mean_f, 3) for r in rs) for lv, rs in (factors or {}).items()}
     day = now
     shifts_by = {}
     for x in techs:
