@@ -41,7 +41,10 @@ Model (what a field service dispatcher expects):
   over the predicted one, each equally likely; none: the predicted time as is). So a long
   repair goes to a technician living near, or one who is faster, or starts early in the day,
   when that does not cost a slot. Solver: ``Job.home_factors`` (a per-home arc cost, exact when
-  the repair is the day's last visit, as a long repair is).
+  the repair is the day's last visit, as a long repair is). Such a repair is worth the same in
+  every on-time slot but for ``EARLY_KM_PER_DAY`` a day (``MORNING_LONG``): what a dispatcher
+  does with a job that will not be finished today anyway, when its response target allows it
+  waits for the next morning instead of costing a further day's drive.
 - **Travel.** Great-circle distance times ``ROAD_FACTOR`` at ``SPEED_KMH``: stated assumptions, as
   no road network is available offline.
 
