@@ -77,7 +77,7 @@ TARGET_UTILISATION = 0.75   # staffing: the middle of the 0.7-0.8 field service 
 TICK = timedelta(minutes=5)
 MIN_REPAIRS = 10           # repairs done at a skill level before the loop uses its learned factor
 LEARN_REPAIR_FACTORS = True
-LEARNED_SERVICE = False    # plan with the learned repair time per mode (``mode_factors``), not the manual's
+LEARNED_SERVICE = True     # plan with the learned repair time per mode (``mode_factors``), not the manual's
 PLAN_ITERATIONS = 3000     # the loop's solver limit: about what 1 s gave on this machine (repeatable)
 LEGS = ("home_to_site", "site_to_site", "site_to_home", "multi_day")   # the km breakdown
 START = datetime(2026, 3, 2, tzinfo=timezone.utc)        # a Monday
