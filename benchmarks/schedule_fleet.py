@@ -36,10 +36,6 @@ fouling and sudden failures none); each region's depot keeps ``BASE_STOCK`` of e
 reorders one for each taken, arriving after the part's lead time; an order whose part is out of stock waits for the restock (on hold) before it
 can be dispatched. Parts follow the order stream, so both policies see the same waits.
 
-What the planner learns as the loop runs: per technician skill level, the spread of hands-on
-hours over the order's nominal hours of the repairs done so far (``repair_ratios``, once a level
-has ``MIN_REPAIRS``), which prices the further days of long repairs (``scheduling.planner``).
-
 Figures per policy: SLA response and restore compliance (orders whose target falls in the period;
 met = technician on site / repair finished by the target), km driven, visits per technician-day,
 utilisation (travel + repair over shift time), hours worked past the shift's end, visits with no
@@ -75,9 +71,6 @@ SHIFT = (8, 17)
 REPLAN_MIN = 30
 TARGET_UTILISATION = 0.75   # staffing: the middle of the 0.7-0.8 field service organisations plan for
 TICK = timedelta(minutes=5)
-MIN_REPAIRS = 10           # repairs done at a skill level before the loop uses its learned factor
-LEARN_REPAIR_FACTORS = True
-LEARNED_SERVICE = True     # plan with the learned repair time per mode (``mode_factors``), not the manual's
 PLAN_ITERATIONS = 3000     # the loop's solver limit: about what 1 s gave on this machine (repeatable)
 LEGS = ("home_to_site", "site_to_site", "site_to_home", "multi_day")   # the km breakdown
 START = datetime(2026, 3, 2, tzinfo=timezone.utc)        # a Monday
@@ -98,8 +91,6 @@ class Job:
     arrived: datetime | None = None
     done: datetime | None = None
     taken: bool = False
-    hours: float | None = None      # hands-on hours of the technician who came, and their level
-    level: int | None = None
 
     oid = property(lambda self: self.order.order_id)
     region = property(lambda self: self.order.region)
@@ -250,8 +241,6 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
     pending = list(jobs)
     open_jobs: dict[int, Job] = {}
     plan_s, n_plans, plan_it = [], 0, []
-    history = defaultdict(list)      # skill level -> hands-on hours / nominal of the repairs done
-    by_mode = defaultdict(list)      # mode -> the same ratios (the loop's repair-time prediction)
     t = START
     last_plan, planned = None, set()
     bar = tqdm(total=int((end - START) / TICK), desc=f"loop {policy}", unit="tick", leave=False)
@@ -279,8 +268,7 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
         ready = [j for j in open_jobs.values() if not j.taken and j.ready_at is not None and j.ready_at <= t]
         if policy == "planner" and sh and _replan_due(t, sh, last_plan, techs, ready, planned):
             t0 = time.perf_counter()
-            plan_it.append(_replan(techs, ready, t, time_limit, iterations, repair_ratios(history),
-                                   mode_factors(by_mode) if LEARNED_SERVICE else None))
+            plan_it.append(_replan(techs, ready, t, time_limit, iterations))
             plan_s.append(time.perf_counter() - t0)
             n_plans += 1
             last_plan = t
@@ -311,9 +299,7 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
                 x.busy_h += d / SPEED_KMH
                 x.loc = x.home
         for oid in [o for o, j in open_jobs.items() if j.done is not None and j.done <= t]:
-            j = open_jobs.pop(oid)
-            history[j.level].append(j.hours / j.nominal_h)
-            by_mode[j.mode].append(j.hours / j.nominal_h)
+            del open_jobs[oid]
         t += TICK
         bar.update()
     bar.close()
@@ -346,7 +332,7 @@ def _dispatch(x: Tech, j: Job, t: datetime, shift_end: datetime) -> bool:
     if arrive >= shift_end or arrive + timedelta(hours=min(j.nominal_h, MAX_VISIT_H)) > shift_end + timedelta(hours=OVERTIME_H):
         return False
     hours = j.base_h * sim_tech.SKILL_FACTOR[x.level] * sim_tech.shift_factor(arrive.timestamp(), j.tz_h)
-    j.taken, j.arrived, j.hours, j.level = True, arrive, hours, x.level
+    j.taken, j.arrived = True, arrive
     j.done, km_more, over_h = _work_days(arrive, hours, shift_end, _km(j.loc, x.home))
     x.overtime_h += over_h
     x.km += d + km_more
@@ -396,41 +382,10 @@ def _kind(j: Job) -> str:
     return "preventive" if j.mode == "preventive" else f"corrective_p{j.order.priority}"
 
 
-def repair_ratios(history: dict[int, list[float]], min_repairs: int = MIN_REPAIRS) -> dict[int, tuple]:
-    """What the platform learns from the repairs done so far: per technician skill level, the
-    spread of hands-on hours over the order's nominal hours (its 5th, 15th ... 95th
-    percentiles; levels with fewer than ``min_repairs`` repairs: none learned, the planner
-    takes the nominal). The product's MTTR model predicts a repair's time for a skill level from
-    its history the same way (``detection.mttr``, ``skill_level`` context); the loop keeps its own.
-
-    >>> repair_ratios({1: [1.0, 2.0, 3.0], 3: [0.7]}, min_repairs=3)[1][:3]
-    (1.1, 1.3, 1.5)
-    """
-    q = np.linspace(0.05, 0.95, 10)
-    return {lv: tuple(np.round(np.quantile(r, q), 3).tolist()) for lv, r in sorted(history.items())
-            if len(r) >= min_repairs}
-
-
-def mode_factors(by_mode: dict[str, list[float]], min_repairs: int = MIN_REPAIRS) -> dict[str, float]:
-    """The loop's repair-time prediction: per failure mode (preventive work is one), the median
-    of hands-on hours over the nominal of the repairs done so far (modes with fewer than
-    ``min_repairs``: the nominal), as the product's MTTR model predicts from its history.
-
-    >>> mode_factors({"bearing": [1.2, 1.4, 1.3], "seal": [0.7]}, min_repairs=3)
-    {'bearing': 1.3}
-    """
-    return {m: round(float(np.median(r)), 3) for m, r in sorted(by_mode.items()) if len(r) >= min_repairs}
-
-
 def _replan(techs: list[Tech], ready: list[Job], now: datetime, time_limit: float | None,
-            iterations: int | None = None, factors: dict[int, tuple] | None = None,
-            service: dict[str, float] | None = None) -> int:
+            iterations: int | None = None) -> int:
     end = working_days(now, 2)
     orders = [j.order for j in ready]
-    if service:     # the predicted repair time, not the manual's (the dispatch rule keeps the nominal)
-        orders = [replace(o, service_h=o.service_h * service.get(o.mode, 1.0)) for o in orders]
-        mean_f = float(np.mean(list(service.values())))
-        factors = {lv: tuple(round(r / mean_f, 3) for r in rs) for lv, rs in (factors or {}).items()}
     day = now
     shifts_by = {}
     for x in techs:
@@ -445,9 +400,8 @@ def _replan(techs: list[Tech], ready: list[Job], now: datetime, time_limit: floa
             d += timedelta(days=1)
         shifts_by[x.tid] = tuple(shifts)
     mid_route = {x.tid: x.loc for x in techs if x.loc != x.home}
-    factors = factors if LEARN_REPAIR_FACTORS and factors else {}
     pl_techs = [Technician(x.tid, x.home[0], x.home[1], x.region, x.skills, shifts_by[x.tid],
-                           origin=mid_route.get(x.tid), repair_ratios=factors.get(x.level, ())) for x in techs]
+                           origin=mid_route.get(x.tid)) for x in techs]
     previous = {oid: x.tid for x in techs for oid in x.queue}
     p = plan(orders, pl_techs, now, end, previous=previous, time_limit=time_limit, iterations=iterations)
     queues = defaultdict(list)

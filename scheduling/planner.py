@@ -33,18 +33,6 @@ Model (what a field service dispatcher expects):
   (``OVERTIME_KM_PER_H``), as dispatchers allow a job to be finished.
 - **Service time.** The order's predicted repair time (hours), as the caller gives it; a repair
   longer than ``MAX_VISIT_H`` is booked as that much (it continues the next day).
-- **Further days** (``HOME_TRIPS``). A repair not done by the shift's end plus the overtime
-  continues on the next working days, and the technician drives home and back once more for
-  each: the objective charges a visit ``2 x expected further days x`` the leg from the site to
-  that technician's home (``further_days`` from the visit's earliest start in its slot, the
-  shift's end and the technician's ``repair_ratios``: the learned spread of their repair times
-  over the predicted one, each equally likely; none: the predicted time as is). So a long
-  repair goes to a technician living near, or one who is faster, or starts early in the day,
-  when that does not cost a slot. Solver: ``Job.home_factors`` (a per-home arc cost, exact when
-  the repair is the day's last visit, as a long repair is). Such a repair is worth the same in
-  every on-time slot but for ``EARLY_KM_PER_DAY`` a day (``MORNING_LONG``): what a dispatcher
-  does with a job that will not be finished today anyway, when its response target allows it
-  waits for the next morning instead of costing a further day's drive.
 - **Travel.** Great-circle distance times ``ROAD_FACTOR`` at ``SPEED_KMH``: stated assumptions, as
   no road network is available offline.
 
@@ -78,8 +66,6 @@ DAY_DISCOUNT = 0.25        # a visit a day later is worth a quarter less: as soo
 SLOT_DISCOUNT = 0.05       # and 5% less per later slot of the day...
 SLOT_HOURS = (11, 14)      # ...cut at these hours (UTC)
 EARLY_KM_PER_DAY = 20.0    # before a visit's deadline day, a day later costs this much
-HOME_TRIPS = True          # a repair running over further days costs the drives home and back
-MORNING_LONG = True        # ...and any on-time start of it will do, so it can wait for the next morning
 EARTH_KM = 6371.0088
 UNIT_M = 10               # the solver's distance unit: 10 m keeps prizes and penalties in scale
 KM = 1000 // UNIT_M
@@ -110,8 +96,6 @@ class Technician:
     skills: dict            # (model_id, mode) -> level
     shifts: tuple           # ((start, end), ...) datetimes, absences already removed
     origin: tuple | None = None   # (lat, lon) the first shift starts from (a technician mid-route)
-    repair_ratios: tuple = ()     # learned spread of this technician's repair time over service_h
-                                  # (equally likely ratios; empty: service_h as given)
 
 
 @dataclass(frozen=True)
@@ -217,24 +201,6 @@ def fit_reasons(orders: list[Order], techs: list[Technician], pins: dict[int, Pi
     return out
 
 
-def further_days(service_h: float, start_h: float, day_end_h: float, day_h: float) -> int:
-    """Working days a repair of ``service_h`` hours started at ``start_h`` (hour of the day) runs
-    beyond its first: finished that day when it ends within ``OVERTIME_H`` after ``day_end_h``,
-    otherwise the technician stops at the shift's end and comes back for ``day_h`` hours a day
-    (plus the overtime on the last).
-
-    >>> further_days(6.0, 14.0, 17.0, 9.0), further_days(10.0, 14.0, 17.0, 9.0), further_days(16.0, 8.0, 17.0, 9.0)
-    (0, 1, 1)
-    """
-    left = service_h - max(0.0, day_end_h - start_h) - OVERTIME_H
-    return 0 if left <= 0 else int(math.ceil(left / day_h))
-
-
-def _hour_of_end(t: int) -> float:
-    """Hour of the day of a shift end ``t`` (seconds from its day's midnight or later)."""
-    return (t % 86400) / 3600 or 24.0
-
-
 def pieces(cuts: list[int], discounts: list[float], deadline: int | None) -> list[tuple[int, int, float]]:
     """The windows an order is offered in: one per slot of the horizon (``cuts``: slot boundaries
     in seconds, ``discounts`` each slot's prize discount), the slot of the deadline split at it;
@@ -333,19 +299,6 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
     horizon = sec(end)
     cuts, discounts = slots(start, end)
     day0 = int((start - start.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds())
-    # each day's working hours (earliest shift start, latest end; hours of the day) and a full
-    # day's length, for the days a long repair continues (``further_days``)
-    hours_of = {}
-    for _t, s, e in shifts:
-        d = (sec(s) + day0) // 86400
-        a, b = ((sec(s) + day0) % 86400) / 3600, _hour_of_end(sec(e) + day0)
-        lo, hi = hours_of.get(d, (a, b))
-        hours_of[d] = (min(lo, a), max(hi, b))
-    local = {}
-    for t in techs:
-        local.setdefault(t.region, []).append(t)
-    day_h = max(1.0, float(np.median([(e - s).total_seconds() / 3600 for t in techs for s, e in t.shifts]))
-                if any(t.shifts for t in techs) else 8.0)
     for k, o in enumerate(todo):
         point = len(homes) + k
         service = int(round(min(o.service_h, MAX_VISIT_H) * 3600))
@@ -365,32 +318,16 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
         req = frozenset({f"region:{o.region}", _skill_tag(o.model_id, o.mode, int(o.skill_level))})
         dl = _deadline(o)
         dls = None if dl is None else sec(dl)
-        offered = []
         for a, b, disc in pieces(cuts, discounts, dls):
-            day = (a + day0) // 86400
-            lo, hi = hours_of.get(day, (8.0, 17.0))
-            start_h = max(lo, ((a + day0) % 86400) / 3600)
-            homes_more = {}
-            for t in (local[o.region] if HOME_TRIPS else ()):
-                if (t.lat, t.lon) not in home_idx:
-                    continue
-                more = float(np.mean([further_days(o.service_h * r, start_h, hi, day_h)
-                                      for r in (t.repair_ratios or (1.0,))]))
-                h = home_idx[(t.lat, t.lon)]
-                homes_more[h] = min(homes_more.get(h, more), more)
-            offered.append((a, b, disc, day, homes_more))
-        # a repair that may run into further days: any on-time start will do but for
-        # EARLY_KM_PER_DAY a day, so the further days' drives decide (next morning, not this afternoon)
-        long_repair = MORNING_LONG and any(m for *_, hm in offered for m in hm.values())
-        for a, b, disc, day, homes_more in offered:
             on_time = dls is None or b <= dls
-            if on_time and dls is not None and (long_repair or day < (dls + day0) // 86400):
+            day = (a + day0) // 86400
+            if on_time and dls is not None and day < (dls + day0) // 86400:     # before its deadline's day
                 prize = int(base * 2 - EARLY_KM_PER_DAY * KM * day)
             else:
                 prize = int(base * (2 if on_time else 1) * max(0.05, 1 - disc))
             jobs.append(Job(**common, tw_early=a, tw_late=b, required=False, requires=req,
-                            prize=prize, alternatives=o.order_id,
-                            home_factors=tuple((h, round(2.0 * m, 3)) for h, m in sorted(homes_more.items()) if m)))
+                            prize=prize,
+                            alternatives=o.order_id))
             job_order.append(o)
             job_on_time.append(on_time)
 

@@ -17,10 +17,6 @@ seconds; the benchmark scales the instances' Euclidean distances by 1000):
 - Alternatives: optional jobs with the same ``alternatives`` key form a PyVRP mutually
   exclusive client group (at most one is visited), e.g. an on-time and a late version of a
   visit with different windows and prizes.
-- Further days: ``Job.home_factor`` scales the distance from the job back to any depot in the
-  objective (not in the distances reported; ``Job.home_factors`` per depot point): a repair that runs over several days costs its
-  technician the drive home and back once more for each further day, i.e. ``2 x days`` times the
-  leg home, which depends on whose home it is (each vehicle ends at its own depot).
 - Stability: ``Job.preferred_group`` and ``Job.change_penalty``: serving the job with a vehicle
   whose ``group`` differs costs the penalty (re-planning moves few orders between technicians).
 
@@ -69,8 +65,6 @@ class Job:
     preferred_group: object = None
     change_penalty: int = 0
     alternatives: object = None   # jobs sharing this key are alternatives: at most one is visited
-    home_factor: float = 0.0      # the arc from this job back to a depot costs (1 + this) x its distance,
-    home_factors: tuple = ()      # or, per depot point, ((point, factor), ...) (overrides home_factor there)
 
 
 @dataclass(frozen=True)
@@ -173,14 +167,6 @@ def _build(p: Problem) -> tuple[pyvrp.ProblemData, list[int]]:
         d = [j.demand] if has_demand else []
         return d + [TAG_UNIT if t in j.requires else 0 for t in tags]
 
-    for k, j in enumerate(p.jobs):
-        if j.home_factor or j.home_factors:
-            row = len(depot_points) + k
-            f = np.full(len(depot_points), 1.0 + j.home_factor)
-            for pt, factor in j.home_factors:
-                if pt in depot_index:
-                    f[depot_index[pt]] = 1.0 + factor
-            dist[row, :len(depot_points)] = np.rint(dist[row, :len(depot_points)] * f)
     # Routing profiles: one, unless some jobs prefer a vehicle group.
     preferred = [(k, j) for k, j in enumerate(p.jobs) if j.preferred_group is not None and j.change_penalty]
     n_groups = len({v.group for v in p.vehicles})

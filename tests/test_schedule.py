@@ -91,43 +91,6 @@ def test_a_visit_due_later_in_the_week_goes_with_the_work_at_its_site():
     assert p.km == pytest.approx(2 * first.travel_km)
 
 
-def test_a_repair_running_over_days_goes_to_the_technician_living_near():
-    """A 16 h repair continues the next day, so whoever does it drives home and back once more:
-    it goes to A, who lives 25 km away (50 km there and back, 100 with the further day), not
-    to B, who is next door right now but lives 40 km away (40 km without the further day, 120
-    with it). The plan's km are road km, not the objective's further-day charge."""
-    mon = MONDAY.replace(hour=0)
-    shifts = tuple((mon + timedelta(days=d, hours=8), mon + timedelta(days=d, hours=17)) for d in (0, 1))
-    site = (50.0, 10.0)
-    skills = {("m", "bearing"): 2}
-    km_per_deg = 111.2 * 1.3
-    a = Technician("A", 50.0 + 25 / km_per_deg, 10.0, "north", skills, shifts)
-    b = Technician("B", 50.0 - 40 / km_per_deg, 10.0, "north", skills, shifts, origin=(50.0, 10.0001))
-    repair = Order(1, "m", "bearing", *site, "north", 3, 16.0, respond_by=mon + timedelta(hours=16))
-    p = plan([repair], [a, b], mon + timedelta(hours=7), mon + timedelta(days=2), iterations=500)
-    assert [v.technician_id for v in p.visits] == ["A"]
-    assert p.km == pytest.approx(50.0, abs=0.5)
-
-
-def test_a_long_repair_waits_for_the_next_morning_when_its_response_target_allows():
-    """At 09:00 a repair the technician's learned rate puts at 13 h (10 h predicted x 1.3) would
-    stop at 17:00 and take a further day, home and back (2 x 40 km); started with tomorrow's
-    shift the planner counts it done that day (within the overtime). Its response target is
-    tomorrow 16:00, so it waits for the morning.
-    The same repair due today at 15:00 is started today."""
-    mon = MONDAY.replace(hour=0)
-    shifts = tuple((mon + timedelta(days=d, hours=8), mon + timedelta(days=d, hours=17)) for d in (0, 1))
-    km_per_deg = 111.2 * 1.3
-    t = Technician("A", 50.0 + 40 / km_per_deg, 10.0, "north", {("m", "bearing"): 2}, shifts,
-                   repair_ratios=(1.3,))
-    now = mon + timedelta(hours=9)
-    for respond_by, day in ((mon + timedelta(days=1, hours=16), 1), (mon + timedelta(hours=15), 0)):
-        repair = Order(1, "m", "bearing", 50.0, 10.0, "north", 3, 10.0, respond_by=respond_by)
-        p = plan([repair], [t], now, mon + timedelta(days=2), iterations=500)
-        assert [(v.starts_at - mon).days for v in p.visits] == [day]
-        assert p.visits[0].on_time
-
-
 @pytest.fixture
 def area(db, uid):
     """A territory of its own: a model with three modes, six sites around (51, 10), technicians
