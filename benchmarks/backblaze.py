@@ -38,12 +38,18 @@ equally likely to fail within the week, the one predicted to fail sooner). ``--c
 the choices nested, per split, inside that split's train drives (N inner seeds; candidates:
 with or without the prior, x each urgency of ``URGENCY_GRID`` (``--urgencies``) x the first
 crossing or any rule of ``RISE_GRID``; ``--choose-rule-only``: the rule alone), so no test
-drive takes part in any choice.
+drive takes part in any choice. The choice's scoring and ranking, and the order day
+(``OrderRule.first_order``), are the product's: :mod:`detection.prediction.order_choice`, which
+``prognos train`` runs on a product model's own history, and the detection service.
+``--choose-as-product`` makes each split's choice exactly the product's: the train drives as one
+product model's history through ``order_choice.choose_for_model`` (what ``prognos train`` stores in
+``order_rules``: two inner halves, the budget as many orders as held-out failures, no discount of a
+remaining life within the horizon), scored on the split's test drives beside the first crossing.
 
     python -m benchmarks.backblaze [--quick] --json PATH [--data ../shared/datasets/backblaze-2013]
         [--inner-of K] [--rise] [--windows 2,4,8,14] [--horizon-days 3]
         [--variant-prior] [--order-rise K --rise-factor F] [--urgency A] [--urgency-from-h T] [--compare-order-rules]
-        [--choose N [--choose-rule-only] [--urgencies 0,1,2,3]]
+        [--choose N [--choose-rule-only] [--urgencies 0,1,2,3]] [--choose-as-product]
 """
 
 from __future__ import annotations
@@ -65,6 +71,8 @@ from tqdm import tqdm
 from benchmarks.common import parser, write
 from detection.features.pipeline import FeatureSpec
 from detection.prediction.history import AssetHistory, ModelHistory, bucket_readings
+from detection.prediction import order_choice
+from detection.prediction.order_choice import RISE_GRID, URGENCY_GRID, Life, candidate_rules, rule_name as _rule_name
 from detection.prediction.order_rule import OrderRule
 from detection.prediction.training import TrainConfig, train
 
@@ -80,11 +88,12 @@ CONFIG = {"horizon_h": HORIZON_DAYS * 24.0, "rul_cap_h": 30 * 24.0, "stride_h": 
           "holdout": 0.0, "regimes": 0, "n_members": 2, "max_iter": 150,
           "spec": FeatureSpec(windows=(3, 7, 14), ewm_alphas=(0.3,), crossings=False)}
 THRESHOLD = 0.5
-#: order rules compared with ``--compare-order-rules`` (judged inside an outer split's train drives):
-#: the risk must have risen ``rise_factor``-fold over the last ``rise_rows`` days
-RISE_GRID = tuple((k, f) for k in (1, 2, 3, 5, 7) for f in (1.5, 2.0, 3.0, 5.0))
-#: remaining-life weights the nested choice tries with every rule (``OrderRule.urgency``; 0: p_fail alone)
-URGENCY_GRID = (0.0, 1.0, 2.0, 3.0)
+#: the benchmark's names of :mod:`detection.prediction.order_choice`'s figures (a row is a day, the horizon 7 days,
+#: the budget of orders the number Backblaze's rule places)
+NAMES = {"true_h": "true_7d", "recall_h": "recall_7d", "precision_h": "precision_7d",
+         "false_orders_per_1000_months": "false_orders_per_1000_drive_months", "median_lead_rows": "median_lead_days",
+         "recall_h_at_budget": "recall_7d_at_rule_orders", "recall_h_at_precision_0_5": "recall_7d_at_precision_0_5",
+         "average_precision": "average_precision_7d"}
 TARGETS = {"average_precision_7d": 0.20, "recall_7d_at_rule_orders": 0.35, "recall_7d_at_precision_0_5": 0.10}
 
 
@@ -202,35 +211,19 @@ def day_labels(drive: Drive) -> tuple[np.ndarray, np.ndarray]:
     return drive.last_day - day >= HORIZON_DAYS, np.zeros(len(day), bool)
 
 
-def first_crossing(score: np.ndarray, threshold: float) -> int | None:
-    hit = np.flatnonzero(score >= threshold)
-    return int(hit[0]) if hit.size else None
+def _named(figures: dict) -> dict:
+    return {NAMES.get(k, k): v for k, v in figures.items()}
+
+
+def lives(drives: list[Drive]) -> list[Life]:
+    """Each drive is one life of its rows; a failed drive's failure is the row after its last."""
+    return [Life(d.values.shape[0], None if d.failure_day is None else d.failure_day - d.first_day) for d in drives]
 
 
 def score_orders(drives: list[Drive], order_row: list[int | None]) -> dict:
-    """Orders (one per drive, at a row of that drive, or None) against the failures."""
-    n_fail = sum(d.failure_day is not None for d in drives)
-    months = sum(d.values.shape[0] for d in drives) / DAYS_PER_MONTH
-    true = true7 = false = 0
-    leads = []
-    for d, r in zip(drives, order_row):
-        if r is None:
-            continue
-        if d.failure_day is None:
-            false += 1
-            continue
-        lead = d.failure_day - (d.first_day + r)
-        true += 1
-        true7 += lead <= HORIZON_DAYS
-        leads.append(lead)
-    orders = true + false
-    return {"orders": orders, "failures": n_fail, "true_orders": true, "true_7d": int(true7),
-            "recall": true / n_fail if n_fail else float("nan"),
-            "recall_7d": true7 / n_fail if n_fail else float("nan"),
-            "precision": true / orders if orders else float("nan"),
-            "precision_7d": true7 / orders if orders else float("nan"),
-            "false_orders_per_1000_drive_months": 1000.0 * false / months,
-            "median_lead_days": float(np.median(leads)) if leads else float("nan")}
+    """Orders (one per drive, at a row of that drive, or None) against the failures
+    (:func:`detection.prediction.order_choice.score_orders`)."""
+    return _named(order_choice.score_orders(lives(drives), order_row, HORIZON_DAYS, DAYS_PER_MONTH))
 
 
 def rule_orders(drives: list[Drive]) -> list[int | None]:
@@ -242,40 +235,14 @@ def rule_orders(drives: list[Drive]) -> list[int | None]:
     return out
 
 
-def curve_points(drives: list[Drive], scores: list[np.ndarray], n_rule_orders: int) -> dict:
-    """The platform's ranking swept over every threshold (each drive's peak score is the
-    highest threshold it crosses): 1-7-day recall at the rule's number of orders, and the best
-    1-7-day recall at order precision >= 0.5 (at most twice as many orders as failures)."""
-    peaks = np.array([s.max() if s.size else -np.inf for s in scores])
-    rank = np.argsort(-peaks, kind="stable")
-    at_rule = float("nan")
-    n_rule_orders = min(n_rule_orders, int((peaks > 0).sum()))   # a drive whose score stays 0 never orders
-    if 0 < n_rule_orders <= len(rank):
-        lv = peaks[rank[n_rule_orders - 1]]
-        at_rule = score_orders(drives, [first_crossing(s, lv) for s in scores])["recall_7d"]
-    n_fail = sum(d.failure_day is not None for d in drives)
-    best = 0.0
-    top = peaks[rank[: 2 * n_fail]]          # precision >= 0.5 allows at most 2 orders a failure
-    for lv in np.unique(top[np.isfinite(top) & (top > 0)]):
-        members = np.flatnonzero(peaks >= lv)   # ties included
-        if len(members) > 2 * n_fail:
-            continue
-        res = score_orders([drives[i] for i in members], [first_crossing(scores[i], lv) for i in members])
-        if res["orders"] and res["true_orders"] >= 0.5 * res["orders"]:
-            best = max(best, res["true_7d"] / n_fail if n_fail else 0.0)
-    return {"recall_7d_at_rule_orders": at_rule, "recall_7d_at_precision_0_5": best}
-
-
 def order_figures(test_drives: list[Drive], scores: list[np.ndarray], rule: OrderRule, n_rule_orders: int,
                   ruls: list[np.ndarray] | None = None) -> dict:
     """Orders placed by ``rule`` on the test drives' p_fail histories (and predicted remaining
-    lives ``ruls``, hours, for a rule with urgency), and the curve points of its ranking (the
-    rise condition does not depend on the threshold, so sweeping the threshold over the rule's
-    order score is the rule at every threshold)."""
-    ruls = ruls if ruls is not None else [None] * len(scores)
-    gated = [rule.order_score(s, r) for s, r in zip(scores, ruls)]
-    out = score_orders(test_drives, [first_crossing(g, rule.threshold) for g in gated])
-    return out | curve_points(test_drives, gated, n_rule_orders)
+    lives ``ruls``, hours, for a rule with urgency), each on the day the detection service would
+    order (``OrderRule.first_order``), and the curve points of its ranking at the rule's number of
+    orders (:func:`detection.prediction.order_choice.rule_figures`)."""
+    return _named(order_choice.rule_figures(lives(test_drives), scores, ruls, rule, n_rule_orders, HORIZON_DAYS,
+                                            DAYS_PER_MONTH))
 
 
 def run_split(drives: list[Drive], sensors: list[str], epoch_day: int, seed: int,
@@ -310,16 +277,8 @@ def run_split(drives: list[Drive], sensors: list[str], epoch_day: int, seed: int
             "train_rows": meta["data"]["rows"], "train_positives": meta["data"]["horizon_positives"]}
 
 
-def candidate_rules(threshold: float, urgencies: tuple[float, ...] = URGENCY_GRID,
-                    urgency_from_h: float = 0.0) -> tuple[OrderRule, ...]:
-    """For each urgency of ``urgencies`` (plainest first): the first crossing, then every rule
-    of RISE_GRID."""
-    return tuple(r for u in urgencies for r in (OrderRule(threshold, urgency=u, urgency_from_h=urgency_from_h),)
-                 + tuple(OrderRule(threshold, k, f, urgency=u, urgency_from_h=urgency_from_h) for k, f in RISE_GRID))
-
-
 #: what the nested choice ranks candidates by (mean over the inner seeds; later keys break ties)
-CHOICE_KEYS = ("recall_7d_at_rule_orders", "recall_7d_at_precision_0_5", "average_precision_7d")
+CHOICE_KEYS = tuple(NAMES[k] for k in order_choice.CHOICE_KEYS)
 
 
 def choose(train_drives: list[Drive], sensors: list[str], epoch_day: int, cfgs: dict[str, TrainConfig],
@@ -339,10 +298,9 @@ def choose(train_drives: list[Drive], sensors: list[str], epoch_day: int, cfgs: 
             for rname, fig in res["order_rules"].items():
                 runs.setdefault((cname, rname), []).append(
                     {k: fig[k] for k in CHOICE_KEYS[:2]} | {"average_precision_7d": res["ours"]["average_precision_7d"]})
-    means = {c: tuple(float(np.nanmean([r[k] for r in rs])) for k in CHOICE_KEYS) for c, rs in runs.items()}
-    best = max(means, key=lambda c: means[c])         # max keeps the first of equals
-    table = {f"{c}/{r}": dict(zip(CHOICE_KEYS, m)) for (c, r), m in means.items()}
-    return best[0], by_name[best[1]], table
+    top, means = order_choice.best(runs, CHOICE_KEYS)
+    table = {f"{c}/{r}": m for (c, r), m in means.items()}
+    return top[0], by_name[top[1]], table
 
 
 KEYS = ("average_precision_7d", "recall_7d_at_rule_orders", "recall_7d_at_precision_0_5", "recall",
@@ -364,11 +322,6 @@ def summarise(splits: list[dict], who: str) -> dict:
         out[f"{k}_runs"] = [float(v) for v in arr]
     out["orders_mean"] = float(np.mean([o["orders"] for o in of]))
     return out
-
-
-def _rule_name(rule: OrderRule) -> str:
-    base = f"rise_{rule.rise_rows}d_x{rule.rise_factor:g}" if rule.rise_rows else "first_crossing"
-    return f"{base}_u{rule.urgency:g}" if rule.urgency else base
 
 
 def _days(text: str) -> tuple[int, ...]:
@@ -438,6 +391,9 @@ def main(argv=None) -> int:
                         "configuration (as given, or with --variant-prior) and the order rule (first crossing or RISE_GRID)")
     p.add_argument("--choose-rule-only", action="store_true",
                    help="with --choose: the trainer configuration as given (no variant prior); choose only the order rule")
+    p.add_argument("--choose-as-product", action="store_true",
+                   help="per split, the order rule prognos train would store for the train drives "
+                        "(detection.prediction.order_choice.choose_for_model), scored beside the first crossing")
     p.add_argument("--inner-of", type=int, default=None, metavar="K",
                    help="validate inside split K's train drives only (inner seeds 101, 102, ...)")
     args = p.parse_args(argv)
@@ -448,6 +404,9 @@ def main(argv=None) -> int:
         p.error("--splits must be >= 1 and --threshold in (0, 1]")
     if args.horizon_days is not None and not args.horizon_days > 0:
         p.error(f"--horizon-days must be > 0, got {args.horizon_days:g}")
+    if args.choose_as_product and (args.choose or args.order_rise or args.urgency or args.variant_prior):
+        p.error("--choose-as-product chooses the order rule as prognos train does "
+                "(no --choose, --order-rise, --urgency, --variant-prior)")
     if args.choose_rule_only and not args.choose:
         p.error("--choose-rule-only needs --choose N")
     if args.choose < 0 or (args.choose and (args.variant_prior or args.order_rise or args.urgency
@@ -489,6 +448,19 @@ def main(argv=None) -> int:
             res = run_split(drives, sensors, epoch_day, seed, cfgs[cname], chosen,
                             candidate_rules(args.threshold, args.urgencies, args.urgency_from_h))
             res["choice"] = {"config": cname, "rule": asdict(chosen), "name": _rule_name(chosen), "inner": table}
+        elif args.choose_as_product:   # what prognos train stores, from this split's train drives only
+            train_drives = [d for d, t in zip(drives, split(drives, seed)) if not t]
+            hist = ModelHistory("hdd", sensors, {MODE: True}, [history(d, epoch_day) for d in train_drives])
+            chosen = order_choice.choose_for_model(hist, cfg, args.threshold)
+            if isinstance(chosen, str):
+                print(f"backblaze: split {seed}: no order rule chosen: {chosen}", file=sys.stderr)
+                return 2
+            print(f"split {seed}: prognos train's choice on its train drives: {chosen.name} ({chosen.rule.describe('d')}; "
+                  f"inner recall at as many orders as failures {chosen.held_out['recall_h_at_budget']:.2f})",
+                  file=sys.stderr, flush=True)
+            res = run_split(drives, sensors, epoch_day, seed, cfg, chosen.rule, (OrderRule(args.threshold),))
+            res["choice"] = {"config": "product", "rule": asdict(chosen.rule), "name": chosen.name,
+                             "inner": chosen.held_out}
         else:
             res = run_split(drives, sensors, epoch_day, seed, cfg, rule, compare)
         o, r = res["ours"], res["rule"]
@@ -530,7 +502,7 @@ def report(args, drives, sensors, cfg, order_rule: OrderRule, splits, t0, t_load
     }
     where = "" if args.inner_of is None else f" inside split {args.inner_of}'s train drives"
     changed = [k for k in ("rise", "windows", "horizon_days", "variant_prior", "order_rise", "urgency",
-                           "urgency_from_h", "choose")
+                           "urgency_from_h", "choose", "choose_as_product")
                if getattr(args, k)]
     summary = (f"backblaze ({n_splits} splits{where}{''.join(f', {k} {getattr(args, k)}' for k in changed)}): AP7 {ours['average_precision_7d']:.3f} ± {ours['average_precision_7d_std']:.3f} "
                f"(rule {rule['average_precision_7d']:.3f}); at p>={args.threshold:g}: recall {ours['recall']:.2f}, "

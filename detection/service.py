@@ -9,8 +9,10 @@ minutes passes through), updates
 the streaming detectors (:class:`detection.fleet.FleetDetector`), attributes anomalies to failure
 modes (evidence kernel), records anomaly episodes and asset health, and opens or refreshes one
 predictive service order per asset and failure mode when the evidence for that mode reaches
-the risk threshold. Failures recorded in ``downtime`` open corrective orders; repairs complete
-live orders of their mode and make the asset's detectors start over (the old normal is gone),
+the risk threshold; for a product model with a learned order rule (``order_rules``, chosen by
+``prognos train``), the prediction pass also opens one when the rule fires on the failure
+predictor's p_fail in the asset's current life. Failures recorded in ``downtime`` open
+corrective orders; repairs complete live orders of their mode and make the asset's detectors start over (the old normal is gone),
 each at its own time in the stream. A planner's false alarm (``orders.feedback.false_alarms``)
 re-baselines the sensors that mode moves on that asset and clears its evidence: the current
 readings become the new normal (``FleetDetector.rebaseline``); a planner's confirmed change of
@@ -26,7 +28,7 @@ import io
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -39,6 +41,7 @@ from detection.kernels.lagged import lagged_ema
 from detection.kernels.resample import bucket_samples, compatible, new_state
 from detection import levels as alarm_levels
 from detection.mttr import MttrCache, predicted_mttr
+from detection.prediction import order_rules
 from detection.prediction.history import recent_window, recent_windows
 from detection.orders import priority, respond_by
 from detection.reader import OutboxReader
@@ -51,6 +54,8 @@ from prognos.logs import event
 
 log = logging.getLogger("prognos.detect")
 CHECKPOINT = "detection-service"
+#: hours of predictions an order rule looks over after a gap between prediction passes (at most)
+RULE_CATCHUP_H = 168
 UTC = timezone.utc
 
 
@@ -338,6 +343,7 @@ class DetectionService:
         self.observer = None        # called with (model_id, state, idx, ts, result) per scored chunk
         self.levels: dict = {}      # model_id -> learned alarm levels (detection.levels)
         self._predictors: dict = {}
+        self._rules: dict = {}      # model_id -> (stored order rule or None, monotonic time read)
         self._predicted_at: dict[str, float] = {}    # device -> stream time of its last prediction
         self._predict_wall = -np.inf                   # monotonic time of the last prediction pass
 
@@ -652,7 +658,7 @@ class DetectionService:
         self._predict_wall = time.monotonic()
         at = _dt(self.stream_time)
         due_before = self.stream_time - self.config.predict_every_h * 3600.0
-        health, orders = [], []
+        health, orders, rule_orders = [], [], []
         for model_id, st in self.models.items():
             due = [d for d in st.devices if self._predicted_at.get(d, -np.inf) <= due_before]
             pred = self._predictor(model_id) if due else None
@@ -660,9 +666,12 @@ class DetectionService:
                 continue
             windows = recent_windows(self.conn, due, at, pred.window_h, len(st.info.sensors))
             devs = [d for d in due if d in windows and not np.isnan(windows[d]).all()]
+            since = {d: self._predicted_at.get(d, -np.inf) for d in devs}
             for d in due:
                 self._predicted_at[d] = self.stream_time
-            for d, out in zip(devs, pred.predict_many([windows[d] for d in devs])):
+            outs = pred.predict_many([windows[d] for d in devs])
+            rule_orders += self._rule_proposals(model_id, st, pred, devs, outs, since, at)
+            for d, out in zip(devs, outs):
                 asset = self.catalog.device_asset.get(d)
                 if asset is None or not np.isfinite(out.rul_h):
                     continue
@@ -685,6 +694,91 @@ class DetectionService:
         if orders:
             refresh_predictions(self.conn, orders)
             event(log, "predictions", assets=len(orders), at=at.isoformat())
+        if rule_orders:
+            opened = open_or_update(self.conn, rule_orders)
+            event(log, "rule_orders", proposals=len(rule_orders), opened=len(opened), at=at.isoformat())
+
+    def _order_rule(self, model_id: str):
+        """The product model's stored order rule (``order_rules``), re-read every minute; None
+        without one. A row that is not a valid rule is logged as an error and ignored (the
+        model's orders then come from detection's evidence alone)."""
+        stored, checked = self._rules.get(model_id, (None, -np.inf))
+        if time.monotonic() - checked > 60.0:
+            try:
+                stored = order_rules.load(self.conn, model_id)
+            except ValueError as exc:
+                event(log, "order_rule_invalid", logging.ERROR, model=model_id, error=str(exc))
+                stored = None
+            self._rules[model_id] = (stored, time.monotonic())
+        return stored
+
+    def _lives(self, assets: list[str], at: datetime) -> dict[str, tuple[float, bool]]:
+        """Per asset: when its current life began (epoch s of its last repair start or failure,
+        as training cuts lives; -inf if none) and whether a rule order was opened since."""
+        rows = self.conn.execute(
+            """WITH cut AS (
+                   SELECT a AS asset_id, greatest(
+                       (SELECT max(started_at) FROM repairs r WHERE r.asset_id = a AND r.started_at <= %(at)s),
+                       (SELECT max(started_at) FROM downtime w WHERE w.asset_id = a AND NOT w.planned
+                            AND w.mode IS NOT NULL AND w.started_at <= %(at)s)) AS began
+                   FROM unnest(%(assets)s::text[]) AS a)
+               SELECT c.asset_id, extract(epoch FROM c.began)::float8,
+                      EXISTS (SELECT 1 FROM service_orders o WHERE o.asset_id = c.asset_id AND o.kind = 'predictive'
+                              AND o.detail->>'source' = 'order_rule'
+                              AND (c.began IS NULL OR o.opened_at >= c.began))
+               FROM cut c""", {"assets": assets, "at": at}).fetchall()
+        return {a: (-np.inf if began is None else began, ordered) for a, began, ordered in rows}
+
+    def _rule_proposals(self, model_id: str, st: ModelState, pred, devs: list[str], outs: list,
+                        since: dict[str, float], at: datetime) -> list[OrderProposal]:
+        """Per asset of a model with a stored order rule (``order_rules``, chosen by ``prognos
+        train``): the predictor's p_fail and remaining life on each hourly row since the asset's
+        previous prediction (at most a week) and the rule's rise rows before them, within its
+        current life (features from the life's rows only, as in training); when
+        ``OrderRule.first_order`` (what ``benchmarks.backblaze`` orders on) picks one of them and
+        this life has no rule order yet, a predictive order of the predictor's most likely mode
+        (the model's single mode when it predicts none)."""
+        stored = self._order_rule(model_id)
+        if stored is None or not devs:
+            return []
+        rule = stored.rule
+        gap_h = max(self.stream_time - since[d] for d in devs) / 3600.0     # inf: not predicted since the start
+        new = int(np.clip(np.ceil(gap_h), 1, RULE_CATCHUP_H))
+        tail = int(rule.rise_rows) + new
+        windows = recent_windows(self.conn, devs, at, pred.window_h + tail, len(st.info.sensors))
+        asset_of = {d: self.catalog.device_asset.get(d) for d in devs if d in windows}
+        lives = self._lives(sorted({a for a in asset_of.values() if a is not None}), at)
+        todo = [d for d, a in asset_of.items() if a is not None and not lives.get(a, (0, True))[1]]
+        mode_of = {d: out.mode for d, out in zip(devs, outs)}
+        n = pred.window_h + tail
+        rows_h = int(at.timestamp() // 3600) - n + 1 + np.arange(n)         # each window row's hour (epoch hours)
+        life = {}
+        for d in todo:        # the rows of the asset's current life, from its first reading (as training cuts lives)
+            seen = np.flatnonzero((rows_h * 3600.0 >= lives[asset_of[d]][0]) & np.isfinite(windows[d]).any(axis=1))
+            if seen.size:
+                life[d] = windows[d][seen[0]:]
+        # a life's predictions count once it has the trainer's min_history_h of rows (as in training)
+        min_rows = max(1, int(round(pred.metadata.get("config", {}).get("min_history_h", 1))))
+        out = []
+        for d, (rul, p) in zip(life, pred.predict_histories(list(life.values()), tail=tail)):
+            asset = asset_of[d]
+            skip = max(0, min_rows - 1 - (len(life[d]) - len(p)))
+            p, rul = p[skip:], rul[skip:]
+            row = rule.first_order(p, rul) if len(p) else None
+            if row is None:
+                continue
+            mode = mode_of.get(d) or (st.info.modes[0] if len(st.info.modes) == 1 else None)
+            if mode is None:
+                event(log, "rule_order_without_mode", logging.WARNING, asset=asset, model=model_id)
+                continue
+            p_row, rul_row = float(p[row]), float(rul[row])
+            prop = self._proposal(asset, model_id, mode, p_row, at, "predictive")
+            out.append(replace(prop, detail=prop.detail | {
+                "source": "order_rule", "p_fail": round(p_row, 4), "rul_h": round(rul_row, 1),
+                "horizon_h": pred.horizon_h, "rule": stored.name,
+                "note": f"predicted p_fail {p_row:.2f} within {pred.horizon_h:g} h (time to failure {rul_row:.0f} h), "
+                        f"rule: {rule.describe('h')}"}))
+        return out
 
     # -- repairs, failures -----------------------------------------------------------------
     def _collect_events(self) -> None:

@@ -3,7 +3,10 @@ the failure-mode signatures detection matches anomalies against (``learned_signa
 :mod:`detection.signatures`), the alarm levels at which detection opens orders (``alarm_levels``,
 :mod:`detection.levels`: the stored telemetry replayed through the detection service's code,
 against the failures that followed) and the failure predictor (time to failure with its interval,
-probability of failure within the horizon), stored as a new version under ``settings.model_dir``;
+probability of failure within the horizon), stored as a new version under ``settings.model_dir``,
+with the order rule that opens predictive orders from its p_fail (``order_rules``,
+:mod:`detection.prediction.order_choice`: chosen on held-out halves of the assets when the history
+holds at least ``MIN_FAILURES`` failures, else none and orders come from detection's evidence);
 then refit the repair-time model (:mod:`detection.mttr`, stored in ``mttr_models``) from the repairs.
 
     prognos train                          # every product model with devices
@@ -29,7 +32,7 @@ from tqdm import tqdm
 
 from detection import levels, signatures
 from detection.mttr import store as mttr_store
-from detection.prediction import store
+from detection.prediction import order_choice, order_rules, store
 from detection.prediction.history import SOURCES, load_history, product_models
 from detection.prediction.training import InsufficientHistory, TrainConfig, train
 from prognos.config import Settings, get_settings
@@ -156,6 +159,7 @@ def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> 
             print(f"{model_id} {predictor.version}: {len(history.assets)} assets, "
                   f"{sum(meta['data']['failures'].values())} failures, {meta['data']['rows']} rows, "
                   f"held-out RUL MAE {mae}, horizon AUC {auc} -> {path}")
+            _choose_order_rule(conn, history, cfg, predictor.version, args)
         if args.signatures_only:
             return status
         _learn_levels(settings, models, args)
@@ -169,6 +173,27 @@ def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> 
               f"{s.get('recent_excluded', 0)} too recent), {routes.count('group')} model/mode groups "
               f"calibrated on their own repairs, {routes.count('manual')} on the manual's figure")
     return status
+
+
+def _choose_order_rule(conn, history, cfg: TrainConfig, version: str, args) -> None:
+    """Choose the model's order rule on its history (``order_rules``, applied to the predictor's
+    p_fail by the detection service), or drop the stored one when the history is too thin."""
+    chosen = order_choice.choose_for_model(history, cfg, progress=functools.partial(
+        tqdm, desc=f"{history.model_id} order rule: inner runs", unit="run", disable=args.quiet, file=sys.stderr))
+    if isinstance(chosen, str):
+        dropped = order_rules.delete(conn, history.model_id)
+        event(log, "order_rule_skipped", model=history.model_id, reason=chosen, dropped=dropped)
+        print(f"{history.model_id} order rule: none ({chosen}); predictive orders from detection's evidence only")
+        return
+    order_rules.save(conn, chosen, version)
+    h = chosen.held_out
+    event(log, "order_rule_chosen", model=history.model_id, rule=chosen.name, failures=chosen.failures,
+          runs=chosen.runs, held_out={k: h[k] for k in order_choice.CHOICE_KEYS})
+    print(f"{history.model_id} order rule: {chosen.name} ({chosen.rule.describe('h')}) "
+          f"(of {chosen.candidates}, on {chosen.failures} failures, {chosen.runs} inner runs); held out: recall within "
+          f"the horizon {h['recall_h_at_budget']:.2f} at as many orders as failures (first crossing "
+          f"{h['first_crossing']['recall_h_at_budget']:.2f}), at the threshold {h['orders']:.1f} orders, "
+          f"precision {h['precision']:.2f}")
 
 
 def _learn_levels(settings: Settings, models: list[str], args) -> None:

@@ -186,6 +186,29 @@ def test_nested_choice_reads_only_each_splits_train_drives(fleet, tmp_path, monk
     assert len(res["per_split"][0]["choice"]["inner"]) == 1 + len(bb.RISE_GRID)
 
 
+def test_the_products_choice_reads_only_each_splits_train_drives(fleet, tmp_path, monkeypatch):
+    from detection.prediction import order_choice
+
+    path, _, _, drives, _ = fleet
+    seen = []
+    real = order_choice.choose_for_model
+
+    def spy(history, *args, **kwargs):
+        seen.append({a.asset_id for a in history.assets})
+        return real(history, *args, **kwargs)
+
+    monkeypatch.setattr(order_choice, "choose_for_model", spy)
+    out = tmp_path / "product.json"
+    assert bb.main(["--choose-as-product", "--splits", "1", "--data", str(path), "--json", str(out)]) == 0
+    test = {d.serial for d, t in zip(drives, bb.split(drives, 0)) if t}
+    assert len(seen) == 1 and len(seen[0]) == 120 and not seen[0] & test
+    res = json.loads(out.read_text())
+    c = res["per_split"][0]["choice"]
+    assert c["config"] == "product" and c["rule"]["urgency_from_h"] == 24.0 * bb.HORIZON_DAYS
+    assert c["inner"]["budget"] == "as many orders as held-out failures"
+    assert res["order_rule"]["threshold"] == 0.5 and set(res["order_rules"]) == {"first_crossing"}
+
+
 def test_a_rise_rule_orders_later_than_the_first_crossing():
     # a failing drive whose risk creeps up for weeks, then jumps in its last days
     p = np.r_[np.linspace(0.03, 0.1, 25), 0.2, 0.4]
@@ -205,7 +228,8 @@ def test_a_rise_rule_orders_later_than_the_first_crossing():
                                  ["--order-rise", "-1"], ["--order-rise", "2", "--rise-factor", "0.5"],
                                  ["--choose", "2", "--variant-prior"], ["--choose-rule-only"],
                                  ["--urgency", "-1"], ["--choose", "2", "--urgency", "1"],
-                                 ["--choose", "2", "--urgencies", "1,x"], ["--urgency-from-h", "-5"]])
+                                 ["--choose", "2", "--urgencies", "1,x"], ["--urgency-from-h", "-5"],
+                                 ["--choose-as-product", "--choose", "1"]])
 def test_bad_configuration_is_a_clear_error(tmp_path, capsys, bad):
     with pytest.raises(SystemExit) as exc:
         bb.main(["--quick", *bad, "--data", str(tmp_path), "--json", str(tmp_path / "x.json")])

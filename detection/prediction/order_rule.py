@@ -63,6 +63,20 @@ class OrderRule:
         if not self.urgency_from_h >= 0 or not np.isfinite(self.urgency_from_h):
             raise ValueError(f"urgency_from_h must be a finite number of hours >= 0, got {self.urgency_from_h}")
 
+    def describe(self, row: str = "row") -> str:
+        """The rule in words, ``row`` naming a row's span (``"h"`` for the service's hourly rows).
+
+        >>> OrderRule(0.5, 2, 5.0, urgency=2.0, urgency_from_h=336).describe("h")
+        'p_fail >= 0.5 once risen 5-fold over the last 2 h, weighted by the predicted time to failure beyond 336 h (urgency 2)'
+        """
+        text = f"p_fail >= {self.threshold:g}"
+        if self.rise_rows:
+            text += f" once risen {self.rise_factor:g}-fold over the last {self.rise_rows} {row}"
+        if self.urgency:
+            text += (f", weighted by the predicted time to failure beyond {self.urgency_from_h:g} h"
+                     f" (urgency {self.urgency:g})")
+        return text
+
     def risk(self, p, rul_h=None) -> np.ndarray:
         """The risk the rule orders on, per row: ``p_fail``, weighted by the remaining life
         ``rul_h`` (hours, same length) when ``urgency > 0``."""

@@ -104,9 +104,13 @@ class AssetPredictor:
         most ``window_h`` rows; exponentially weighted means start at the first row)."""
         return self.predict_histories([values], [variant])[0]
 
-    def predict_histories(self, histories: Sequence, variants: Sequence | None = None
+    def predict_histories(self, histories: Sequence, variants: Sequence | None = None, tail: int | None = None
                           ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``predict_history`` for many assets at once (one model call for all their rows)."""
+        """``predict_history`` for many assets at once (one model call for all their rows);
+        ``tail``: only each history's last ``tail`` rows are predicted (their features still
+        look back over the rows before them)."""
+        if tail is not None and tail < 1:
+            raise ValueError(f"tail must be >= 1 rows, got {tail}")
         if variants is not None and len(variants) != len(histories):
             raise ValueError(f"{len(histories)} histories but {len(variants)} variants")
         feats = []
@@ -116,7 +120,8 @@ class AssetPredictor:
                 raise ValueError(f"values must be float[n_rows >= 1, {len(self.sensors)}], got shape {w.shape}")
             if self.normalizer is not None:
                 w = self.normalizer.augment(w)
-            feats.append(self._with_prior(window_features(w, self.spec), None if variants is None else variants[i]))
+            f = self._with_prior(window_features(w, self.spec), None if variants is None else variants[i])
+            feats.append(f if tail is None else f[-tail:])
         if not feats:
             return []
         f = np.vstack(feats)

@@ -2,8 +2,9 @@
 predicted time to failure with its 10th-90th percentile interval and the probability of a
 failure within the predictor's horizon (written by detection into ``asset_health``), the
 signature detection looks for (learned from history, or the manufacturer's directions), the
-alarm level at which it opens an order (learned from history, or the service's default), and the
-anomalies since the asset's last repair: which sensors, since when, each one's time for
+alarm level at which it opens an order (learned from history, or the service's default), the
+order rule that opens an order from the predicted probability of failure (when ``prognos train``
+chose one for the product model: ``order_rules``), and the anomalies since the asset's last repair: which sensors, since when, each one's time for
 marking on the telemetry chart."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
+from detection.prediction import order_rules
 from service_api.deps import CurrentUser, DbConn
 from service_api.routes.assets import AssetId, _one_asset
 
@@ -58,6 +60,19 @@ class AnomalyMark(BaseModel):
     score: float
 
 
+class OrderRuleInfo(BaseModel):
+    rule: str = Field(description="when the predicted probability of failure opens a predictive order, "
+                                  "in words (rows are the service's hourly predictions)")
+    name: str
+    threshold: float = Field(description="p_fail (within the predictor's horizon) the rule orders at")
+    failures: int = Field(description="failures of a predictable mode in the history it was chosen on")
+    chosen_at: datetime
+    held_out_recall: float | None = Field(None, description="held-out share of failures caught within the horizon "
+                                                            "when as many orders are placed as there were failures")
+    held_out_precision: float | None = Field(None, description="held-out share of its orders at the threshold "
+                                                               "followed by a failure")
+
+
 class AssetPrediction(BaseModel):
     asset_id: str
     model_id: str
@@ -67,6 +82,8 @@ class AssetPrediction(BaseModel):
     sensors: list[SensorEvidence] = Field(description="anomalous sensors since the last repair, most first")
     anomalies: list[AnomalyMark] = Field(description="anomalies since the last repair, newest first")
     orders: list[dict[str, Any]] = Field(description="live orders of the asset with their predicted failure interval")
+    order_rule: OrderRuleInfo | None = Field(None, description="the product model's learned order rule (None: "
+                                                               "predictive orders come from detection's evidence only)")
 
 
 @router.get("/{asset_id}/prediction", response_model=AssetPrediction)
@@ -128,6 +145,19 @@ def get_prediction(
                FROM service_orders WHERE asset_id = %(asset)s AND closed_at IS NULL
                ORDER BY opened_at DESC""", p)
         orders = cur.fetchall()
-    return {"asset_id": asset_id, "model_id": asset["model_id"],
+    return {"order_rule": _order_rule(conn, asset["model_id"]),"asset_id": asset_id, "model_id": asset["model_id"],
             "since": min((s["first"] for s in sensors), default=None), "last_repair_at": p["since"],
             "modes": modes, "sensors": sensors, "anomalies": anomalies, "orders": orders}
+
+
+def _order_rule(conn, model_id: str) -> dict | None:
+    try:
+        stored = order_rules.load(conn, model_id)
+    except ValueError:      # detection logs the bad row and orders from evidence alone; so does this page
+        return None
+    if stored is None:
+        return None
+    h = stored.held_out
+    return {"rule": stored.rule.describe("h"), "name": stored.name, "threshold": stored.rule.threshold,
+            "failures": stored.failures, "chosen_at": stored.chosen_at,
+            "held_out_recall": h.get("recall_h_at_budget"), "held_out_precision": h.get("precision")}

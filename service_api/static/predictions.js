@@ -1,7 +1,7 @@
 // Predictions on the planner page: the predicted failure time with its 10th-90th percentile
 // interval and the probability of failure within the horizon (work queue and asset view), and
 // the evidence behind them: which sensors are anomalous, since when, and each anomaly marked on
-// the telemetry chart. Uses app.js's helpers (el, api, fmtTime, fmtNum, $); every API value is
+// the telemetry chart, and the product model's learned order rule (when P(fail) opens an order). Uses app.js's helpers (el, api, fmtTime, fmtNum, $); every API value is
 // inserted as text. Loaded after app.js, which calls these hooks when present.
 "use strict";
 
@@ -38,6 +38,13 @@ var predictions = (() => {
     );
   }
 
+  // The learned order rule: when the predicted probability of failure opens an order.
+  function orderRule(r) {
+    if (!r) return ["Predictive orders open from detection's evidence (no order rule learned for this model yet)."];
+    const held = r.held_out_recall === null ? "" : `; held out: ${pct(r.held_out_recall)} of failures caught within the horizon`;
+    return [`Orders also open from P(fail): ${r.rule} (chosen on ${r.failures} failures${held}).`];
+  }
+
   function render(p) {
     const box = $("#a-prediction");
     if (!box) return;
@@ -54,6 +61,7 @@ var predictions = (() => {
           "Signature", "Order level"].map((h) => el("th", {}, h)))),
         el("tbody", {}, ...p.modes.map(modeRow))),
       el("p", { id: "a-evidence" }, ...evidence),
+      el("p", { id: "a-order-rule", class: "muted" }, ...orderRule(p.order_rule)),
     );
   }
 

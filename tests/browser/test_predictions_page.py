@@ -39,6 +39,7 @@ def test_predicted_failure_interval_and_evidence_are_shown(page, page_data, sett
     expect(bearing).to_contain_text(" – ")
     expect(page.locator("#a-evidence")).to_contain_text("Anomalous since")
     expect(page.locator("#a-evidence")).to_contain_text("vibration_rms (2×")
+    expect(page.locator("#a-order-rule")).to_contain_text("from detection's evidence")    # no order rule learned
     expect(page.locator("#chart svg line.anom-here")).to_have_count(2)
     page.select_option("#a-sensor", "bearing_temp")          # other sensors' anomalies: ticks
     expect(page.locator("#chart svg line.anom-other")).to_have_count(2)
