@@ -23,9 +23,18 @@ train`` learns them per product model from what the platform has recorded:
    the end of the history are left out of precision (the outcome of some is not known yet, and
    counting only those already known true would flatter). A failure
    is *caught* when the level was reached ``LEAD_H`` or more before it, since the last repair.
-   The platform does not know which degradation a preventive maintenance removed, so an order
-   whose life a preventive maintenance ended, with no failure of its mode, has an unknown outcome
-   and is left out of precision too. An order whose life still runs at the end of the history,
+   An order whose life a repair ended (any kind: another mode's corrective repair, a predictive
+   one, a preventive maintenance) with no failure of its mode is judged by that repair's
+   *as-found* report (``repairs.detail.as_found``: the technician's grade of every mode of the
+   asset, :data:`schemas.telemetry.AS_FOUND_GRADES`): *true* when the grade of the order's mode
+   says its degradation was under way (:data:`UNDER_WAY`: ``worn`` or worse, the product's
+   meaning of the grades, not tuned), *false* when ``good``. Without a report (older histories,
+   other sources) it is as before: the platform does not know which degradation a preventive
+   maintenance removed, so an order whose life a preventive maintenance ended has an unknown
+   outcome and is left out of precision too, and one whose life another mode's repair ended
+   counts false. A slow mode (fouling) caught weeks ahead is often on a life another mode's
+   failure ends first: without the report its true orders looked false and its levels were
+   learned high. An order whose life still runs at the end of the history,
    with no failure of its mode yet, counts false once it is older than a quantile ``q`` of the
    leads (order to failure) of the true orders of its mode at that level in the same history,
    and at least ``HORIZON_H`` (:func:`_known`); younger, its outcome is not known yet. Slow
@@ -90,6 +99,7 @@ from psycopg.types.json import Jsonb
 from detection.kernels.evidence import evidence_update, mode_scores
 from detection.reader import Batch
 from prognos.logs import event
+from schemas.telemetry import AS_FOUND_GRADES
 
 log = logging.getLogger("prognos.levels")
 
@@ -107,6 +117,9 @@ SCORE_GRID = (2.0, 3.0, 4.0)
 LEVEL_GRID = tuple(float(x) for x in np.round(np.geomspace(0.02, 0.9, 41), 4))
 #: Hours of telemetry per replay read.
 CHUNK_H = 6.0
+#: As-found grades (:data:`schemas.telemetry.AS_FOUND_GRADES`) that say a mode's degradation was
+#: under way: ``worn`` and worse (``good``: nothing to see).
+UNDER_WAY = AS_FOUND_GRADES[AS_FOUND_GRADES.index("worn"):]
 
 
 #: Which level of the plateau a rule takes (``default``: the one nearest the shipped default level).
@@ -258,6 +271,9 @@ class Replay:
     start: float                # first replayed time
     end: float                  # end of the history
     defaults: np.ndarray        # float[modes]: the default (hand-tuned) level of each mode
+    as_found: dict[str, dict[float, dict]] = field(default_factory=dict)
+    """asset -> {repair finish time: the technician's as-found report (mode -> grade)}: only
+    repairs that carry one."""
 
 
 def replay(settings, config, models: list[str] | None = None, *, since: datetime | None = None,
@@ -310,10 +326,14 @@ def replay(settings, config, models: list[str] | None = None, *, since: datetime
             failures.setdefault(svc.catalog.asset_model.get(asset), []).append((asset, mode, started.timestamp()))
         repairs: dict[str, list] = {}
         preventive: dict[str, list] = {}
-        for asset, finished, kind in svc.conn.execute("SELECT asset_id, finished_at, kind FROM repairs"):
+        as_found: dict[str, dict[float, dict]] = {}
+        for asset, finished, kind, found in svc.conn.execute(
+                "SELECT asset_id, finished_at, kind, detail->'as_found' FROM repairs"):
             repairs.setdefault(asset, []).append(finished.timestamp())
             if kind == "preventive":
                 preventive.setdefault(asset, []).append(finished.timestamp())
+            if isinstance(found, dict) and found:
+                as_found.setdefault(asset, {})[finished.timestamp()] = found
         out = {}
         for model_id in models:
             info = svc.catalog.models[model_id]
@@ -327,7 +347,8 @@ def replay(settings, config, models: list[str] | None = None, *, since: datetime
                 [f for f in failures.get(model_id, []) if f[1] in info.modes],
                 {a: np.sort(np.asarray(v)) for a, v in repairs.items() if svc.catalog.asset_model.get(a) == model_id},
                 {a: np.sort(np.asarray(v)) for a, v in preventive.items() if svc.catalog.asset_model.get(a) == model_id},
-                fit_end.timestamp(), t1.timestamp(), default_levels(info, config))
+                fit_end.timestamp(), t1.timestamp(), default_levels(info, config),
+                {a: v for a, v in as_found.items() if svc.catalog.asset_model.get(a) == model_id})
         event(log, "levels_replayed", models=models, rows={m: len(r.t) for m, r in out.items()},
               start=fit_end.isoformat(), end=t1.isoformat())
         return out
@@ -406,9 +427,13 @@ def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, se
                 k = int(np.searchsorted(reps, t, side="right"))
                 life_end = reps[k] if k < len(reps) else np.inf       # the repair that ended the order's life
                 after = [tf for tf in fail_at.get(a, []) if t < tf <= max(t + horizon, life_end)]
+                found = _found(r, a, life_end, mode)
                 if after:
                     n_known, n_true = n_known + 1, n_true + 1
                     lv_leads.append((min(after) - t) / 3600.0)
+                elif found is not None:           # the repair that ended the life graded the mode
+                    n_known += 1
+                    n_true += found in UNDER_WAY
                 elif not (np.isfinite(life_end) and np.isin(life_end, r.preventive.get(a, ())).any()):
                     n_known += 1                  # no failure of the mode; its life not ended by a maintenance
                     if not np.isfinite(life_end):
@@ -421,6 +446,13 @@ def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, se
         out[mode] = {"failures": len(fails), "caught": caught, "orders": orders, "true": true,
                      "leads": leads, "running": running}
     return out
+
+
+def _found(r: Replay, asset: str, life_end: float, mode: str) -> str | None:
+    """The as-found grade of ``mode`` that the repair finishing at ``life_end`` reported (None:
+    no report, or the life still runs)."""
+    grade = r.as_found.get(asset, {}).get(life_end, {}).get(mode) if np.isfinite(life_end) else None
+    return grade if grade in AS_FOUND_GRADES else None
 
 
 def _known(e: dict, censor_q: float, n: int | None = None) -> np.ndarray:
@@ -527,6 +559,7 @@ def learn(r: Replay, config, levels=LEVEL_GRID, rule: Rule | None = None) -> Lev
               "censor_q": rule.censor_q, "min_failures": MIN_FAILURES,
               "lead_h": LEAD_H, "horizon_h": HORIZON_H,
               "no_level_met_target": sorted(m for m in r.modes if d["enough"][m] and m not in pick),
+              "as_found_reports": sum(len(v) for v in r.as_found.values()),
               "history": {"start": datetime.fromtimestamp(r.start, timezone.utc).isoformat(),
                           "end": datetime.fromtimestamp(r.end, timezone.utc).isoformat(), "rows": int(len(r.t))},
               "grid": d["tried"]}
@@ -539,6 +572,7 @@ def _subset(r: Replay, rows: np.ndarray, assets: set) -> Replay:
     return replace(r, assets=r.assets[rows], t=r.t[rows], best=r.best[rows], score=r.score[rows],
                    failures=[f for f in r.failures if f[0] in assets],
                    repairs={a: v for a, v in r.repairs.items() if a in assets},
+                   as_found={a: v for a, v in r.as_found.items() if a in assets},
                    preventive={a: v for a, v in r.preventive.items() if a in assets})
 
 

@@ -1,4 +1,5 @@
-"""Device catalogue: device -> asset, model and the model's sensor positions and ranges.
+"""Device catalogue: device -> asset, model, the model's sensor positions and ranges and its
+failure modes (which a repair's as-found report may name).
 
 Loaded from ``devices``/``assets``/``sensors`` and refreshed in the background (every
 ``refresh_s``) and on a miss, with a negative cache so a flood of messages from an unknown
@@ -19,7 +20,8 @@ SELECT d.device_id, d.asset_id, a.model_id, d.status,
        coalesce(array_agg(s.position ORDER BY s.position) FILTER (WHERE s.name IS NOT NULL), '{}'),
        coalesce(array_agg(s.min_value ORDER BY s.position) FILTER (WHERE s.name IS NOT NULL), '{}'),
        coalesce(array_agg(s.max_value ORDER BY s.position) FILTER (WHERE s.name IS NOT NULL), '{}'),
-       coalesce(array_agg(s.unit ORDER BY s.position) FILTER (WHERE s.name IS NOT NULL), '{}')
+       coalesce(array_agg(s.unit ORDER BY s.position) FILTER (WHERE s.name IS NOT NULL), '{}'),
+       (SELECT coalesce(array_agg(f.mode ORDER BY f.mode), '{}') FROM failure_modes f WHERE f.model_id = a.model_id)
 FROM devices d
 JOIN assets a USING (asset_id)
 LEFT JOIN sensors s ON s.model_id = a.model_id
@@ -29,14 +31,14 @@ GROUP BY d.device_id, d.asset_id, a.model_id, d.status
 
 
 def _info(row) -> DeviceInfo:
-    device_id, asset_id, model_id, status, names, positions, lo, hi, units = row
+    device_id, asset_id, model_id, status, names, positions, lo, hi, units, modes = row
     width = (max(positions) + 1) if positions else 0
     los = [float("inf")] * width           # a gap in positions accepts nothing there
     his = [float("-inf")] * width
     for p, a, b in zip(positions, lo, hi):
         los[p], his[p] = a, b
     return DeviceInfo(device_id, asset_id, model_id, dict(zip(names, positions)),
-                      tuple(los), tuple(his), status == "active", dict(zip(names, units)))
+                      tuple(los), tuple(his), status == "active", dict(zip(names, units)), tuple(modes))
 
 
 class DeviceCatalog:

@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta, timezone
 import orjson
 
 from schemas.telemetry import (MAX_FUTURE, MAX_MESSAGE_BYTES, MAX_READINGS_PER_MESSAGE,
-                               MODE_EVENTS, STATE_EVENTS)
+                               MODE_EVENTS, STATE_EVENTS, as_found_error)
 
 _FUTURE_S = MAX_FUTURE.total_seconds()
 _FLOAT32_MAX = 3.4028234e38
@@ -49,7 +49,7 @@ _NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
 _DEVICE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 REASONS = ("oversized", "bad_topic", "malformed_json", "schema", "wrong_type", "non_finite",
            "unknown_device", "revoked_device", "unknown_sensor", "out_of_range", "future_time",
-           "too_old", "duplicate_in_message")
+           "too_old", "duplicate_in_message", "unknown_mode")
 
 
 class Rejected(ValueError):
@@ -73,6 +73,7 @@ class DeviceInfo:
     hi: tuple[float, ...]
     active: bool = True
     units: dict[str, str] = field(default_factory=dict)
+    modes: tuple[str, ...] | None = None   # the model's failure modes (None: not known here)
 
     @property
     def width(self) -> int:
@@ -273,8 +274,10 @@ class StateEvent:
     detail: dict
 
 
-def parse_state(payload: bytes, device_id: str, *, now: float, oldest: float) -> StateEvent:
-    """One state event (contract ``state.v1.json``); Rejected on any fault."""
+def parse_state(payload: bytes, device_id: str, *, now: float, oldest: float,
+                modes: tuple[str, ...] | None = None) -> StateEvent:
+    """One state event (contract ``state.v1.json``); Rejected on any fault. ``modes``: the
+    device model's failure modes, which a ``detail.as_found`` report may name (None: any name)."""
     doc = _load(payload)
     if type(doc) is not dict:
         raise Rejected("schema", f"payload must be a JSON object, got {type(doc).__name__}")
@@ -299,7 +302,17 @@ def parse_state(payload: bytes, device_id: str, *, now: float, oldest: float) ->
     detail = doc.get("detail", {})
     if not isinstance(detail, dict):
         raise Rejected("schema", "detail must be an object")
+    if "as_found" in detail:
+        _check_as_found(detail["as_found"], kind, modes)
     return StateEvent(device_id, t, kind, mode, code, detail)
+
+
+def _check_as_found(found, kind: str, modes: tuple[str, ...] | None) -> None:
+    """A repair's as-found report (:func:`schemas.telemetry.as_found_error`)."""
+    if kind != "repair_finished":
+        raise Rejected("schema", f"as_found belongs on a repair_finished event, not {kind}")
+    if (err := as_found_error(found, modes)) is not None:
+        raise Rejected(*err)
 
 
 def now_utc() -> datetime:

@@ -243,7 +243,8 @@ class IngestWorker:
                             keys[k] = None
                             b.rows.append((micros, device_id, vals, text))
                 else:
-                    b.events.append((parse_state(payload, device_id, now=received_at, oldest=oldest),
+                    b.events.append((parse_state(payload, device_id, now=received_at, oldest=oldest,
+                                                      modes=info.modes),
                                      info.asset_id))
             except Rejected as exc:
                 b.dead.append((topic, device_id, exc.reason, exc.detail, payload))

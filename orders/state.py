@@ -48,6 +48,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from orders.events import emit
+from schemas.telemetry import as_found_error
 
 STATUSES = ("proposed", "approved", "scheduled", "in_progress", "on_hold", "completed", "rejected",
             "cancelled")
@@ -438,16 +439,23 @@ def complete_repaired(conn, repair_id: int, asset_id: str, mode: str, finished_a
 
 
 def complete_by_technician(conn, order_id: int, *, actor: str, at: datetime, first_time_fix: bool,
-                           note: str = "") -> dict:
+                           note: str = "", as_found: dict[str, str] | None = None) -> dict:
     """A technician completes an order in progress: the repair is recorded from the start of work
-    (the latest move to in_progress) to ``at``, with the technician's first-time-fix answer.
-    (``at`` cannot precede the start: no change may precede the order's last one.)"""
+    (the latest move to in_progress) to ``at``, with the technician's first-time-fix answer and,
+    when given, the as-found condition of the asset's failure modes (``as_found``: mode -> one of
+    :data:`schemas.telemetry.AS_FOUND_GRADES`, any of the asset model's modes; stored in
+    ``repairs.detail.as_found`` as a device's repair report is). (``at`` cannot precede the
+    start: no change may precede the order's last one.)"""
     with conn.cursor() as cur:
-        cur.execute("SELECT asset_id, mode, kind, opened_at FROM service_orders WHERE order_id = %s",
-                    (order_id,))
+        cur.execute("SELECT o.asset_id, o.mode, o.kind, o.opened_at, a.model_id FROM service_orders o "
+                    "JOIN assets a USING (asset_id) WHERE o.order_id = %s", (order_id,))
         row = cur.fetchone()
         if row is None:
             raise NotFound(f"no service order {order_id}")
+        if as_found is not None:
+            cur.execute("SELECT mode FROM failure_modes WHERE model_id = %s", (row[4],))
+            if (err := as_found_error(as_found, [r[0] for r in cur.fetchall()])) is not None:
+                raise Invalid(err[1])
         cur.execute("SELECT max(at) FROM service_order_history WHERE order_id = %s AND to_status = 'in_progress'",
                     (order_id,))
         started = cur.fetchone()[0] or row[3]
@@ -458,8 +466,10 @@ def complete_by_technician(conn, order_id: int, *, actor: str, at: datetime, fir
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
            ON CONFLICT (asset_id, started_at) DO UPDATE
            SET order_id = COALESCE(repairs.order_id, EXCLUDED.order_id),
-               first_time_fix = EXCLUDED.first_time_fix, kind = EXCLUDED.kind""",
-        (row[0], row[1], order_id, row[2], started, at, first_time_fix, Jsonb({"recorded_by": actor})))
+               first_time_fix = EXCLUDED.first_time_fix, kind = EXCLUDED.kind,
+               detail = repairs.detail || (EXCLUDED.detail - 'recorded_by')""",
+        (row[0], row[1], order_id, row[2], started, at, first_time_fix,
+         Jsonb({"recorded_by": actor, **({"as_found": as_found} if as_found is not None else {})})))
     return updated
 
 

@@ -19,6 +19,7 @@ b'{"v":1,"t":"2026-11-25T10:00:00.000Z","event":"failure","mode":"bearing_wear"}
 from __future__ import annotations
 
 import math
+import re
 import time as _time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -38,7 +39,36 @@ STATE_EVENTS = ("online", "offline", "fault", "start", "stop", "failure",
                 "repair_started", "repair_finished")
 #: Events that must name the failure mode.
 MODE_EVENTS = ("failure", "repair_started", "repair_finished")
+#: As-found condition a technician may report per failure mode of the asset on a repair_finished
+#: event (``detail.as_found``: mode -> grade), worst last: ``good`` (nothing to see), ``worn``
+#: (visible wear: the degradation is under way, the part still serviceable), ``degraded``
+#: (worn beyond service: fixed while there), ``failed``.
+AS_FOUND_GRADES = ("good", "worn", "degraded", "failed")
+
+
+def as_found_error(found, modes: Sequence[str] | None = None) -> tuple[str, str] | None:
+    """What is wrong with an as-found report ``found`` (mode -> grade), as ``(reason, detail)``
+    (reason ``unknown_mode`` when it names a mode not in ``modes``, else ``schema``); None when
+    it is valid. ``modes``: the asset model's failure modes (None: any well-formed name).
+
+    >>> as_found_error({"fouling": "worn"}, ["fouling", "seal_leak"]) is None
+    True
+    >>> as_found_error({"fouling": "rusty"})[0], as_found_error({"rotor": "good"}, ["fouling"])[0]
+    ('schema', 'unknown_mode')
+    """
+    if not isinstance(found, dict):
+        return "schema", "as_found must be an object of failure mode -> grade"
+    for name, grade in found.items():
+        if not isinstance(name, str) or not _MODE_NAME.match(name):
+            return "schema", f"as_found key {str(name)[:64]!r} is not a failure mode name"
+        if modes is not None and name not in modes:
+            return "unknown_mode", f"as_found names {name!r}, not a failure mode of the asset's model"
+        if not isinstance(grade, str) or grade not in AS_FOUND_GRADES:
+            return "schema", (f"as_found grade of {name} must be one of {', '.join(AS_FOUND_GRADES)}, "
+                              f"got {str(grade)[:40]!r}")
+    return None
 CONTRACT_DIR = Path(__file__).resolve().parent / "contract"
+_MODE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
 
 TimeLike = datetime | str | float | int
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from orders.state import DECISION_REASONS, HOLD_REASONS, STATUSES
+from schemas.telemetry import AS_FOUND_GRADES
 
 T = TypeVar("T")
 
@@ -150,6 +151,8 @@ class RepairPublic(BaseModel):
     finished_at: datetime
     duration_h: float
     first_time_fix: bool | None = Field(description="the technician's word; NULL: not reported")
+    as_found: dict[str, str] | None = Field(
+        None, description="the as-found condition of the asset's failure modes the repair reported; NULL: none")
 
 
 class ServiceOrderDetail(ServiceOrderPublic):
@@ -172,6 +175,11 @@ class ServiceOrderUpdate(BaseModel):
     first_time_fix: bool | None = Field(
         None, description="required when completing: was the fault fixed on the first visit?"
     )
+    as_found: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")], Literal[AS_FOUND_GRADES]] | None = Field(
+        None, description="optional when completing: the as-found condition of the asset's failure modes "
+        "(any of its model's modes, not only the one repaired) as graded before the work: good (nothing to "
+        "see), worn (visible wear: the degradation under way, still serviceable), degraded (worn beyond "
+        "service, fixed while there), failed. Alarm-level learning uses it.")
     at: datetime | None = None
     note: str = Field("", max_length=2000, pattern=_PRINTABLE)
 

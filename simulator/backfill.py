@@ -84,7 +84,7 @@ def _record_events(cur, fleet: Fleet, events: list[dict]) -> None:
         elif ev == "repair_end":
             started = t - timedelta(hours=float(e.get("duration_h", 0.0)))
             # what the technician records; the factors drawn stay in the ground truth
-            detail = {k: e[k] for k in ("duration_h", "parts_delay_h", *OBSERVED) if k in e}
+            detail = {k: e[k] for k in ("duration_h", "parts_delay_h", *OBSERVED, "as_found") if k in e}
             cur.execute(
                 "INSERT INTO repairs (asset_id, mode, kind, started_at, finished_at, "
                 "detail) VALUES (%s, %s, %s, %s, %s, %s) "

@@ -17,6 +17,13 @@ The physics is vectorised per product model over ``(n_steps, n_devices, n_sensor
   after the SLA tier's response time and repairs in a time drawn from the failure mode, product
   model, site, the technician's skill, the hour it starts and parts availability.  Scheduled preventive maintenance
   partly restores health; :meth:`Fleet.apply_maintenance` acts on a predictive order.
+* **As-found condition**: every visit (corrective, predictive, preventive) reports in its
+  ``repair_end`` event a grade per failure mode as the technician found it before working
+  (``as_found``: :data:`GRADES` by the bands :data:`GRADE_BANDS` of the mode's damage; the mode
+  that failed is ``failed``), misgraded by one step with chance :data:`MISGRADE_P` per mode (the
+  platform is not told).  A mode reported ``degraded`` or worse is fixed while there (its
+  degradation removed at the end of the visit, listed as ``restored``), as the platform assumes
+  when it resets the asset on any repair; a ``worn`` one is left running.
 * **Sensor faults** (not equipment failures): stuck values, dropouts and spiky episodes, plus
   isolated missing values.
 
@@ -45,6 +52,7 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 from scipy.signal import lfilter
 
+from schemas.telemetry import AS_FOUND_GRADES
 from simulator.catalog import CATALOG, ProductModel
 from simulator.geography import place_sites
 from simulator.ground_truth import GroundTruth, rfc3339
@@ -71,6 +79,16 @@ REGIONS = ("north", "south", "east", "west", "central")
 # preventive maintenance: fraction of progress left per mode (fouling cleaned, bearings
 # lubricated, seals adjusted, connections re-torqued)
 PM_KEEP = {"bearing_wear": 0.6, "seal_leak": 0.7, "fouling": 0.0, "electrical": 0.8}
+# as-found condition a technician reports for every failure mode on any visit (failure
+# reporting as in Maximo / SAP PM work-order closure): grade bands on the mode's damage
+# (progress ** shape, what moves its sensors; 0 = as new, 1 = failed). ``good``: below
+# GRADE_BANDS[0] (within a new machine's tolerance, nothing to see); ``worn``: visible wear, the
+# degradation is under way but the part is serviceable; ``degraded``: at or above GRADE_BANDS[1],
+# the technician replaces or cleans it while there; ``failed``: the mode that failed.
+GRADES = AS_FOUND_GRADES     # the contract's grades (schemas.telemetry)
+GRADE_BANDS = (0.1, 0.5)
+#: chance a technician misgrades a mode by one step (up or down); the platform is not told
+MISGRADE_P = 0.1
 
 
 @dataclass
@@ -157,6 +175,9 @@ class _Group:
         # which technician comes: a stream of its own, so the other draws stay as they were
         self.tech_rng = [np.random.Generator(np.random.PCG64(
             np.random.SeedSequence([spec.seed, int(r), 2]))) for r in rows]
+        # the technician's misgrading of the as-found condition: a stream of its own too
+        self.grade_rng = [np.random.Generator(np.random.PCG64(
+            np.random.SeedSequence([spec.seed, int(r), 3]))) for r in rows]
         self._philox_key = (int(spec.seed) % (1 << 60)) * 64 + gidx
         self.rows = np.array(rows, np.int64)
         self.asset_ids = [assets[r].asset_id for r in rows]
@@ -515,6 +536,7 @@ class Fleet:
         if kind == "preventive":
             return self._preventive(g, i, t, order_id)
         m = self._mode_index(g, mode)
+        found = self._as_found(g, i, t)
         was = bool(g.active[i, m] and g.onset_t[i, m] <= t)
         damage = float(np.clip(g.prog[i, m], 0, 1) ** g.shape[m]) if was else 0.0
         g.active[i, m] = False
@@ -528,7 +550,7 @@ class Fleet:
         ev = self._log(t, g, i, "maintenance", mode, kind=kind, restored=was,
                        damage=round(damage, 4), order_id=order_id)
         self._planned_stop(g, i, t, dur * HOUR, mode, kind, order_id, visit_detail={
-            **record(tech, True), "drawn": {"site_factor": round(float(g.site_repair[i]), 4),
+            **record(tech, True), "as_found": found, "drawn": {"site_factor": round(float(g.site_repair[i]), 4),
                                             "model_factor": g.pm.repair_factor, "noise": round(noise, 4),
                                             **drawn}})
         return ev
@@ -566,8 +588,50 @@ class Fleet:
                        {"duration_h": round(dur_s / HOUR, 3), "order_id": order_id,
                         "parts_delay_h": 0.0, **(visit_detail or {})})
 
+    def _true_grade(self, g: _Group, i: int, t: float, m: int) -> int:
+        """Index in :data:`GRADES` of mode ``m``'s condition (the truth, before any misgrading)."""
+        if not (g.predictable[m] and g.active[i, m] and g.onset_t[i, m] <= t):
+            return 0
+        damage = float(np.clip(g.prog[i, m], 0, 1) ** g.shape[m])
+        return int(np.searchsorted(GRADE_BANDS, damage, side="right"))
+
+    def _as_found(self, g: _Group, i: int, t: float, failed: int | None = None) -> dict[str, str]:
+        """What a technician reports for every mode of asset ``i`` at ``t`` (before working on it):
+        the grade of :data:`GRADE_BANDS` (``failed`` for the mode that failed), misgraded by one
+        step with chance :data:`MISGRADE_P` per mode."""
+        out = {}
+        rng = g.grade_rng[i]
+        for m, mode in enumerate(g.modes):
+            k = len(GRADES) - 1 if m == failed else self._true_grade(g, i, t, m)
+            if rng.random() < MISGRADE_P:
+                k = min(max(k + (1 if rng.random() < 0.5 else -1), 0), len(GRADES) - 1)
+            out[mode] = GRADES[k]
+        return out
+
+    def _restore_found(self, g: _Group, i: int, mode: str | None, as_found: dict) -> list[str]:
+        """At the end of a visit the technician also fixes every other mode he found ``degraded``
+        (or worse): its degradation, if any, is removed, as the platform assumes when it resets
+        the asset on any repair. Returns the modes restored (the truth: a degradation was gone)."""
+        restored = []
+        for m, name in enumerate(g.modes):
+            if name == mode or GRADES.index(as_found.get(name, "good")) < GRADES.index("degraded"):
+                continue
+            if g.active[i, m]:
+                restored.append(name)
+                self._reset_mode(g, i, m)
+        return restored
+
+    @staticmethod
+    def _reset_mode(g: _Group, i: int, m: int) -> None:
+        g.active[i, m] = False
+        g.prog[i, m] = 0.0
+        g.onset_t[i, m] = np.inf
+        g.H[i, m] = 0.0
+        g.E[i, m] = g.ev_rng[i].exponential(1.0)
+
     def _preventive(self, g: _Group, i: int, t: float, order_id=None) -> dict:
         cleared, reduced = [], []
+        found = self._as_found(g, i, t)
         for m, mode in enumerate(g.modes):
             if not (g.predictable[m] and g.active[i, m] and g.onset_t[i, m] <= t):
                 continue
@@ -586,7 +650,8 @@ class Fleet:
         self._schedule(float(g.next_pm[i]), "pm", g.pm.model_id, i)
         ev = self._log(t, g, i, "maintenance", None, kind="preventive", cleared=cleared,
                        reduced=reduced, order_id=order_id)
-        self._planned_stop(g, i, t, 3.0 * HOUR * g.site_repair[i], None, "preventive", order_id)
+        self._planned_stop(g, i, t, 3.0 * HOUR * g.site_repair[i], None, "preventive", order_id,
+                           visit_detail={"as_found": found})
         return ev
 
     def _run_actions(self, t_now: float):
@@ -602,13 +667,9 @@ class Fleet:
                 _, mid, i, mode, rkind, planned, detail = action
                 g = self.groups[mid]
                 if rkind == "corrective" and mode in g.modes:
-                    m = g.modes.index(mode)
-                    g.active[i, m] = False
-                    g.prog[i, m] = 0.0
-                    g.onset_t[i, m] = np.inf
-                    g.H[i, m] = 0.0
-                    g.E[i, m] = g.ev_rng[i].exponential(1.0)
-                self._log(t, g, i, "repair_end", mode, kind=rkind,
+                    self._reset_mode(g, i, g.modes.index(mode))
+                restored = self._restore_found(g, i, mode, detail.get("as_found", {}))
+                self._log(t, g, i, "repair_end", mode, kind=rkind, restored=restored or None,
                           **{k: v for k, v in detail.items() if k != "downtime_h"})
                 self._log(t, g, i, "downtime_end", mode, planned=planned,
                           duration_h=round((t - g.down_from[i]) / HOUR, 3))
@@ -634,7 +695,7 @@ class Fleet:
                                     float(g.tz[i]))
         rep_h = g.mttr[m] * g.pm.repair_factor * g.site_repair[i] * noise * factor + parts_h
         detail = {"duration_h": round(rep_h, 3), "parts_delay_h": round(parts_h, 3),
-                  **record(tech, parts_h == 0.0),
+                  **record(tech, parts_h == 0.0), "as_found": self._as_found(g, i, t, failed=m),
                   "drawn": {"site_factor": round(float(g.site_repair[i]), 4),
                             "model_factor": g.pm.repair_factor, "noise": round(noise, 4), **drawn}}
         g.down_from[i] = t

@@ -146,8 +146,9 @@ class GroundTruth:
                 out.append(Episode(*key, open_.pop(key), parse_time(e["t"]), "failure"))
             elif e["event"] == "maintenance" and e.get("restored") and key in open_:
                 out.append(Episode(*key, open_.pop(key), parse_time(e["t"]), "maintenance"))
-            elif e["event"] == "maintenance" and e.get("kind") == "preventive":
-                for m in e.get("cleared", []):
+            elif ((e["event"] == "maintenance" and e.get("kind") == "preventive")
+                  or (e["event"] == "repair_end" and e.get("restored"))):
+                for m in e.get("cleared", []) + e.get("restored", []):
                     k = (e["asset_id"], m)
                     if k in open_:
                         out.append(Episode(*k, open_.pop(k), parse_time(e["t"]), "maintenance"))

@@ -273,7 +273,7 @@ class LiveRunner:
                 if order_id:
                     detail["order_id"] = order_id
                 if name == "repair_finished":      # what the technician records
-                    detail.update({k: e[k] for k in OBSERVED if k in e})
+                    detail.update({k: e[k] for k in (*OBSERVED, "as_found") if k in e})
             if detail:
                 msg["detail"] = detail
             # pending readings before the event go first (keeps each device's stream ordered)

@@ -98,8 +98,10 @@ def score_orders(orders: Iterable, ground_truth: GroundTruth, horizon_h: float =
             last_fixed[key] = t
             if trouble[key] and trouble[key][-1][1] is None:
                 trouble[key][-1][1] = t
-        elif ev == "maintenance":
-            modes = [e.get("mode")] if e.get("kind") == "predictive" else e.get("cleared", [])
+        if ev == "maintenance" or (ev == "repair_end" and e.get("restored")):
+            # a maintenance, or any repair that also fixed the other modes it found degraded
+            modes = ([e.get("mode")] if ev == "maintenance" and e.get("kind") == "predictive"
+                     else e.get("cleared", []) + e.get("restored", []))
             for m in modes:
                 k = (e["asset_id"], m)
                 if k in onset_open:

@@ -150,9 +150,22 @@ def test_full_life_cycle_with_roles_history_and_repair(client, tokens, db, fleet
                            "at": (arrived - timedelta(hours=1)).isoformat()})
     assert r.status_code == 422
     done_at = NOW - timedelta(minutes=30)
+    # the as-found report: grades of the model's modes only, and only when completing
+    for bad in ({"bearing_wear": "rusty"}, {"flux_capacitor": "good"}, {"Bearing": "good"}, ["good"]):
+        r = client.patch(url, headers=tokens["technician"],
+                         json={"status": "completed", "first_time_fix": False, "at": done_at.isoformat(),
+                               "as_found": bad})
+        assert r.status_code == 422, (bad, r.text)
+    assert client.patch(url, headers=tokens["technician"],
+                        json={"status": "on_hold", "reason": "waiting_parts",
+                              "as_found": {"seal_leak": "good"}}).status_code == 422
+    found = {"bearing_wear": "failed", "seal_leak": "worn", "electrical": "good"}
     r = client.patch(url, headers=tokens["technician"],
-                     json={"status": "completed", "first_time_fix": False, "at": done_at.isoformat()})
+                     json={"status": "completed", "first_time_fix": False, "at": done_at.isoformat(),
+                           "as_found": found})
     assert r.status_code == 200, r.text
+    assert db.execute("SELECT detail->'as_found', detail->>'recorded_by' FROM repairs WHERE order_id = %s",
+                      (oid,)).fetchone() == (found, "technician:orders-technician")
     o = r.json()
     assert o["status"] == "completed" and o["first_time_fix"] is False
     assert datetime.fromisoformat(o["closed_at"]) == done_at
@@ -164,6 +177,7 @@ def test_full_life_cycle_with_roles_history_and_repair(client, tokens, db, fleet
     assert "parts ordered" in o["history"][1]["note"] and "tech-7" in o["history"][1]["note"]
     [rep] = o["repairs"]
     assert rep["duration_h"] == pytest.approx(2.5) and rep["first_time_fix"] is False
+    assert rep["as_found"] == found
     assert rep["kind"] == "predictive" and rep["mode"] == "bearing_wear"
     # a completed order is final
     assert client.patch(url, headers=tokens["admin"], json={"status": "cancelled"}).status_code == 409

@@ -269,3 +269,28 @@ def test_the_simulators_malformed_payloads_are_all_refused():
         except Rejected:
             continue
         pytest.fail(f"the simulator's malformed payload {kind!r} is accepted")
+
+
+def test_as_found_is_checked_against_the_grades_and_the_models_modes():
+    modes = ("bearing_wear", "fouling")
+    ok = {"v": 1, "t": "2026-11-25T10:00:00.000Z", "event": "repair_finished", "mode": "bearing_wear",
+          "detail": {"as_found": {"bearing_wear": "failed", "fouling": "worn"}}}
+    got = parse_state(orjson.dumps(ok), "pump-1", now=NOW, oldest=OLDEST, modes=modes)
+    assert got.detail["as_found"] == {"bearing_wear": "failed", "fouling": "worn"}
+    jsonschema.validate(ok, STATE_SCHEMA)
+    for found, kind, reason in [({"fouling": "rusty"}, "repair_finished", "schema"),
+                                ({"fouling": 3}, "repair_finished", "schema"),
+                                ("worn", "repair_finished", "schema"),
+                                ({"Fouling": "worn"}, "repair_finished", "schema"),
+                                ({"rotor": "good"}, "repair_finished", "unknown_mode"),
+                                ({"fouling": "worn"}, "failure", "schema")]:
+        doc = {**ok, "event": kind, "detail": {"as_found": found}}
+        with pytest.raises(Rejected) as exc:
+            parse_state(orjson.dumps(doc), "pump-1", now=NOW, oldest=OLDEST, modes=modes)
+        assert exc.value.reason == reason, found
+        if reason == "schema" and kind == "repair_finished":
+            with pytest.raises(jsonschema.ValidationError):
+                jsonschema.validate(doc, STATE_SCHEMA)
+    # a mode name the model does not have passes where the modes are not known (the schema alone)
+    doc = {**ok, "detail": {"as_found": {"rotor": "good"}}}
+    assert parse_state(orjson.dumps(doc), "pump-1", now=NOW, oldest=OLDEST).detail["as_found"] == {"rotor": "good"}

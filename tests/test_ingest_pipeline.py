@@ -175,6 +175,41 @@ def test_state_events_open_and_close_downtime_repairs_and_orders(settings, db, u
     assert (hist[0][4], hist[1][4]) == (r_start, r_end)
 
 
+def test_as_found_report_lands_in_the_repair_and_bad_ones_are_dead_lettered(settings, db, uid):
+    creds = make_fleet(db, settings, uid, n=1)
+    dev = next(iter(creds))
+    asset = f"A-{uid}-0"
+    db.execute("INSERT INTO failure_modes (model_id, mode, mttr_h) VALUES (%s, 'fouling', 3)", (f"M-{uid}",))
+    t = time.time() - 3600
+    finished = {"event": "repair_finished", "mode": "bearing_wear", "detail": {"kind": "preventive"}}
+    bad = {   # (reason, as_found, event)
+        "grade": ("schema", {"fouling": "rusty"}, "repair_finished"),
+        "mode": ("unknown_mode", {"flux_capacitor": "good"}, "repair_finished"),
+        "shape": ("schema", ["good"], "repair_finished"),
+        "event": ("schema", {"fouling": "worn"}, "failure"),
+    }
+    with IngestThread(settings), FleetPublisher(settings, creds) as pub:
+        for k, (_, found, kind) in enumerate(bad.values()):
+            pub.publish_state(dev, {**finished, "event": kind, "t": t + k,
+                                    "detail": {"kind": "preventive", "as_found": found}})
+        pub.publish_state(dev, {**finished, "t": t + 600,
+                                "detail": {"kind": "preventive",
+                                           "as_found": {"bearing_wear": "good", "fouling": "degraded"}}})
+        pub.publish_state(dev, {**finished, "t": t + 1200})            # no report: as before
+        assert pub.flush(30)
+        wait_for(lambda: db.execute("SELECT count(*) FROM repairs WHERE asset_id = %s",
+                                    (asset,)).fetchone()[0] == 2, what="repair rows")
+        dead = wait_for(lambda: (r := db.execute(
+            "SELECT reason, detail FROM dead_letters WHERE client_id = %s ORDER BY id", (dev,)).fetchall())
+            and len(r) == len(bad) and r, what="dead letters")
+    assert [r[0] for r in dead] == [v[0] for v in bad.values()]
+    assert "rusty" in dead[0][1] and "flux_capacitor" in dead[1][1]
+    rows = db.execute("SELECT kind, detail->'as_found' FROM repairs WHERE asset_id = %s ORDER BY finished_at",
+                      (asset,)).fetchall()
+    assert rows == [("preventive", {"bearing_wear": "good", "fouling": "degraded"}), ("preventive", None)]
+    assert db.execute("SELECT count(*) FROM device_events WHERE device_id = %s", (dev,)).fetchone()[0] == 2
+
+
 def test_rollups_summarise_minutes_and_hours(settings, db, uid):
     creds = make_fleet(db, settings, uid, n=1)
     dev = next(iter(creds))

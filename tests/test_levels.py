@@ -136,6 +136,35 @@ def test_order_outcomes_follow_the_history():
     assert len(ev["running"][0]) == 1 and 39 < ev["running"][0][0] / 24 < 40  # C's life still runs
 
 
+def test_a_life_another_repair_ended_is_judged_by_its_as_found_report():
+    """An order on a life that a repair ended with no failure of its mode: true when the repair
+    found the mode ``worn`` or worse, false when ``good``; without a report, as before (another
+    mode's repair: false; a preventive maintenance: unknown). Failures still decide first."""
+    d = 86400.0
+    t = np.arange(0, 40 * d, 600.0)
+    names = ["W", "D", "G", "N", "P", "Q", "F"]
+    flagged = np.concatenate([t < 5 * d] * len(names))                  # every asset's order on day ~0
+    end = {a: np.array([6 * d]) for a in names}                          # a repair ends each life on day 6
+    found = {"W": "worn", "D": "degraded", "G": "good", "Q": "good", "F": "good"}
+    r = levels.Replay("M", ["foul", "wear"], np.repeat(np.array(names, dtype=object), len(t)), np.tile(t, len(names)),
+                      np.where(flagged, 0, -1).astype(np.int8), np.where(flagged, 5.0, 0.0),
+                      failures=[("N", "wear", 5.9 * d), ("F", "foul", 5.5 * d)], repairs=end,
+                      preventive={"P": np.array([6 * d]), "Q": np.array([6 * d])}, start=0.0, end=40 * d,
+                      defaults=np.array([0.45, 0.45]),
+                      as_found={a: {6 * d: {"foul": g, "wear": "failed"}} for a, g in found.items()})
+    ev = levels.evaluate(r, 24.0, 3.0, levels=(0.5,))["foul"]
+    # W, D: true (under way); G, Q: false (good, whatever the repair's kind); N: another mode's
+    # repair without a report, false as before; P: a maintenance without a report, unknown;
+    # F: its own mode failed, true whatever the (misgraded) report says
+    assert ev["orders"] == [6] and ev["true"] == [3]
+    assert levels.UNDER_WAY == ("worn", "degraded", "failed")
+    # the inner split's parts keep their assets' reports
+    part = levels._subset(r, np.isin(r.assets, ["W", "G"]), {"W", "G"})
+    assert set(part.as_found) == {"W", "G"}
+    e = levels.evaluate(part, 24.0, 3.0, levels=(0.5,))["foul"]
+    assert (e["orders"], e["true"]) == ([2], [1])
+
+
 def _slow(leads_d, running_d, end_d=100.0) -> levels.Replay:
     """One slow mode: per lead in ``leads_d`` an asset whose evidence builds from day 2 until it
     fails that many days later (then repaired); per age in ``running_d`` an asset whose evidence

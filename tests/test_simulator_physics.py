@@ -278,3 +278,46 @@ def test_any_chunking_of_the_same_period_gives_the_same_fleet():
     eb = sorted(b.ground_truth.events, key=lambda e: (e["t"], e["asset_id"], e["event"]))
     assert ea == eb
     assert sum(e["event"] == "failure" for e in ea) > 3
+
+
+def test_repairs_report_the_as_found_condition_and_fix_what_they_find_degraded():
+    """Every visit reports a grade per mode, within one step of the true damage band (misgraded
+    now and then); a mode found degraded or worse is fixed while there; a failed mode is found
+    failed."""
+    from simulator.fleet import GRADE_BANDS, GRADES
+
+    fleet = _fleet(n=40, hazard_scale=0, pre_existing=False, sensor_faults=False, models=["PMP-200"])
+    ids = [a.asset_id for a in fleet.assets]
+    for k, aid in enumerate(ids):
+        fleet.inject(aid, "fouling", rate=1 / (15 + 8 * k))    # from new-looking to failed by day 3
+    fleet.step(None, 6 * 72, 600.0)
+    failed = {e["asset_id"] for e in fleet.ground_truth.events if e["event"] == "failure"}
+    truth = {}
+    for aid in ids:
+        if aid in failed:
+            continue
+        truth[aid] = int(np.searchsorted(GRADE_BANDS, fleet.health(aid)["fouling"], side="right"))
+        fleet.apply_maintenance(aid, "seal_leak", kind="predictive")
+    assert failed and len(set(truth.values())) == 3                    # every band is visited
+    fleet.step(None, 6 * 24 * 6, 600.0)
+    ends = {}
+    for e in fleet.ground_truth.events:
+        if e["event"] == "repair_end":
+            ends.setdefault(e["asset_id"], e)
+    off = 0
+    for aid, k in truth.items():
+        e = ends[aid]
+        assert set(e["as_found"]) == set(fleet.groups["PMP-200"].modes)
+        got = GRADES.index(e["as_found"]["fouling"])
+        assert abs(got - k) <= 1
+        off += got != k
+        assert e["as_found"]["seal_leak"] in ("good", "worn")        # nothing under way: good, or misgraded
+        fixed = got >= GRADES.index("degraded")
+        assert ("fouling" in e.get("restored", [])) == fixed
+        if fixed:
+            assert fleet.health(aid)["fouling"] == 0.0
+    assert off <= len(truth) // 2                                        # misgrading is the exception
+    for aid in failed:
+        e = ends[aid]
+        assert e["kind"] == "corrective" and e["mode"] == "fouling"
+        assert e["as_found"]["fouling"] in ("failed", "degraded")

@@ -149,7 +149,7 @@ def _order_detail(conn, order_id: int) -> dict:
         order["history"] = cur.fetchall()
         cur.execute(
             """SELECT id, asset_id, mode, order_id, kind, started_at, finished_at, first_time_fix,
-                      extract(epoch FROM finished_at - started_at) / 3600.0 AS duration_h
+                      detail->'as_found' AS as_found, extract(epoch FROM finished_at - started_at) / 3600.0 AS duration_h
                FROM repairs WHERE order_id = %s ORDER BY started_at""",
             (order_id,),
         )
@@ -189,7 +189,7 @@ def _require(user, right: str) -> None:
 
 
 def _change(conn, user, order_id: int, new_status: str | None, *, at: datetime, reason: str | None,
-            note: str, changes: dict) -> dict:
+            note: str, changes: dict, as_found: dict | None = None) -> dict:
     """Rights first (403), then whether the change is possible (409), then the values (422);
     the change itself is :func:`orders.state.transition` (one history row, one event)."""
     if new_status is not None:
@@ -202,7 +202,7 @@ def _change(conn, user, order_id: int, new_status: str | None, *, at: datetime, 
         with conn.transaction():
             if new_status == "completed":
                 state.complete_by_technician(conn, order_id, actor=user.actor, at=at, note=note,
-                                             first_time_fix=changes.get("first_time_fix"))
+                                             first_time_fix=changes.get("first_time_fix"), as_found=as_found)
             else:
                 state.transition(conn, order_id, new_status, actor=user.actor, reason=reason, note=note,
                                  at=at, changes=changes)
@@ -221,7 +221,8 @@ def update_order(conn: DbConn, user: CurrentUser, order_id: OrderId, body: Servi
       ``on_hold`` (planner or technician, with ``reason`` waiting_customer or waiting_parts; the
       SLA clocks pause) and back to the status it was held from, ``completed`` (technician;
       needs ``first_time_fix``; records the repair from the start of work to ``at``: the SLA
-      restore time), ``cancelled`` (planner, from any live status, with a ``reason``).
+      restore time; optional ``as_found``: the grade of each of the asset's failure modes as
+      found, stored with the repair), ``cancelled`` (planner, from any live status, with a ``reason``).
     - ``reason``: a reason code (``GET /service-orders/reasons``); rejecting or cancelling
       with ``false_alarm`` tells detection to re-baseline that asset and mode.
     - ``scheduled_for``, ``assignee``, ``priority``: planner, on a live order.
@@ -230,15 +231,17 @@ def update_order(conn: DbConn, user: CurrentUser, order_id: OrderId, body: Servi
 
     Every accepted change adds one history row. An impossible transition is a 409.
     """
-    changes = body.model_dump(exclude_unset=True, exclude={"note", "at", "status", "reason"})
+    changes = body.model_dump(exclude_unset=True, exclude={"note", "at", "status", "reason", "as_found"})
     changes = {k: v for k, v in changes.items() if v is not None or k == "first_time_fix"}
     if body.status is None and not changes:
         raise _unprocessable("nothing to change: give status, scheduled_for, assignee or priority")
+    if body.as_found is not None and body.status != "completed":
+        raise _unprocessable("as_found is only given when completing an order")
     at = _when(body.at)
     if "scheduled_for" in changes:
         changes["scheduled_for"] = utc(body.scheduled_for, "scheduled_for")
     return _change(conn, user, order_id, body.status, at=at, reason=body.reason, note=body.note.strip(),
-                   changes=changes)
+                   changes=changes, as_found=body.as_found)
 
 
 @router.post("/{order_id}/approve", response_model=ServiceOrderDetail)
