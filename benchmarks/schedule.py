@@ -5,6 +5,7 @@ closed loop on a simulated fleet against a greedy dispatcher.
         [--part vrptw|fleet|all] [--instances C101,R2*,...] [--time-limits 10,60]
         [--homberger N] [--ortools] [--days N] [--seed N]
         [--loop-iterations N | --loop-seconds S] [--fleets demo,fleet2000,...]
+        [--seeds 6,8,9 [--against PATH]]
 
 Solver quality: every instance goes through ``scheduling.solver.solve``, the wrapper the
 planner uses. Solomon (56 instances, all six classes) is solved with the distance-only
@@ -26,6 +27,14 @@ planner was developed on seeds 11 and 6). The closed loop's plans stop after
 ``--loop-iterations`` solver iterations (default ``schedule_fleet.PLAN_ITERATIONS``), so two
 runs of one seed give the same figures on any machine; ``--loop-seconds`` restores a
 wall-clock limit. ``--fleets`` runs a subset of the closed-loop setups.
+
+``--seeds 6,8,9`` judges a planner change on several fleets at once (the development harness,
+``schedule_fleet.run_seeds``): the 2,000-asset closed loop (or the one setup ``--fleets`` names)
+on each seed, planner and greedy in the same run, per seed and over the seeds (mean and worst
+travel ratio, smallest SLA response margin over the greedy, km by leg); ``--against PATH``, an
+earlier ``--seeds`` run of the same seeds, adds each seed's planner km change against it and
+their mean. Development seeds are 6, 8, 9 (``schedule_fleet.DEV_SEEDS``); scoring seeds are run
+one at a time with ``--seed``.
 """
 
 from __future__ import annotations
@@ -158,19 +167,35 @@ def main(argv: list[str] | None = None) -> int:
                     help="a wall-clock limit per closed-loop plan instead of iterations (not repeatable)")
     ap.add_argument("--fleets", default=None,
                     help="closed-loop setups, comma-separated (default all: demo,fleet2000,fleet2000_20_technicians)")
+    ap.add_argument("--seeds", default=None,
+                    help="judge on several fleet seeds at once, comma-separated (development: 6,8,9)")
+    ap.add_argument("--against", type=Path, default=None,
+                    help="an earlier --seeds run's JSON: each seed's planner km change against it")
     args = ap.parse_args(argv)
 
     figures: dict = {}
     summary = []
     try:
-        if args.part in ("vrptw", "all"):
+        if args.part in ("vrptw", "all") and not args.seeds:
             limits = ([float(x) for x in args.time_limits.split(",")] if args.time_limits
                       else [2.0, 5.0] if args.quick else [10.0, 60.0])
             names = args.instances.split(",") if args.instances else None
             hg = args.homberger if args.homberger is not None else (0 if args.quick else 10)
             figures.update(run_vrptw(args.data, names, limits, hg, args.quick, ortools=args.ortools))
             summary += [f"{k}={v}" for k, v in figures.items() if k.endswith("_mean")]
-        if args.part in ("fleet", "all"):
+        if args.seeds:
+            from benchmarks.schedule_fleet import PLAN_ITERATIONS, run_seeds
+            fleets = args.fleets.split(",") if args.fleets else ["fleet2000"]
+            if len(fleets) != 1:
+                raise ValueError("--seeds judges one closed-loop setup: give one --fleets")
+            against = json.loads(args.against.read_text())["dev_seeds"] if args.against else None
+            dev = run_seeds([int(x) for x in args.seeds.split(",")], args.days,
+                            args.loop_iterations or PLAN_ITERATIONS, fleets[0], against)
+            figures["dev_seeds"] = dev
+            summary += [f"{k}={dev[k]}" for k in ("mean_ratio", "worst_ratio", "min_sla_response_margin",
+                                                  "mean_km_change_vs_against") if k in dev]
+            summary += [f"seed{s}={r['ratio']}" for s, r in dev["per_seed"].items()]
+        elif args.part in ("fleet", "all"):
             from benchmarks.schedule_fleet import PLAN_ITERATIONS, run_fleet
             fleet = run_fleet(quick=args.quick, days=args.days, seed=args.seed,
                               iterations=args.loop_iterations or PLAN_ITERATIONS, seconds=args.loop_seconds,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.schedule_fleet import LEGS, order_stream, roster, simulate, staffing
+from benchmarks.schedule_fleet import LEGS, order_stream, roster, run_seeds, simulate, staffing
 
 
 @pytest.fixture(scope="module")
@@ -33,3 +33,21 @@ def test_the_km_breakdown_adds_up(small_loop, policy):
     # every km but the drive home at the shift's end is a drive to or for a visit of some kind
     assert sum(r["km_by_kind"].values()) == pytest.approx(r["km"] - r["km_by_leg"]["site_to_home"], abs=0.5)
     assert sum(r["visits_by_kind"].values()) >= r["completed"]
+
+
+def test_the_dev_harness_judges_a_change_on_several_seeds():
+    """``run_seeds`` (``benchmarks.schedule --seeds``): per seed the planner and greedy figures of
+    one run, over the seeds the mean and worst ratio and the smallest SLA response margin; the
+    same code run against its own earlier figures changes no seed's km."""
+    first = run_seeds([5, 6], days=5, iterations=200, setup="demo")
+    rows = first["per_seed"].values()
+    assert sorted(first["per_seed"]) == ["5", "6"]
+    assert first["mean_ratio"] == pytest.approx(sum(r["ratio"] for r in rows) / 2, abs=1e-4)
+    assert first["worst_ratio"] == max(r["ratio"] for r in rows)
+    assert first["min_sla_response_margin"] == min(r["sla_response_margin"] for r in rows)
+    for r in rows:
+        assert r["ratio"] == pytest.approx(r["km"] / r["greedy_km"], abs=1e-3) if r["greedy_km"] else True
+        assert sum(r["km_by_leg"].values()) == pytest.approx(r["km"], abs=0.5)
+    again = run_seeds([5, 6], days=5, iterations=200, setup="demo", against=first)
+    assert again["mean_km_change_vs_against"] == 0.0
+    assert all(r["km_change_vs_against"] == 0.0 for r in again["per_seed"].values())
