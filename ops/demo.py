@@ -53,7 +53,7 @@ def _args(argv):
                    help="the live run starts this many simulated hours in the past (default 72)")
     p.add_argument("--acceleration", type=float, default=3600.0,
                    help="simulated seconds per wall second until caught up (default 3600)")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds")
+    p.add_argument("--duration", type=float, default=None, help="stop after the simulator has run this many wall seconds (counted from its start, after training)")
     p.add_argument("--database", default=DEMO_DB,
                    help=f"the demo's own database, created (and marked) by the demo (default {DEMO_DB}); "
                         "a database the demo did not create is refused")
