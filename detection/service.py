@@ -664,13 +664,14 @@ class DetectionService:
             pred = self._predictor(model_id) if due else None
             if pred is None:
                 continue
-            windows = recent_windows(self.conn, due, at, pred.window_h, len(st.info.sensors))
-            devs = [d for d in due if d in windows and not np.isnan(windows[d]).all()]
-            since = {d: self._predicted_at.get(d, -np.inf) for d in devs}
+            tail = self._rule_tail(model_id, due)     # the order rule's extra rows (0: no rule)
+            windows = recent_windows(self.conn, due, at, pred.window_h + tail, len(st.info.sensors))
+            devs = [d for d in due if d in windows and not np.isnan(windows[d][tail:]).all()]
             for d in due:
                 self._predicted_at[d] = self.stream_time
-            outs = pred.predict_many([windows[d] for d in devs])
-            rule_orders += self._rule_proposals(model_id, st, pred, devs, outs, since, at)
+            outs = pred.predict_many([windows[d][tail:] for d in devs])
+            if tail:
+                rule_orders += self._rule_proposals(model_id, st, pred, devs, outs, windows, tail, at)
             for d, out in zip(devs, outs):
                 asset = self.catalog.device_asset.get(d)
                 if asset is None or not np.isfinite(out.rul_h):
@@ -729,24 +730,31 @@ class DetectionService:
                FROM cut c""", {"assets": assets, "at": at}).fetchall()
         return {a: (-np.inf if began is None else began, ordered) for a, began, ordered in rows}
 
+    def _rule_tail(self, model_id: str, due: list[str]) -> int:
+        """Hourly rows the model's stored order rule needs before the predictor's window: the
+        rows since the devices' previous prediction (at most ``RULE_CATCHUP_H``) and the rule's
+        rise rows; 0 without a rule. The prediction pass reads them with the window, in one query."""
+        stored = self._order_rule(model_id)
+        if stored is None or not due:
+            return 0
+        gap_h = max(self.stream_time - self._predicted_at.get(d, -np.inf) for d in due) / 3600.0  # inf: never predicted
+        return int(stored.rule.rise_rows) + int(np.clip(np.ceil(gap_h), 1, RULE_CATCHUP_H))
+
     def _rule_proposals(self, model_id: str, st: ModelState, pred, devs: list[str], outs: list,
-                        since: dict[str, float], at: datetime) -> list[OrderProposal]:
+                        windows: dict[str, np.ndarray], tail: int, at: datetime) -> list[OrderProposal]:
         """Per asset of a model with a stored order rule (``order_rules``, chosen by ``prognos
         train``): the predictor's p_fail and remaining life on each hourly row since the asset's
         previous prediction (at most a week) and the rule's rise rows before them, within its
         current life (features from the life's rows only, as in training); when
         ``OrderRule.first_order`` (what ``benchmarks.backblaze`` orders on) picks one of them and
         this life has no rule order yet, a predictive order of the predictor's most likely mode
-        (the model's single mode when it predicts none)."""
+        (the model's single mode when it predicts none). ``windows``: each device's hourly rows,
+        the ``tail`` rows of :meth:`_rule_tail` and then the predictor's window."""
         stored = self._order_rule(model_id)
         if stored is None or not devs:
             return []
         rule = stored.rule
-        gap_h = max(self.stream_time - since[d] for d in devs) / 3600.0     # inf: not predicted since the start
-        new = int(np.clip(np.ceil(gap_h), 1, RULE_CATCHUP_H))
-        tail = int(rule.rise_rows) + new
-        windows = recent_windows(self.conn, devs, at, pred.window_h + tail, len(st.info.sensors))
-        asset_of = {d: self.catalog.device_asset.get(d) for d in devs if d in windows}
+        asset_of = {d: self.catalog.device_asset.get(d) for d in devs}
         lives = self._lives(sorted({a for a in asset_of.values() if a is not None}), at)
         todo = [d for d, a in asset_of.items() if a is not None and not lives.get(a, (0, True))[1]]
         mode_of = {d: out.mode for d, out in zip(devs, outs)}
