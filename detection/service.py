@@ -766,7 +766,7 @@ class DetectionService:
             if seen.size:
                 life[d] = windows[d][seen[0]:]
         # a life's predictions count once it has the trainer's min_history_h of rows (as in training)
-        min_rows = max(1, int(round(pred.metadata.get("config", {}).get("min_history_h", 1))))
+        min_rows = max(1, round(pred.metadata.get("config", {}).get("min_history_h", 1)))
         out = []
         for d, (rul, p) in zip(life, pred.predict_histories(list(life.values()), tail=tail)):
             asset = asset_of[d]
