@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detection.prediction.order_rule import OrderRule
+from detection.prediction.order_rule import OrderRule, first_crossing
 
 #: the rise rules tried with every urgency: the risk must have risen ``factor``-fold over the last ``rows`` rows
 RISE_GRID = tuple((k, f) for k in (1, 2, 3, 5, 7) for f in (1.5, 2.0, 3.0, 5.0))
@@ -61,11 +61,6 @@ def rule_name(rule: OrderRule) -> str:
     (``d``: a row, a day in the benchmark where the rule was first measured)."""
     base = f"rise_{rule.rise_rows}d_x{rule.rise_factor:g}" if rule.rise_rows else "first_crossing"
     return f"{base}_u{rule.urgency:g}" if rule.urgency else base
-
-
-def first_crossing(score: np.ndarray, threshold: float) -> int | None:
-    hit = np.flatnonzero(score >= threshold)
-    return int(hit[0]) if hit.size else None
 
 
 def score_orders(lives: list[Life], order_row: list[int | None], horizon_rows: float,
@@ -129,8 +124,9 @@ def rule_figures(lives: list[Life], scores: list[np.ndarray], ruls: list[np.ndar
     condition does not depend on the threshold, so sweeping the threshold over the rule's order
     score is the rule at every threshold)."""
     ruls = ruls if ruls is not None else [None] * len(scores)
-    out = score_orders(lives, [rule.first_order(s, r) for s, r in zip(scores, ruls)], horizon_rows, rows_per_month)
     gated = [rule.order_score(s, r) for s, r in zip(scores, ruls)]
+    # the order row OrderRule.first_order picks, from the order scores computed once
+    out = score_orders(lives, [first_crossing(g, rule.threshold) for g in gated], horizon_rows, rows_per_month)
     return out | curve_points(lives, gated, budget, horizon_rows, rows_per_month)
 
 

@@ -96,7 +96,10 @@ class OrderRule:
         """Per row of an asset's ``p_fail`` history (oldest first; ``rul_h`` alongside when
         ``urgency > 0``): may this row open an order (its risk has risen enough over the rows
         before it)? All True when ``rise_rows = 0``."""
-        p = self.risk(p, rul_h)
+        return self._risen(self.risk(p, rul_h))
+
+    def _risen(self, p: np.ndarray) -> np.ndarray:
+        """:meth:`risen` of a row's risk (:meth:`risk`)."""
         k = int(self.rise_rows)
         if k == 0:
             return np.ones(len(p), bool)
@@ -110,12 +113,18 @@ class OrderRule:
         whose score reaches the threshold (so a sweep of thresholds ranks assets by the peak
         of this score)."""
         risk = self.risk(p, rul_h)
-        return np.where(self.risen(p, rul_h), risk, 0.0)
+        return np.where(self._risen(risk), risk, 0.0)
 
     def first_order(self, p, rul_h=None) -> int | None:
         """The row that opens the asset's order, or None."""
-        hit = np.flatnonzero(self.order_score(p, rul_h) >= self.threshold)
-        return int(hit[0]) if hit.size else None
+        return first_crossing(self.order_score(p, rul_h), self.threshold)
+
+
+def first_crossing(score: np.ndarray, threshold: float) -> int | None:
+    """The first row whose ``score`` reaches ``threshold``, or None (an order rule's order row on
+    its :meth:`OrderRule.order_score`)."""
+    hit = np.flatnonzero(score >= threshold)
+    return int(hit[0]) if hit.size else None
 
 
 def _check(p, what: str = "p_fail") -> np.ndarray:
