@@ -4,8 +4,8 @@ failure within the predictor's horizon (written by detection into ``asset_health
 signature detection looks for (learned from history, or the manufacturer's directions), the
 alarm level at which it opens an order (learned from history, or the service's default), the
 order rule that opens an order from the predicted probability of failure (when ``prognos train``
-chose one for the product model: ``order_rules``), and the anomalies since the asset's last repair: which sensors, since when, each one's time for
-marking on the telemetry chart."""
+chose one for the product model: ``order_rules``), and the anomalies since the asset's last
+repair: which sensors, since when, each one's time for marking on the telemetry chart."""
 
 from __future__ import annotations
 
@@ -145,9 +145,10 @@ def get_prediction(
                FROM service_orders WHERE asset_id = %(asset)s AND closed_at IS NULL
                ORDER BY opened_at DESC""", p)
         orders = cur.fetchall()
-    return {"order_rule": _order_rule(conn, asset["model_id"]),"asset_id": asset_id, "model_id": asset["model_id"],
+    return {"asset_id": asset_id, "model_id": asset["model_id"],
             "since": min((s["first"] for s in sensors), default=None), "last_repair_at": p["since"],
-            "modes": modes, "sensors": sensors, "anomalies": anomalies, "orders": orders}
+            "modes": modes, "sensors": sensors, "anomalies": anomalies, "orders": orders,
+            "order_rule": _order_rule(conn, asset["model_id"])}
 
 
 def _order_rule(conn, model_id: str) -> dict | None:
