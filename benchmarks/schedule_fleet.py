@@ -40,9 +40,10 @@ Figures per policy: SLA response and restore compliance (orders whose target fal
 met = technician on site / repair finished by the target), km driven, visits per technician-day,
 utilisation (travel + repair over shift time), hours worked past the shift's end, visits with no
 drive before them (another order at the same site), km of the drives home and back of repairs
-continued on further days, orders that waited for parts; km by leg (``LEGS``: home to a site, site
-to site, the drive home at the shift's end, the further days' drives) and by order kind
-(preventive, corrective by priority: the drives to its visits and its further days).
+continued on further days, orders that waited for parts, preventive visits not begun by their
+due date; km by leg (``LEGS``: home to a site, site to site, the drive home at the shift's end,
+the further days' drives) and by order kind (preventive, corrective by priority: the drives to
+its visits and its further days).
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def order_stream(n_assets: int, seed: int, days: int, hazard: float) -> list[Job
             if opened < START:
                 continue
             order = Order(0, a.model_id, "preventive", lat, lon, site.region, PM_PRIORITY, PM_NOMINAL_H,
-                          respond_by=t)
+                          respond_by=t, preventive=True)
             jobs.append(Job(order, a.asset_id, opened, None, base, site.tz_h, needs_part=False))
     jobs.sort(key=lambda j: j.opened)
     for k, j in enumerate(jobs):
@@ -437,6 +438,8 @@ def _figures(jobs, techs, days, end, plan_s, n_plans, plan_it=()) -> dict:
         "visits_per_technician_day": round(sum(x.visits for x in techs) / (len(techs) * workdays), 3),
         "utilisation": round(sum(x.busy_h for x in techs) / shift_h, 4),
         "waited_for_parts": sum(1 for j in jobs if j.waited),
+        "preventive_late": sum(1 for j in jobs if j.restore_by is None and j.order.respond_by <= end
+                               and (j.arrived is None or j.arrived > j.order.respond_by)),
         "median_response_h": round(float(np.median([(j.arrived - j.opened).total_seconds() / 3600
                                                     for j in jobs if j.arrived and j.respond_by])), 2)
         if any(j.arrived and j.respond_by for j in jobs) else None,
@@ -544,7 +547,8 @@ def run_seeds(seeds: list[int], days: int | None = None, iterations: int | None 
                "sla_restore": pl["sla_restore_compliance"], "greedy_sla_restore": gr["sla_restore_compliance"],
                "km_by_leg": pl["km_by_leg"], "greedy_km_by_leg": gr["km_by_leg"],
                "completed": pl["completed"], "greedy_completed": gr["completed"],
-               "same_site_visits": pl["same_site_visits"], "overtime_h": pl["overtime_h"]}
+               "same_site_visits": pl["same_site_visits"], "overtime_h": pl["overtime_h"],
+               "preventive_late": pl["preventive_late"], "greedy_preventive_late": gr["preventive_late"]}
         row["sla_response_margin"] = round((row["sla_response"] or 0.0) - (row["greedy_sla_response"] or 0.0), 4)
         if against and against.get("per_seed", {}).get(str(seed), {}).get("km"):
             row["km_change_vs_against"] = round(row["km"] / against["per_seed"][str(seed)]["km"] - 1, 4)
