@@ -72,6 +72,8 @@ SHIFT = (8, 17)
 REPLAN_MIN = 30
 TARGET_UTILISATION = 0.75   # staffing: the middle of the 0.7-0.8 field service organisations plan for
 TICK = timedelta(minutes=5)
+MIN_REPAIRS = 10           # repairs of a mode done before the loop plans with its learned time
+LEARNED_SERVICE = True     # plan with the learned repair time per mode (``mode_factors``), not the manual's
 PLAN_ITERATIONS = 3000     # the loop's solver limit: about what 1 s gave on this machine (repeatable)
 LEGS = ("home_to_site", "site_to_site", "site_to_home", "multi_day")   # the km breakdown
 START = datetime(2026, 3, 2, tzinfo=timezone.utc)        # a Monday
@@ -92,6 +94,7 @@ class Job:
     arrived: datetime | None = None
     done: datetime | None = None
     taken: bool = False
+    hours: float | None = None              # hands-on hours, as the technician records them
 
     oid = property(lambda self: self.order.order_id)
     region = property(lambda self: self.order.region)
@@ -151,7 +154,7 @@ def order_stream(n_assets: int, seed: int, days: int, hazard: float) -> list[Job
             if opened < START:
                 continue
             order = Order(0, a.model_id, "preventive", lat, lon, site.region, PM_PRIORITY, PM_NOMINAL_H,
-                          respond_by=t, preventive=True)
+                          respond_by=t)
             jobs.append(Job(order, a.asset_id, opened, None, base, site.tz_h, needs_part=False))
     jobs.sort(key=lambda j: j.opened)
     for k, j in enumerate(jobs):
@@ -242,6 +245,7 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
     pending = list(jobs)
     open_jobs: dict[int, Job] = {}
     plan_s, n_plans, plan_it = [], 0, []
+    by_mode = defaultdict(list)      # mode -> hands-on hours / nominal of the repairs done so far
     t = START
     last_plan, planned = None, set()
     bar = tqdm(total=int((end - START) / TICK), desc=f"loop {policy}", unit="tick", leave=False)
@@ -269,7 +273,8 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
         ready = [j for j in open_jobs.values() if not j.taken and j.ready_at is not None and j.ready_at <= t]
         if policy == "planner" and sh and _replan_due(t, sh, last_plan, techs, ready, planned):
             t0 = time.perf_counter()
-            plan_it.append(_replan(techs, ready, t, time_limit, iterations))
+            plan_it.append(_replan(techs, ready, t, time_limit, iterations,
+                                   mode_factors(by_mode) if LEARNED_SERVICE else None))
             plan_s.append(time.perf_counter() - t0)
             n_plans += 1
             last_plan = t
@@ -300,7 +305,8 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
                 x.busy_h += d / SPEED_KMH
                 x.loc = x.home
         for oid in [o for o, j in open_jobs.items() if j.done is not None and j.done <= t]:
-            del open_jobs[oid]
+            j = open_jobs.pop(oid)
+            by_mode[j.mode].append(j.hours / j.nominal_h)
         t += TICK
         bar.update()
     bar.close()
@@ -333,7 +339,7 @@ def _dispatch(x: Tech, j: Job, t: datetime, shift_end: datetime) -> bool:
     if arrive >= shift_end or arrive + timedelta(hours=min(j.nominal_h, MAX_VISIT_H)) > shift_end + timedelta(hours=OVERTIME_H):
         return False
     hours = j.base_h * sim_tech.SKILL_FACTOR[x.level] * sim_tech.shift_factor(arrive.timestamp(), j.tz_h)
-    j.taken, j.arrived = True, arrive
+    j.taken, j.arrived, j.hours = True, arrive, hours
     j.done, km_more, over_h = _work_days(arrive, hours, shift_end, _km(j.loc, x.home))
     x.overtime_h += over_h
     x.km += d + km_more
@@ -383,10 +389,27 @@ def _kind(j: Job) -> str:
     return "preventive" if j.mode == "preventive" else f"corrective_p{j.order.priority}"
 
 
+def mode_factors(by_mode: dict[str, list[float]], min_repairs: int = MIN_REPAIRS) -> dict[str, float]:
+    """The loop's repair-time prediction: per failure mode (preventive work is one), the median
+    of hands-on hours over the nominal of the repairs done so far in the loop (modes with fewer
+    than ``min_repairs``: none, the planner keeps the nominal), as the product's MTTR model
+    predicts from its own history (``scheduling.service`` plans with ``predicted_mttr``).
+
+    >>> mode_factors({"bearing": [1.2, 1.4, 1.3], "seal": [0.7]}, min_repairs=3)
+    {'bearing': 1.3}
+    """
+    return {m: round(float(np.median(r)), 3) for m, r in sorted(by_mode.items()) if len(r) >= min_repairs}
+
+
 def _replan(techs: list[Tech], ready: list[Job], now: datetime, time_limit: float | None,
-            iterations: int | None = None) -> int:
+            iterations: int | None = None, service: dict[str, float] | None = None) -> int:
+    """One planner run on the loop's state; ``service``: per mode, the learned factor on the
+    nominal repair time the planner books (``mode_factors``; the dispatch rule keeps the
+    nominal, for both policies)."""
     end = working_days(now, 2)
     orders = [j.order for j in ready]
+    if service:
+        orders = [replace(o, service_h=o.service_h * service.get(o.mode, 1.0)) for o in orders]
     day = now
     shifts_by = {}
     for x in techs:

@@ -23,14 +23,6 @@ Model (what a field service dispatcher expects):
   its day and technician by travel: it goes with other work at the same site or nearby (a
   technician already there does it) instead of on a trip of its own. On the deadline's day
   the slot discounts put urgent work first, as above.
-- **Preventive work due after the horizon rides along.** A preventive visit (calendar work
-  with a due date, ``Order.preventive``) whose due day falls after the horizon's last day is
-  not needed in this plan: its prize is what doing it now saves, ``WAIT_SHARE`` of a trip of its
-  own later (home and back from the nearest qualified technician on shift, ``trip_km``). So it
-  is done when a technician is at or near its site anyway (a repair or another preventive
-  visit there) and otherwise waits, with that reason, for a later plan, which offers it in full
-  once its due day is in the horizon. Field service bundles due preventive maintenance with the
-  other work at a site this way; breakdowns never wait.
 - **Objective.** Travel distance minus prizes, plus a change penalty. The prize is set by
   priority, three times larger per priority step (``PRIZE_KM``, 1,000 km for priority 5: any
   visit that fits is worth its travel), so that priority comes first and
@@ -48,10 +40,7 @@ The parameters are product settings chosen by reasoning, not fitted: ``ROAD_FACT
 usual circuity of road networks, 50 km/h a mixed urban/regional average, the prize ladder makes one
 order of a priority worth three of the next. ``EARLY_KM_PER_DAY`` 20 km: a visit waits a day when
 that saves more than 20 km (a trip of its own is 50-100 km, home and back, in a territory of
-this size), and is still done early rather than late when nothing is saved. ``WAIT_SHARE``
-0.5: a preventive visit not yet needed is worth half a trip of its own now, as about half of
-them would find other work at their site later in their week anyway (set by reasoning before
-any run, as `sched2` did; not fitted).
+this size), and is still done early rather than late when nothing is saved.
 """
 
 from __future__ import annotations
@@ -77,7 +66,6 @@ DAY_DISCOUNT = 0.25        # a visit a day later is worth a quarter less: as soo
 SLOT_DISCOUNT = 0.05       # and 5% less per later slot of the day...
 SLOT_HOURS = (11, 14)      # ...cut at these hours (UTC)
 EARLY_KM_PER_DAY = 20.0    # before a visit's deadline day, a day later costs this much
-WAIT_SHARE = 0.5           # preventive work due after the horizon: this share of a trip of its own
 EARTH_KM = 6371.0088
 UNIT_M = 10               # the solver's distance unit: 10 m keeps prizes and penalties in scale
 KM = 1000 // UNIT_M
@@ -97,7 +85,6 @@ class Order:
     predicted_failure_at: datetime | None = None
     skill_level: int = 1
     parts_ready: bool = True
-    preventive: bool = False        # calendar work with a due date (``respond_by``), not a breakdown
 
 
 @dataclass(frozen=True)
@@ -173,18 +160,6 @@ def _deadline(o: Order) -> datetime | None:
     if o.predicted_failure_at:
         d.append(o.predicted_failure_at - timedelta(hours=o.service_h))
     return min(d) if d else None
-
-
-def trip_km(dist: np.ndarray, homes: list[int], point: int) -> float:
-    """A trip of its own to ``point``: home and back from the nearest of ``homes`` (rows of the
-    ``UNIT_M`` distance matrix), in km; 0 without a home.
-
-    >>> trip_km(np.array([[0, 500, 900], [500, 0, 400], [900, 400, 0]]), [0, 2], 1)
-    8.0
-    """
-    if not homes:
-        return 0.0
-    return float(min(dist[h, point] + dist[point, h] for h in homes)) / KM
 
 
 def fit_reasons(orders: list[Order], techs: list[Technician], pins: dict[int, Pin]) -> dict[int, str]:
@@ -324,14 +299,6 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
     horizon = sec(end)
     cuts, discounts = slots(start, end)
     day0 = int((start - start.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds())
-    last_day = (horizon - 1 + day0) // 86400
-    waiting = {}                    # preventive orders due after the horizon -> their prize
-    for k, o in enumerate(todo):
-        dl = _deadline(o)
-        if o.preventive and o.order_id not in pins and dl is not None and (sec(dl) + day0) // 86400 > last_day:
-            homes_q = [home_idx[(t.lat, t.lon)] for t, _, _ in shifts if t.region == o.region
-                       and t.skills.get((o.model_id, o.mode), 0) >= o.skill_level]
-            waiting[o.order_id] = max(1, int(WAIT_SHARE * trip_km(dist, homes_q, len(homes) + k) * KM))
     for k, o in enumerate(todo):
         point = len(homes) + k
         service = int(round(min(o.service_h, MAX_VISIT_H) * 3600))
@@ -354,9 +321,7 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
         for a, b, disc in pieces(cuts, discounts, dls):
             on_time = dls is None or b <= dls
             day = (a + day0) // 86400
-            if o.order_id in waiting:       # worth what it saves: a trip of its own later
-                prize = waiting[o.order_id]
-            elif on_time and dls is not None and day < (dls + day0) // 86400:     # before its deadline's day
+            if on_time and dls is not None and day < (dls + day0) // 86400:     # before its deadline's day
                 prize = int(base * 2 - EARLY_KM_PER_DAY * KM * day)
             else:
                 prize = int(base * (2 if on_time else 1) * max(0.05, 1 - disc))
@@ -388,12 +353,7 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
             busy += dur[prev, vehicles[r.vehicle].end] / 3600
         shift_rows.append((t.technician_id, s, e, r.distance / KM, busy))
     for o in todo:
-        if o.order_id in served:
-            continue
-        if o.order_id in waiting:
-            unfit[o.order_id] = (f"due {_deadline(o).date().isoformat()}, after the horizon: waits for "
-                                 "work at or near its site")
-        else:
+        if o.order_id not in served:
             unfit[o.order_id] = ("did not fit: the qualified technicians' shifts in the horizon are "
                                  "taken by higher-priority or closer work")
     changed = [v.order_id for v in visits if v.order_id in previous and previous[v.order_id] != v.technician_id]

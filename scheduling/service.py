@@ -81,8 +81,7 @@ def run(conn: psycopg.Connection, *, now: datetime | None = None, days: int = DE
     no_coords = {r[0] for r in rows if r[4] is None or r[5] is None}
     cache = MttrCache(conn)
     orders = [Order(oid, model_id, mode, float(lat), float(lon), region, int(prio),
-                    _service_hours(cache, asset_id, mode, kind, mttr_o, mttr_n), respond_by, pfa, int(level),
-                    preventive=kind == "preventive")
+                    _service_hours(cache, asset_id, mode, kind, mttr_o, mttr_n), respond_by, pfa, int(level))
               for (oid, asset_id, model_id, mode, lat, lon, region, prio, mttr_o, mttr_n, respond_by, pfa, level,
                    _st, _held, kind, _a, _s) in rows if oid not in no_coords]
     waiting = parts.allocate(conn, orders, now)

@@ -91,31 +91,6 @@ def test_a_visit_due_later_in_the_week_goes_with_the_work_at_its_site():
     assert p.km == pytest.approx(2 * first.travel_km)
 
 
-def test_preventive_work_due_after_the_horizon_rides_along_and_otherwise_waits():
-    """Of three preventive visits due after the horizon, one whose due day is in the horizon is
-    done, the one at its site due next week goes along in the same trip (no drive), and the one
-    at a site of its own is not sent on a trip of its own: it waits, with the reason."""
-    mon = MONDAY.replace(hour=0)
-    shifts = tuple((mon + timedelta(days=d, hours=8), mon + timedelta(days=d, hours=17)) for d in (0, 1))
-    tech = Technician("t1", 50.0, 10.0, "north", {("m", "preventive"): 1}, shifts)
-    site, other = (50.3, 10.0), (50.0, 10.6)      # ~43 km and ~56 km by road from the technician's home
-    due_now = Order(1, "m", "preventive", *site, "north", 5, 3.0, respond_by=mon + timedelta(days=1, hours=17),
-                    preventive=True)
-    along = Order(2, "m", "preventive", *site, "north", 5, 3.0, respond_by=mon + timedelta(days=6, hours=12),
-                  preventive=True)
-    alone = Order(3, "m", "preventive", *other, "north", 5, 3.0, respond_by=mon + timedelta(days=6, hours=12),
-                  preventive=True)
-    p = plan([due_now, along, alone], [tech], mon + timedelta(hours=7), mon + timedelta(days=2), time_limit=1.0)
-    assert sorted(v.order_id for v in p.visits) == [1, 2]
-    first, then = sorted(p.visits, key=lambda v: v.starts_at)
-    assert then.starts_at.date() == first.starts_at.date() and then.travel_km == 0.0
-    assert "after the horizon: waits for work at or near its site" in p.unscheduled[3]
-    # the same visit as a breakdown's response (not preventive) does not wait
-    urgent = Order(3, "m", "preventive", *other, "north", 4, 3.0, respond_by=mon + timedelta(days=6, hours=12))
-    assert 3 in {v.order_id for v in plan([urgent], [tech], mon + timedelta(hours=7), mon + timedelta(days=2),
-                                          time_limit=1.0).visits}
-
-
 @pytest.fixture
 def area(db, uid):
     """A territory of its own: a model with three modes, six sites around (51, 10), technicians
