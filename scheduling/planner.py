@@ -65,7 +65,8 @@ MAX_VISIT_H = 10.0          # a longer repair is booked as 10 h; the rest contin
 DAY_DISCOUNT = 0.25        # a visit a day later is worth a quarter less: as soon as possible first,
 SLOT_DISCOUNT = 0.05       # and 5% less per later slot of the day...
 SLOT_HOURS = (11, 14)      # ...cut at these hours (UTC)
-EARLY_KM_PER_DAY = 20.0    # before a visit's deadline day, a day later costs this much
+EARLY_KM_PER_DAY = 20.0    # on time, a day later costs this much...
+ON_TIME_SLOT_KM = 50.0     # ...and on the deadline's day a later slot this much
 EARTH_KM = 6371.0088
 UNIT_M = 10               # the solver's distance unit: 10 m keeps prizes and penalties in scale
 KM = 1000 // UNIT_M
@@ -321,8 +322,10 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
         for a, b, disc in pieces(cuts, discounts, dls):
             on_time = dls is None or b <= dls
             day = (a + day0) // 86400
-            if on_time and dls is not None and day < (dls + day0) // 86400:     # before its deadline's day
-                prize = int(base * 2 - EARLY_KM_PER_DAY * KM * day)
+            dday = None if dls is None else (dls + day0) // 86400
+            if on_time and dls is not None and day <= dday:     # on time: travel decides, waiting costs km
+                later = sum((a + day0) % 86400 >= h * 3600 for h in SLOT_HOURS) if day == dday else 0
+                prize = int(base * 2 - EARLY_KM_PER_DAY * KM * day - ON_TIME_SLOT_KM * KM * later)
             else:
                 prize = int(base * (2 if on_time else 1) * max(0.05, 1 - disc))
             jobs.append(Job(**common, tw_early=a, tw_late=b, required=False, requires=req,
