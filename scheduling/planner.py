@@ -13,16 +13,17 @@ Model (what a field service dispatcher expects):
   (``respond_by``) and, for a predicted failure, the predicted failure time minus the repair time.
   Each order is offered as mutually exclusive optional visits, one per slot of the horizon
   (three a day, ``SLOT_HOURS``; the deadline's slot split at the deadline): on time doubles the
-  prize; from the deadline's day on (and for an order without a deadline) each day later takes
-  a quarter off (``DAY_DISCOUNT``), each later slot of a day 5% (``SLOT_DISCOUNT``). A late
-  visit beats none, an on-time one beats a late one, work due today goes first in the day and
-  overdue work is not put off to save travel.
-- **Any day before the deadline's day will do.** A visit whose deadline falls on a later day
-  (a preventive visit due next week, a bronze-tier response target three days out) is worth
-  the same on every day before that day but for ``EARLY_KM_PER_DAY`` a day, so the solver picks
-  its day and technician by travel: it goes with other work at the same site or nearby (a
-  technician already there does it) instead of on a trip of its own. On the deadline's day
-  the slot discounts put urgent work first, as above.
+  prize; late (and for an order without a deadline) each day later takes a quarter off
+  (``DAY_DISCOUNT``), each later slot of a day 5% (``SLOT_DISCOUNT``). A late visit beats
+  none, an on-time one beats a late one, and overdue work is not put off to save travel.
+- **On time, travel decides.** Within its response target a visit is worth the same in every
+  slot but for ``EARLY_KM_PER_DAY`` a day and, on the deadline's day, ``ON_TIME_SLOT_KM`` a
+  later slot, so the solver picks its day, slot and technician by travel: a preventive visit
+  due next week or a bronze-tier response three days out goes with other work at the same
+  site or nearby (a technician already there does it) instead of on a trip of its own, and a
+  response due this afternoon waits for the technician who lives near and comes free at noon
+  rather than sending one from the far side of the territory at once. The planner spends the
+  margin it has on the response target on travel, never the target itself.
 - **Objective.** Travel distance minus prizes, plus a change penalty. The prize is set by
   priority, three times larger per priority step (``PRIZE_KM``, 1,000 km for priority 5: any
   visit that fits is worth its travel), so that priority comes first and
@@ -41,6 +42,9 @@ usual circuity of road networks, 50 km/h a mixed urban/regional average, the pri
 order of a priority worth three of the next. ``EARLY_KM_PER_DAY`` 20 km: a visit waits a day when
 that saves more than 20 km (a trip of its own is 50-100 km, home and back, in a territory of
 this size), and is still done early rather than late when nothing is saved.
+``ON_TIME_SLOT_KM`` 50 km: a visit due today waits a slot (3-11 h, still on time) for a
+technician at least 50 km nearer, round trip (sched3's figure; chosen before its run on the
+development seeds, not tuned; ``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
