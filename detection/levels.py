@@ -44,6 +44,21 @@ train`` learns them per product model from what the platform has recorded:
    target p (:func:`censor_quantile`): past the ``q`` quantile a share ``1 - q`` of true orders is
    still waiting for its failure, so the order is more likely false than true once
    ``p (1 - q) < 1 - p``, i.e. ``q = 1 - (1 - p) / p`` (0.82 at p = 0.85).
+   The leads' distribution is estimated with right-censoring, as a reliability engineer
+   estimates a life distribution (:func:`lead_quantile`, Kaplan-Meier, :func:`km_survival`): a
+   quantile of the failures seen alone is biased short, because the true orders whose failure
+   was not seen are the long ones. The leads seen are events; a true order whose life a repair
+   ended first (as-found ``worn`` or worse) is censored where its life ended; an order on a
+   running life may be true (a lead censored at its age) or false (a "cured" subject, never to
+   fail), so it enters with its probability of being true, ``p S(age) / (p S(age) + 1 - p)``
+   from the survival S it helps estimate, to a fixed point (EM of a mixture cure model; the
+   prior p is the one ``q`` assumes). Entering as surely true would hide false orders (what
+   ``q`` = 1 did); left out, the running true orders, the long ones, would bias S short
+   again. Past the longest lead seen S is taken as 0 (the zero-tail convention of mixture cure
+   models, Sy & Taylor 2000: the history cannot tell a lead longer than any it has seen from a
+   false order), so the quantile never lies beyond the data and such an older order counts
+   false; the quantile falls back to ``HORIZON_H`` without any lead seen. None of this is
+   tuned: the estimator, the prior and the convention are the textbook ones.
 3. **The rule.** Per product model, for each ``(tau_h, min_mode_score)`` of a small grid
    (:data:`TAU_GRID` x :data:`SCORE_GRID`) the evidence is recomputed by the service's own
    kernel (:func:`evidence_update`) from the replayed attributions; per mode, the level of
@@ -87,6 +102,7 @@ This module owns the ``alarm_levels`` table.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -152,7 +168,8 @@ def censor_quantile(precision: float) -> float:
     failure of its mode is more likely false than true, at order precision ``precision`` (p):
     of the true orders a share 1 - q is still waiting for its failure at that age, so the odds
     are p (1 - q) : (1 - p), even at q = 1 - (1 - p) / p (0.75 at p 0.80, 0.82 at 0.85, 0.89
-    at 0.90). 0 (the 14-day rule) for p <= 0.5."""
+    at 0.90). 0 (the 14-day rule) for p <= 0.5. The leads' quantile is the Kaplan-Meier one
+    (:func:`lead_quantile`)."""
     return max(0.0, 1.0 - (1.0 - precision) / precision)
 
 
@@ -392,7 +409,10 @@ def _crossings(seg: np.ndarray, t: np.ndarray, ev: np.ndarray, levels) -> list[d
 
 def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, seg=None, keys=None) -> dict:
     """Per mode and level: failures, caught >= LEAD_H ahead, orders with a known outcome, true
-    ones. Returns {mode: {"failures": n, "caught": [..], "orders": [..], "true": [..]}}."""
+    ones, and for the running-life rule (:func:`_known`) the leads (hours) of true orders whose
+    failure was seen, those of true orders whose life a repair ended first (censored there) and
+    the ages of orders on lives still running. Returns {mode: {"failures": n, "caught": [..],
+    "orders": [..], "true": [..], "leads": [[..]..], "censored": [[..]..], "running": [[..]..]}}."""
     if seg is None:
         seg, keys = _segments(r)
     n_modes, n_seg = len(r.modes), int(seg.max()) + 1 if len(seg) else 0
@@ -409,7 +429,7 @@ def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, se
         fail_at: dict[str, list] = {}
         for a, tf in fails:
             fail_at.setdefault(a, []).append(tf)
-        caught, orders, true, leads, running = [], [], [], [], []
+        caught, orders, true, leads, censored, running = [], [], [], [], [], []
         for cross in _crossings(seg, r.t, ev[:, m], levels):
             c = 0
             for a, tf in fails:
@@ -418,7 +438,7 @@ def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, se
                 if i is not None and i in cross and cross[i] <= tf - lead:
                     c += 1
             n_known = n_true = 0
-            lv_leads, lv_running = [], []
+            lv_leads, lv_censored, lv_running = [], [], []
             for i, t in cross.items():
                 if t > r.end - horizon:
                     continue                      # outcome not known yet (counting only the true ones would flatter)
@@ -433,7 +453,9 @@ def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, se
                     lv_leads.append((min(after) - t) / 3600.0)
                 elif found is not None:           # the repair that ended the life graded the mode
                     n_known += 1
-                    n_true += found in UNDER_WAY
+                    if found in UNDER_WAY:        # true, its failure not seen: a lead censored at the repair
+                        n_true += 1
+                        lv_censored.append((life_end - t) / 3600.0)
                 elif not (np.isfinite(life_end) and np.isin(life_end, r.preventive.get(a, ())).any()):
                     n_known += 1                  # no failure of the mode; its life not ended by a maintenance
                     if not np.isfinite(life_end):
@@ -442,9 +464,10 @@ def evaluate(r: Replay, tau_h: float, min_score: float, levels=LEVEL_GRID, *, se
             orders.append(n_known)
             true.append(n_true)
             leads.append(lv_leads)
+            censored.append(lv_censored)
             running.append(lv_running)
         out[mode] = {"failures": len(fails), "caught": caught, "orders": orders, "true": true,
-                     "leads": leads, "running": running}
+                     "leads": leads, "censored": censored, "running": running}
     return out
 
 
@@ -455,20 +478,97 @@ def _found(r: Replay, asset: str, life_end: float, mode: str) -> str | None:
     return grade if grade in AS_FOUND_GRADES else None
 
 
+def km_survival(durations, observed, weights=None) -> tuple[np.ndarray, np.ndarray]:
+    """The Kaplan-Meier estimate of a survival function from right-censored durations: the
+    distinct event times and the survival just after each (``observed``: the event was seen at
+    that duration, else the subject was censored there; ``weights``: each subject's weight,
+    default 1). A subject censored at an event's time is still at risk at it (the usual
+    convention). Empty arrays without events. scipy's ``stats.ecdf`` computes the same estimate
+    (the tests compare them) but takes no weights, which the running orders need
+    (:func:`lead_quantile`); lifelines, which does, would be a new and heavy dependency.
+
+    >>> t, s = km_survival([2, 3, 3, 5, 8], [True, False, True, True, False])
+    >>> t.tolist(), s.round(4).tolist()
+    ([2.0, 3.0, 5.0], [0.8, 0.6, 0.3])
+    """
+    d = np.asarray(durations, dtype=float)
+    obs = np.asarray(observed, dtype=bool)
+    w = np.ones(len(d)) if weights is None else np.asarray(weights, dtype=float)
+    times = np.unique(d[obs])
+    order = np.argsort(d, kind="stable")
+    at_risk = np.cumsum(w[order][::-1])[::-1]                  # weight still under observation at d[order][i]
+    n = at_risk[np.searchsorted(d[order], times, side="left")]
+    dead = np.bincount(np.searchsorted(times, d[obs]), weights=w[obs], minlength=len(times))
+    return times, np.cumprod(1.0 - dead / n)
+
+
+def _survival_at(times: np.ndarray, surv: np.ndarray, ages) -> np.ndarray:
+    """The Kaplan-Meier step function at ``ages``, with the zero-tail convention past the last
+    event (Sy & Taylor 2000): 0 there, 1 before the first."""
+    ages = np.asarray(ages, dtype=float)
+    if not len(times):
+        return np.zeros(len(ages))
+    k = np.searchsorted(times, ages, side="right") - 1
+    return np.where(ages > times[-1], 0.0, np.where(k >= 0, surv[np.maximum(k, 0)], 1.0))
+
+
+def lead_quantile(leads, censored, running, q: float, prior: float, iterations: int = 200) -> float:
+    """The ``q`` quantile (hours) of the leads of true orders, by Kaplan-Meier: ``leads``, true
+    orders whose failure was seen (events); ``censored``, true orders whose failure was not seen
+    because a repair ended the life first (censored where it ended); ``running``, the ages of
+    orders whose life still runs, which may be true (censored at their age) or false (never to
+    fail): each enters with its posterior probability of being true, ``prior S(age) / (prior
+    S(age) + 1 - prior)``, from the survival estimated with it (EM of a mixture cure model, prior
+    = the precision the rule assumes). Past the last seen lead the survival is taken as 0 (the
+    zero-tail convention: no true order was seen to wait longer), so the quantile is at most the
+    longest seen lead; 0 when no lead was seen."""
+    leads = np.asarray(leads, dtype=float)
+    if not len(leads):
+        return 0.0
+    censored, running = np.asarray(censored, dtype=float), np.asarray(running, dtype=float)
+    durations = np.concatenate([leads, censored, running])
+    observed = np.arange(len(durations)) < len(leads)
+    w_run = np.zeros(len(running))
+    for _ in range(iterations):
+        times, surv = km_survival(durations, observed, np.concatenate([np.ones(len(leads) + len(censored)), w_run]))
+        s = prior * _survival_at(times, surv, running)
+        new = np.divide(s, s + 1.0 - prior, out=np.zeros_like(s), where=s + 1.0 - prior > 0)
+        if np.allclose(new, w_run, rtol=0.0, atol=1e-9):
+            break
+        w_run = new                        # weights only grow: the survival rises with them
+    below = np.flatnonzero(surv <= 1.0 - q)
+    return float(times[below[0]] if len(below) else times[-1])
+
+
+def _prior(censor_q: float) -> float:
+    """The precision p whose :func:`censor_quantile` is ``censor_q`` (its inverse, for q > 0)."""
+    return 1.0 / (2.0 - censor_q)
+
+
 def _known(e: dict, censor_q: float, n: int | None = None) -> np.ndarray:
     """Orders with a known outcome per level (the first ``n``) when an order on a life still
     running at the end of the history, with no failure of its mode, counts false only once it is
     older than ``max(HORIZON_H, the censor_q quantile of the leads of the true orders at that
-    level)`` (``censor_q`` 0: false after ``HORIZON_H``, the 14-day rule; younger: unknown)."""
+    level)``, estimated by Kaplan-Meier (:func:`lead_quantile`: true orders whose life a repair
+    ended are censored there, running ones enter with their probability of being true)
+    (``censor_q`` 0: false after ``HORIZON_H``, the 14-day rule; younger: unknown)."""
     orders = np.asarray(e["orders"][:n], dtype=float)
     if censor_q <= 0:
         return orders
     out = orders.copy()
-    for i, (lv_leads, lv_running) in enumerate(zip(e["leads"][:len(out)], e["running"][:len(out)])):
-        if lv_running and lv_leads:
-            cutoff = max(HORIZON_H, float(np.quantile(lv_leads, censor_q)))
+    for i, (lv_leads, lv_cens, lv_running) in enumerate(zip(e["leads"][:len(out)], e["censored"][:len(out)],
+                                                            e["running"][:len(out)])):
+        if lv_running:
+            cutoff = max(HORIZON_H, _cutoff(tuple(lv_leads), tuple(lv_cens), tuple(lv_running), censor_q))
             out[i] -= sum(1 for age in lv_running if age <= cutoff)
     return out
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _cutoff(leads: tuple, censored: tuple, running: tuple, censor_q: float) -> float:
+    """:func:`lead_quantile` at ``censor_q`` and its prior, memoised: the inner split asks for the
+    same level's cutoff once per candidate rule."""
+    return lead_quantile(leads, censored, running, censor_q, _prior(censor_q))
 
 
 def _choose(ev: dict, rule: Rule, grid, default: float) -> int | None:
@@ -597,7 +697,7 @@ def _sum_tables(parts: list[dict]) -> dict:
                                 np.sum([t[p][mode][k] for t in parts], axis=0).tolist())
                             for k in ("failures", "caught", "orders", "true")},
                          **{k: [list(chain.from_iterable(lists)) for lists in zip(*(t[p][mode][k] for t in parts))]
-                            for k in ("leads", "running")}}
+                            for k in ("leads", "censored", "running")}}
                   for mode in parts[0][p]}
     return out
 

@@ -208,7 +208,7 @@ def _learn_levels(settings: Settings, models: list[str], args) -> None:
     held = choice["held_out"]
     print(f"alarm levels rule (chosen on held-out assets, {choice['folds']} parts of the history): precision target "
           f"{rule.precision_target:g}, ties to the {rule.tie} level, a running life's order false once older than "
-          f"the {rule.censor_q:g} quantile of true leads (at least {levels.HORIZON_H:g} h); held out: {held['caught']}/{held['failures']} "
+          f"the {rule.censor_q:g} Kaplan-Meier quantile of true leads (at least {levels.HORIZON_H:g} h); held out: {held['caught']}/{held['failures']} "
           f"failures caught >= {levels.LEAD_H:g} h ahead, {held['true']}/{held['orders']} orders true")
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         for model_id, r in replays.items():

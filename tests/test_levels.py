@@ -12,6 +12,10 @@ from datetime import timedelta
 import numpy as np
 import psycopg
 import pytest
+from hypothesis import assume, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from scipy import stats
 
 from detection import levels
 from detection.service import DetectionService, ServiceConfig
@@ -165,13 +169,15 @@ def test_a_life_another_repair_ended_is_judged_by_its_as_found_report():
     assert (e["orders"], e["true"]) == ([2], [1])
 
 
-def _slow(leads_d, running_d, end_d=100.0) -> levels.Replay:
+def _slow(leads_d, running_d, end_d=100.0, repaired_d=(), grade="worn") -> levels.Replay:
     """One slow mode: per lead in ``leads_d`` an asset whose evidence builds from day 2 until it
     fails that many days later (then repaired); per age in ``running_d`` an asset whose evidence
-    built that many days before the end of the history and which neither failed nor was repaired."""
+    built that many days before the end of the history and which neither failed nor was repaired;
+    per span in ``repaired_d`` an asset whose evidence builds from day 2 until a repair (of another
+    mode) that many days later, whose as-found report grades the mode ``grade``."""
     d = 86400.0
     t = np.arange(0, end_d * d, 1800.0)
-    flagged, failures, repairs, names = [], [], {}, []
+    flagged, failures, repairs, names, found = [], [], {}, [], {}
     for i, lead in enumerate(leads_d):
         a = f"T{i}"
         names.append(a)
@@ -181,10 +187,17 @@ def _slow(leads_d, running_d, end_d=100.0) -> levels.Replay:
     for i, age in enumerate(running_d):
         names.append(f"R{i}")
         flagged.append((t >= (end_d - age) * d) & (t < (end_d - age + 3) * d))
+    for i, span in enumerate(repaired_d):
+        a = f"W{i}"
+        names.append(a)
+        flagged.append((t >= 2 * d) & (t < (2 + span) * d))
+        repairs[a] = np.array([(2 + span) * d])
+        found[a] = {(2 + span) * d: {"foul": grade}}
     flagged = np.concatenate(flagged)
     return levels.Replay("M", ["foul"], np.repeat(np.array(names, dtype=object), len(t)), np.tile(t, len(names)),
                          np.where(flagged, 0, -1).astype(np.int8), np.where(flagged, 5.0, 0.0), failures=failures,
-                         repairs=repairs, preventive={}, start=0.0, end=end_d * d, defaults=np.array([0.45]))
+                         repairs=repairs, preventive={}, start=0.0, end=end_d * d, defaults=np.array([0.45]),
+                         as_found=found)
 
 
 def test_a_running_life_is_false_only_past_a_quantile_of_the_true_leads():
@@ -205,6 +218,70 @@ def test_a_running_life_is_false_only_past_a_quantile_of_the_true_leads():
     # without any true order there is no lead to learn from: the 14-day rule
     none = levels.evaluate(_slow([], [18, 50]), 24.0, 3.0, levels=(0.5,))["foul"]
     assert none["true"] == [0] and list(levels._known(none, 0.5)) == [2]
+
+
+def test_kaplan_meier_on_a_hand_computed_example():
+    """Leads 2, 3, 5 seen; 3 and 8 censored: S = 4/5, then 4/5 x 3/4 (the order censored at 3 is
+    still at risk at the failure at 3), then x 1/2; as scipy's estimator gives."""
+    t, s = levels.km_survival([2, 3, 3, 5, 8], [True, False, True, True, False])
+    assert t.tolist() == [2, 3, 5] and s == pytest.approx([0.8, 0.6, 0.3])
+    ref = stats.ecdf(stats.CensoredData(uncensored=[2, 3, 5], right=[3, 8])).sf
+    assert s == pytest.approx(ref.evaluate(t))
+    # a weight is that many subjects
+    tw, sw = levels.km_survival([2, 3, 5, 8], [True, True, True, False], [1, 2, 1, 1])
+    t2, s2 = levels.km_survival([2, 3, 3, 5, 8], [True, True, True, True, False])
+    assert tw.tolist() == t2.tolist() and sw == pytest.approx(s2)
+    assert [len(x) for x in levels.km_survival([4.0], [False])] == [0, 0]
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 30), st.booleans()), min_size=1, max_size=25))
+def test_kaplan_meier_agrees_with_scipy(data):
+    durations, observed = [float(x) for x, _ in data], [o for _, o in data]
+    assume(any(observed))
+    t, s = levels.km_survival(durations, observed)
+    ref = stats.ecdf(stats.CensoredData(uncensored=[x for x, o in data if o],
+                                        right=[x for x, o in data if not o])).sf
+    assert s == pytest.approx(ref.evaluate(t))
+
+
+def test_the_lead_quantile_counts_censored_true_orders():
+    """Leads 10, 20, 30, 40 days seen, two true orders censored at 25 and 35 (their lives a repair
+    ended first): S = 5/6, 2/3, 4/9, 0 at 10, 20, 30, 40; the median is 30, not the seen leads'
+    25, and the 0.75 quantile 40, not 32.5."""
+    h = [x * 24.0 for x in (10, 20, 30, 40)]
+    assert levels.lead_quantile(h, [25 * 24.0, 35 * 24.0], [], 0.5, 0.8) == 30 * 24.0
+    assert levels.lead_quantile(h, [25 * 24.0, 35 * 24.0], [], 0.75, 0.8) == 40 * 24.0
+    assert levels.lead_quantile(h, [], [], 0.5, 0.8) == 20 * 24.0
+    # past the longest lead seen the survival is 0 (zero tail): the quantile stays within the data
+    assert levels.lead_quantile([10.0, 20.0], [], [100.0], 0.9, 0.8) == 20.0
+    assert levels.lead_quantile([], [50.0], [60.0], 0.5, 0.8) == 0.0
+    # a running order enters with its probability of being true: leads 10 and 30, one running at
+    # 20, prior 0.8. Left out, S(10) = 1/2; as surely true, 2/3; the fixed point of
+    # w = 0.8 S / (0.8 S + 0.2), S = (1 + w) / (2 + w) is S = (6 + sqrt 84) / 24 = 0.632
+    assert levels.lead_quantile([10.0, 30.0], [], [20.0], 1 - 0.62, 0.8) == 30.0      # S(10) > 0.62
+    assert levels.lead_quantile([10.0, 30.0], [], [20.0], 1 - 0.64, 0.8) == 10.0      # S(10) <= 0.64
+    assert levels._prior(levels.censor_quantile(0.85)) == pytest.approx(0.85)
+
+
+def test_a_slow_mode_censored_by_repairs_is_not_counted_false_at_the_old_cutoff():
+    """A slow mode whose true orders mostly outlive the lives repairs ended (as-found ``worn``):
+    the failures seen are mostly the quick ones, so the quantile of the seen leads alone (the old
+    cutoff, 20 days) is shorter than the 24-day running order, which then counted false; with the repairs'
+    lives censored the survival stays high to the one long lead seen (45 days) and the running
+    order's outcome is not known yet. Graded ``good``, the same lives are false orders, the quantile
+    is the seen leads' again and the running order counts false."""
+    q = levels.censor_quantile(0.85)
+    seen, spans = [15, 15.5, 16, 16.5, 17, 17.5, 18, 18.5, 19, 19.5, 20, 45], [25, 28, 30, 33, 36, 40]
+    e = levels.evaluate(_slow(seen, [24], repaired_d=spans), 24.0, 3.0, levels=(0.5,))["foul"]
+    assert e["true"] == [18] and e["orders"] == [19]
+    assert sorted(x / 24 for x in e["censored"][0]) == pytest.approx(spans, abs=1.5)     # censored where repaired
+    age = e["running"][0][0]
+    assert 23 < age / 24 < 25 and np.quantile(e["leads"][0], q) < age                 # the old cutoff
+    assert list(levels._known(e, 0.0)) == [19]                                        # the 14-day rule
+    assert list(levels._known(e, q)) == [18]                                          # now: unknown
+    good = levels.evaluate(_slow(seen, [24], repaired_d=spans, grade="good"), 24.0, 3.0, levels=(0.5,))["foul"]
+    assert good["true"] == [12] and good["censored"] == [[]] and list(levels._known(good, q)) == [19]
 
 
 def test_the_censoring_quantile_follows_the_precision_target():
@@ -280,7 +357,7 @@ def test_the_rule_is_chosen_on_held_out_assets():
 
 def test_ties_pick_the_requested_end_of_the_plateau():
     ev = {"caught": [1, 3, 3, 3, 3, 2], "orders": [9, 4, 3, 3, 3, 2], "true": [3, 3, 3, 3, 3, 2],
-          "leads": [[]] * 6, "running": [[]] * 6}
+          "leads": [[]] * 6, "censored": [[]] * 6, "running": [[]] * 6}
     grid = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
     assert levels._choose(ev, levels.Rule(0.9, "higher"), grid, 0.45) == 4
     assert levels._choose(ev, levels.Rule(0.9, "lower"), grid, 0.45) == 2

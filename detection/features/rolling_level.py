@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit
 
 from detection.features._validate import as_2d_float, check_window
+from detection.features._window import window_mean
 
 
 @njit(cache=True, nogil=True)
@@ -23,14 +24,7 @@ def _rolling_mean(x, window):
     for c in range(k):
         for i in range(n):
             lo = max(0, i - window + 1)
-            s = 0.0
-            cnt = 0
-            for j in range(lo, i + 1):
-                v = x[j, c]
-                if np.isfinite(v):
-                    s += v
-                    cnt += 1
-            out[i, c] = s / cnt if cnt > 0 else np.nan
+            out[i, c] = window_mean(x, c, lo, i)[0]
     return out
 
 

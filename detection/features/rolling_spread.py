@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit
 
 from detection.features._validate import as_2d_float, check_window
+from detection.features._window import window_mean
 
 
 @njit(cache=True, nogil=True)
@@ -23,17 +24,10 @@ def _rolling_std(x, window):
     for c in range(k):
         for i in range(n):
             lo = max(0, i - window + 1)
-            s = 0.0
-            cnt = 0
-            for j in range(lo, i + 1):
-                v = x[j, c]
-                if np.isfinite(v):
-                    s += v
-                    cnt += 1
+            m, cnt = window_mean(x, c, lo, i)
             if cnt == 0:
                 out[i, c] = np.nan
                 continue
-            m = s / cnt
             ss = 0.0
             for j in range(lo, i + 1):
                 v = x[j, c]
