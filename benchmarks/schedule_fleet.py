@@ -13,7 +13,10 @@ the technician the simulator drew replaced by those of the technician who actual
 shift plus ``OVERTIME_H`` stops at the shift's end: the technician drives home and comes back
 at the start of each next working day until it is done (``_work_days``). The planner only sees the nominal
 repair time of the failure mode (``failure_modes.mttr_h``, 3 h for preventive work): product
-knowledge, not the draw. Technicians are the simulator's roster (``simulator.technicians``),
+knowledge, not the draw; with ``learned_service`` (``--learned-service``; off by default:
+measured by sched5 at -1.05 % km on the development seeds, short of the keep-bar,
+``benchmarks/RESULTS.md``) it books the loop's own learned repair time per mode instead
+(``mode_factors``), as the product books its MTTR model's prediction. Technicians are the simulator's roster (``simulator.technicians``),
 as many per territory as its order stream needs at ``TARGET_UTILISATION`` by the nominal repair
 times (``staffing``); the 2,000-asset fleet also runs with the 20 technicians (4 a territory)
 the loop used before, over capacity.
@@ -73,7 +76,6 @@ REPLAN_MIN = 30
 TARGET_UTILISATION = 0.75   # staffing: the middle of the 0.7-0.8 field service organisations plan for
 TICK = timedelta(minutes=5)
 MIN_REPAIRS = 10           # repairs of a mode done before the loop plans with its learned time
-LEARNED_SERVICE = True     # plan with the learned repair time per mode (``mode_factors``), not the manual's
 PLAN_ITERATIONS = 3000     # the loop's solver limit: about what 1 s gave on this machine (repeatable)
 LEGS = ("home_to_site", "site_to_site", "site_to_home", "multi_day")   # the km breakdown
 START = datetime(2026, 3, 2, tzinfo=timezone.utc)        # a Monday
@@ -233,9 +235,10 @@ def _qualified(t: Tech, j: Job) -> bool:
 
 
 def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, time_limit: float | None,
-             iterations: int | None = None) -> dict:
+             iterations: int | None = None, learned_service: bool = False) -> dict:
     """Run one policy over ``days``; the planner's solver stops at ``time_limit`` seconds or
-    ``iterations`` (give only ``iterations`` for figures that do not depend on the machine)."""
+    ``iterations`` (give only ``iterations`` for figures that do not depend on the machine);
+    ``learned_service``: the planner books the learned repair time per mode (``mode_factors``)."""
     import copy
     jobs = copy.deepcopy(jobs_in)
     techs = copy.deepcopy(techs_in)
@@ -274,7 +277,7 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
         if policy == "planner" and sh and _replan_due(t, sh, last_plan, techs, ready, planned):
             t0 = time.perf_counter()
             plan_it.append(_replan(techs, ready, t, time_limit, iterations,
-                                   mode_factors(by_mode) if LEARNED_SERVICE else None))
+                                   mode_factors(by_mode) if learned_service else None))
             plan_s.append(time.perf_counter() - t0)
             n_plans += 1
             last_plan = t
@@ -502,7 +505,8 @@ SETUPS = {"demo": (60, 3.0, "staffed"), "fleet2000": (2000, 1.0, "staffed"),
 
 
 def run_fleet(quick: bool, days: int | None = None, seed: int = 5, iterations: int | None = PLAN_ITERATIONS,
-              seconds: float | None = None, setups: list[str] | None = None, timing: bool = True) -> dict:
+              seconds: float | None = None, setups: list[str] | None = None, timing: bool = True,
+              learned_service: bool = False) -> dict:
     """The closed loop on the demo-sized fleet and on 2,000 assets, each staffed for its order
     stream at ``TARGET_UTILISATION`` (``staffing``), and the 2,000 assets once more with the 20
     technicians (4 a territory) the loop used before, over capacity (``setups``: a subset of
@@ -530,7 +534,7 @@ def run_fleet(quick: bool, days: int | None = None, seed: int = 5, iterations: i
         res = {"assets": n_assets, "technicians": len(techs), "per_region": per_region, "hazard_scale": hazard,
                "plan_time_limit_s": seconds, "plan_iterations": iterations}
         for policy in ("planner", "greedy"):
-            res[policy] = simulate(jobs, techs, days, policy, seconds, iterations)
+            res[policy] = simulate(jobs, techs, days, policy, seconds, iterations, learned_service)
         res["travel_ratio_vs_greedy"] = round(res["planner"]["km"] / max(1e-9, res["greedy"]["km"]), 4)
         out[name] = res
     if "fleet2000" in out:
@@ -547,7 +551,7 @@ DEV_SEEDS = (6, 8, 9)       # development streams of the 2,000-asset fleet (5, 7
 
 
 def run_seeds(seeds: list[int], days: int | None = None, iterations: int | None = PLAN_ITERATIONS,
-              setup: str = "fleet2000", against: dict | None = None) -> dict:
+              setup: str = "fleet2000", against: dict | None = None, learned_service: bool = False) -> dict:
     """One change judged on several fleets at once: the closed loop of ``setup`` on each seed
     (planner and greedy in the same run), per seed the travel ratio, SLA response and restore of
     both policies and the km by leg, and over the seeds the mean and worst ratio and the smallest
@@ -562,7 +566,8 @@ def run_seeds(seeds: list[int], days: int | None = None, iterations: int | None 
     """
     per = {}
     for seed in seeds:
-        res = run_fleet(False, days, seed, iterations, setups=[setup], timing=False)[setup]
+        res = run_fleet(False, days, seed, iterations, setups=[setup], timing=False,
+                        learned_service=learned_service)[setup]
         pl, gr = res["planner"], res["greedy"]
         row = {"technicians": res["technicians"], "orders": pl["orders"], "ratio": res["travel_ratio_vs_greedy"],
                "km": pl["km"], "greedy_km": gr["km"],

@@ -13,17 +13,16 @@ Model (what a field service dispatcher expects):
   (``respond_by``) and, for a predicted failure, the predicted failure time minus the repair time.
   Each order is offered as mutually exclusive optional visits, one per slot of the horizon
   (three a day, ``SLOT_HOURS``; the deadline's slot split at the deadline): on time doubles the
-  prize; late (and for an order without a deadline) each day later takes a quarter off
-  (``DAY_DISCOUNT``), each later slot of a day 5% (``SLOT_DISCOUNT``). A late visit beats
-  none, an on-time one beats a late one, and overdue work is not put off to save travel.
-- **On time, travel decides.** Within its response target a visit is worth the same in every
-  slot but for ``EARLY_KM_PER_DAY`` a day and, on the deadline's day, ``ON_TIME_SLOT_KM`` a
-  later slot, so the solver picks its day, slot and technician by travel: a preventive visit
-  due next week or a bronze-tier response three days out goes with other work at the same
-  site or nearby (a technician already there does it) instead of on a trip of its own, and a
-  response due this afternoon waits for the technician who lives near and comes free at noon
-  rather than sending one from the far side of the territory at once. The planner spends the
-  margin it has on the response target on travel, never the target itself.
+  prize; from the deadline's day on (and for an order without a deadline) each day later takes
+  a quarter off (``DAY_DISCOUNT``), each later slot of a day 5% (``SLOT_DISCOUNT``). A late
+  visit beats none, an on-time one beats a late one, work due today goes first in the day and
+  overdue work is not put off to save travel.
+- **Any day before the deadline's day will do.** A visit whose deadline falls on a later day
+  (a preventive visit due next week, a bronze-tier response target three days out) is worth
+  the same on every day before that day but for ``EARLY_KM_PER_DAY`` a day, so the solver picks
+  its day and technician by travel: it goes with other work at the same site or nearby (a
+  technician already there does it) instead of on a trip of its own. On the deadline's day
+  the slot discounts put urgent work first, as above.
 - **Objective.** Travel distance minus prizes, plus a change penalty. The prize is set by
   priority, three times larger per priority step (``PRIZE_KM``, 1,000 km for priority 5: any
   visit that fits is worth its travel), so that priority comes first and
@@ -42,9 +41,6 @@ usual circuity of road networks, 50 km/h a mixed urban/regional average, the pri
 order of a priority worth three of the next. ``EARLY_KM_PER_DAY`` 20 km: a visit waits a day when
 that saves more than 20 km (a trip of its own is 50-100 km, home and back, in a territory of
 this size), and is still done early rather than late when nothing is saved.
-``ON_TIME_SLOT_KM`` 50 km: a visit due today waits a slot (3-11 h, still on time) for a
-technician at least 50 km nearer, round trip (sched3's figure; chosen before its run on the
-development seeds, not tuned; ``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -69,8 +65,7 @@ MAX_VISIT_H = 10.0          # a longer repair is booked as 10 h; the rest contin
 DAY_DISCOUNT = 0.25        # a visit a day later is worth a quarter less: as soon as possible first,
 SLOT_DISCOUNT = 0.05       # and 5% less per later slot of the day...
 SLOT_HOURS = (11, 14)      # ...cut at these hours (UTC)
-EARLY_KM_PER_DAY = 20.0    # on time, a day later costs this much...
-ON_TIME_SLOT_KM = 50.0     # ...and on the deadline's day a later slot this much
+EARLY_KM_PER_DAY = 20.0    # before a visit's deadline day, a day later costs this much
 EARTH_KM = 6371.0088
 UNIT_M = 10               # the solver's distance unit: 10 m keeps prizes and penalties in scale
 KM = 1000 // UNIT_M
@@ -326,10 +321,8 @@ def plan(orders: list[Order], techs: list[Technician], start: datetime, end: dat
         for a, b, disc in pieces(cuts, discounts, dls):
             on_time = dls is None or b <= dls
             day = (a + day0) // 86400
-            dday = None if dls is None else (dls + day0) // 86400
-            if on_time and dls is not None and day <= dday:     # on time: travel decides, waiting costs km
-                later = sum((a + day0) % 86400 >= h * 3600 for h in SLOT_HOURS) if day == dday else 0
-                prize = int(base * 2 - EARLY_KM_PER_DAY * KM * day - ON_TIME_SLOT_KM * KM * later)
+            if on_time and dls is not None and day < (dls + day0) // 86400:     # before its deadline's day
+                prize = int(base * 2 - EARLY_KM_PER_DAY * KM * day)
             else:
                 prize = int(base * (2 if on_time else 1) * max(0.05, 1 - disc))
             jobs.append(Job(**common, tw_early=a, tw_late=b, required=False, requires=req,

@@ -91,24 +91,6 @@ def test_a_visit_due_later_in_the_week_goes_with_the_work_at_its_site():
     assert p.km == pytest.approx(2 * first.travel_km)
 
 
-def test_within_its_response_target_a_visit_waits_for_the_nearer_technician():
-    """A gold-tier response due at 16:00 goes to the technician living 4 km away whose shift
-    starts at noon, not to the one 58 km away free at 08:00: both are on time, and on time the
-    planner trades a later slot for km (``ON_TIME_SLOT_KM``). Due at 11:30, only the far one is
-    on time, and goes."""
-    mon = MONDAY.replace(hour=0)
-    site = (50.0, 10.0)
-    near = Technician("near", 50.03, 10.0, "north", {("m", "bearing"): 2},
-                      ((mon + timedelta(hours=12), mon + timedelta(hours=17)),))
-    far = Technician("far", 50.4, 10.0, "north", {("m", "bearing"): 2},
-                     ((mon + timedelta(hours=8), mon + timedelta(hours=17)),))
-    for due, who in ((16, "near"), (11.5, "far")):
-        o = Order(1, "m", "bearing", *site, "north", 2, 2.0, respond_by=mon + timedelta(hours=due))
-        p = plan([o], [near, far], mon + timedelta(hours=7), mon + timedelta(days=1), time_limit=1.0)
-        (v,) = p.visits
-        assert (v.technician_id, v.on_time) == (who, True)
-
-
 @pytest.fixture
 def area(db, uid):
     """A territory of its own: a model with three modes, six sites around (51, 10), technicians
