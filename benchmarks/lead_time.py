@@ -23,11 +23,17 @@ learned alarm levels (the figures) and by one with the hand-tuned ``ServiceConfi
 (``frozen``, before learning the levels): each seed reports both. MQTT is not in this loop: it changes when rows arrive, not what is predicted from
 them (ingest has its own benchmark).
 
-    python -m benchmarks.lead_time [--quick] [--seed 101] [--train-seed 1] --json PATH
+The simulated period ends at ``--end`` (default :data:`DEFAULT_END`, fixed): a fleet's readings
+depend on the calendar (seasons, days of the week), so a seed names the same fleet only with
+the same end. Runs before this option ended 10 minutes before their wall-clock start, so a
+seed's figures from different days came from different realisations of its fleet.
+
+    python -m benchmarks.lead_time [--quick] [--seed 101] [--train-seed 1] [--end 2026-12-01T00:00Z] --json PATH
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -52,6 +58,18 @@ BASELINE_SCALES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35, 1.5)
 #: The seed every ServiceConfig default was tuned on (before learning from history): never scored.
 TUNED_SEED = 11
 SCORING_FLEETS = 3
+#: End of the simulated period unless ``--end`` says otherwise (any fixed instant; this one is
+#: the first run with a fixed end, 2026-12-06).
+DEFAULT_END = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+
+def _instant(text: str) -> datetime:
+    """An ISO 8601 instant for ``--end``, in UTC (a time without an offset is taken as UTC)."""
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r} (e.g. 2026-12-01T00:00Z)") from None
+    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
 def main(argv=None) -> int:
@@ -62,6 +80,9 @@ def main(argv=None) -> int:
     p.add_argument("--step-s", type=float, default=600.0, help="seconds between readings (default 600)")
     p.add_argument("--seed", type=int, default=101, help="scoring fleets' seeds: SEED, SEED+1, SEED+2 (default 101)")
     p.add_argument("--train-seed", type=int, default=1, help="seed of the fleet the platform learns on (default 1)")
+    p.add_argument("--end", type=_instant, default=DEFAULT_END,
+                   help=f"end of the simulated period, ISO 8601 (default {DEFAULT_END:%Y-%m-%dT%H:%MZ}: fixed, so a seed "
+                        "names the same fleet in every run)")
     p.add_argument("--threshold", type=float, default=None, help="risk threshold for orders (default: the service's)")
     args = p.parse_args(argv)
     n_assets = args.assets or (120 if args.quick else 500)
@@ -75,8 +96,7 @@ def main(argv=None) -> int:
         p.error(f"seed {TUNED_SEED} is the one the service's defaults were tuned on: score other seeds")
     setup_logging("WARNING")
     t_start = time.perf_counter()
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-    end = now - timedelta(minutes=10)
+    end = args.end
     scored_from = end - timedelta(days=days)
     start = scored_from - timedelta(days=args.history_days)
     config = ServiceConfig() if args.threshold is None else ServiceConfig(risk_threshold=args.threshold)
@@ -91,7 +111,7 @@ def main(argv=None) -> int:
     worst_precision = min(per_seed, key=lambda r: (r["precision"] is not None, r["precision"] or 0))
     figures = {
         "assets": n_assets, "scored_days": days, "history_days": args.history_days, "step_s": args.step_s,
-        "train_seed": args.train_seed, "seeds": seeds,
+        "train_seed": args.train_seed, "seeds": seeds, "end": end.isoformat(),
         "recall_24h": worst_recall["recall_24h"], "precision": worst_precision["precision"],
         "worst": {"recall_24h_seed": worst_recall["seed"], "precision_seed": worst_precision["seed"],
                   "recall_ratio_at_equal_precision": min((r["recall_ratio_at_equal_precision"] for r in per_seed
