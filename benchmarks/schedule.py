@@ -5,7 +5,7 @@ closed loop on a simulated fleet against a greedy dispatcher.
         [--part vrptw|fleet|all] [--instances C101,R2*,...] [--time-limits 10,60]
         [--homberger N] [--ortools] [--days N] [--seed N]
         [--loop-iterations N | --loop-seconds S] [--fleets demo,fleet2000,...]
-        [--seeds 6,8,9 [--against PATH]]
+        [--seeds 6,8,9 [--against PATH]] [--learned-service]
 
 Solver quality: every instance goes through ``scheduling.solver.solve``, the wrapper the
 planner uses. Solomon (56 instances, all six classes) is solved with the distance-only
@@ -34,7 +34,9 @@ on each seed, planner and greedy in the same run, per seed and over the seeds (m
 travel ratio, smallest SLA response margin over the greedy, km by leg); ``--against PATH``, an
 earlier ``--seeds`` run of the same seeds, adds each seed's planner km change against it and
 their mean. Development seeds are 6, 8, 9 (``schedule_fleet.DEV_SEEDS``); scoring seeds are run
-one at a time with ``--seed``.
+one at a time with ``--seed``. ``--learned-service``: in the closed loop the planner books the
+loop's own learned repair time per failure mode (``schedule_fleet.mode_factors``), as the
+product books its MTTR model's prediction, instead of the service manual's (the default).
 """
 
 from __future__ import annotations
@@ -169,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="closed-loop setups, comma-separated (default all: demo,fleet2000,fleet2000_20_technicians)")
     ap.add_argument("--seeds", default=None,
                     help="judge on several fleet seeds at once, comma-separated (development: 6,8,9)")
+    ap.add_argument("--learned-service", action="store_true",
+                    help="closed loop: the planner books the loop's learned repair time per mode, not the manual's")
     ap.add_argument("--against", type=Path, default=None,
                     help="an earlier --seeds run's JSON: each seed's planner km change against it")
     args = ap.parse_args(argv)
@@ -190,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError("--seeds judges one closed-loop setup: give one --fleets")
             against = json.loads(args.against.read_text())["dev_seeds"] if args.against else None
             dev = run_seeds([int(x) for x in args.seeds.split(",")], args.days,
-                            args.loop_iterations or PLAN_ITERATIONS, fleets[0], against)
+                            args.loop_iterations or PLAN_ITERATIONS, fleets[0], against, args.learned_service)
             figures["dev_seeds"] = dev
             summary += [f"{k}={dev[k]}" for k in ("mean_ratio", "worst_ratio", "min_sla_response_margin",
                                                   "mean_km_change_vs_against") if k in dev]
@@ -199,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks.schedule_fleet import PLAN_ITERATIONS, run_fleet
             fleet = run_fleet(quick=args.quick, days=args.days, seed=args.seed,
                               iterations=args.loop_iterations or PLAN_ITERATIONS, seconds=args.loop_seconds,
-                              setups=args.fleets.split(",") if args.fleets else None)
+                              setups=args.fleets.split(",") if args.fleets else None,
+                              learned_service=args.learned_service)
             figures.update(fleet)
             summary += [f"{k}={fleet[k]}" for k in ("travel_ratio_vs_greedy", "sla_response_compliance",
                                                     "greedy_sla_response_compliance", "plan_seconds_2000_assets")

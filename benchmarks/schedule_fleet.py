@@ -13,7 +13,10 @@ the technician the simulator drew replaced by those of the technician who actual
 shift plus ``OVERTIME_H`` stops at the shift's end: the technician drives home and comes back
 at the start of each next working day until it is done (``_work_days``). The planner only sees the nominal
 repair time of the failure mode (``failure_modes.mttr_h``, 3 h for preventive work): product
-knowledge, not the draw. Technicians are the simulator's roster (``simulator.technicians``),
+knowledge, not the draw; with ``learned_service`` (``--learned-service``; off by default:
+measured by sched5 at -1.05 % km on the development seeds, short of the keep-bar,
+``benchmarks/RESULTS.md``) it books the loop's own learned repair time per mode instead
+(``mode_factors``), as the product books its MTTR model's prediction. Technicians are the simulator's roster (``simulator.technicians``),
 as many per territory as its order stream needs at ``TARGET_UTILISATION`` by the nominal repair
 times (``staffing``); the 2,000-asset fleet also runs with the 20 technicians (4 a territory)
 the loop used before, over capacity.
@@ -40,9 +43,10 @@ Figures per policy: SLA response and restore compliance (orders whose target fal
 met = technician on site / repair finished by the target), km driven, visits per technician-day,
 utilisation (travel + repair over shift time), hours worked past the shift's end, visits with no
 drive before them (another order at the same site), km of the drives home and back of repairs
-continued on further days, orders that waited for parts; km by leg (``LEGS``: home to a site, site
-to site, the drive home at the shift's end, the further days' drives) and by order kind
-(preventive, corrective by priority: the drives to its visits and its further days).
+continued on further days, orders that waited for parts, preventive visits not begun by their
+due date; km by leg (``LEGS``: home to a site, site to site, the drive home at the shift's end,
+the further days' drives) and by order kind (preventive, corrective by priority: the drives to
+its visits and its further days).
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ SHIFT = (8, 17)
 REPLAN_MIN = 30
 TARGET_UTILISATION = 0.75   # staffing: the middle of the 0.7-0.8 field service organisations plan for
 TICK = timedelta(minutes=5)
+MIN_REPAIRS = 10           # repairs of a mode done before the loop plans with its learned time
 PLAN_ITERATIONS = 3000     # the loop's solver limit: about what 1 s gave on this machine (repeatable)
 LEGS = ("home_to_site", "site_to_site", "site_to_home", "multi_day")   # the km breakdown
 START = datetime(2026, 3, 2, tzinfo=timezone.utc)        # a Monday
@@ -91,6 +96,7 @@ class Job:
     arrived: datetime | None = None
     done: datetime | None = None
     taken: bool = False
+    hours: float | None = None              # hands-on hours, as the technician records them
 
     oid = property(lambda self: self.order.order_id)
     region = property(lambda self: self.order.region)
@@ -229,9 +235,10 @@ def _qualified(t: Tech, j: Job) -> bool:
 
 
 def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, time_limit: float | None,
-             iterations: int | None = None) -> dict:
+             iterations: int | None = None, learned_service: bool = False) -> dict:
     """Run one policy over ``days``; the planner's solver stops at ``time_limit`` seconds or
-    ``iterations`` (give only ``iterations`` for figures that do not depend on the machine)."""
+    ``iterations`` (give only ``iterations`` for figures that do not depend on the machine);
+    ``learned_service``: the planner books the learned repair time per mode (``mode_factors``)."""
     import copy
     jobs = copy.deepcopy(jobs_in)
     techs = copy.deepcopy(techs_in)
@@ -241,6 +248,7 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
     pending = list(jobs)
     open_jobs: dict[int, Job] = {}
     plan_s, n_plans, plan_it = [], 0, []
+    by_mode = defaultdict(list)      # mode -> hands-on hours / nominal of the repairs done so far
     t = START
     last_plan, planned = None, set()
     bar = tqdm(total=int((end - START) / TICK), desc=f"loop {policy}", unit="tick", leave=False)
@@ -268,7 +276,8 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
         ready = [j for j in open_jobs.values() if not j.taken and j.ready_at is not None and j.ready_at <= t]
         if policy == "planner" and sh and _replan_due(t, sh, last_plan, techs, ready, planned):
             t0 = time.perf_counter()
-            plan_it.append(_replan(techs, ready, t, time_limit, iterations))
+            plan_it.append(_replan(techs, ready, t, time_limit, iterations,
+                                   mode_factors(by_mode) if learned_service else None))
             plan_s.append(time.perf_counter() - t0)
             n_plans += 1
             last_plan = t
@@ -299,7 +308,8 @@ def simulate(jobs_in: list[Job], techs_in: list[Tech], days: int, policy: str, t
                 x.busy_h += d / SPEED_KMH
                 x.loc = x.home
         for oid in [o for o, j in open_jobs.items() if j.done is not None and j.done <= t]:
-            del open_jobs[oid]
+            j = open_jobs.pop(oid)
+            by_mode[j.mode].append(j.hours / j.nominal_h)
         t += TICK
         bar.update()
     bar.close()
@@ -332,7 +342,7 @@ def _dispatch(x: Tech, j: Job, t: datetime, shift_end: datetime) -> bool:
     if arrive >= shift_end or arrive + timedelta(hours=min(j.nominal_h, MAX_VISIT_H)) > shift_end + timedelta(hours=OVERTIME_H):
         return False
     hours = j.base_h * sim_tech.SKILL_FACTOR[x.level] * sim_tech.shift_factor(arrive.timestamp(), j.tz_h)
-    j.taken, j.arrived = True, arrive
+    j.taken, j.arrived, j.hours = True, arrive, hours
     j.done, km_more, over_h = _work_days(arrive, hours, shift_end, _km(j.loc, x.home))
     x.overtime_h += over_h
     x.km += d + km_more
@@ -382,10 +392,27 @@ def _kind(j: Job) -> str:
     return "preventive" if j.mode == "preventive" else f"corrective_p{j.order.priority}"
 
 
+def mode_factors(by_mode: dict[str, list[float]], min_repairs: int = MIN_REPAIRS) -> dict[str, float]:
+    """The loop's repair-time prediction: per failure mode (preventive work is one), the median
+    of hands-on hours over the nominal of the repairs done so far in the loop (modes with fewer
+    than ``min_repairs``: none, the planner keeps the nominal), as the product's MTTR model
+    predicts from its own history (``scheduling.service`` plans with ``predicted_mttr``).
+
+    >>> mode_factors({"bearing": [1.2, 1.4, 1.3], "seal": [0.7]}, min_repairs=3)
+    {'bearing': 1.3}
+    """
+    return {m: round(float(np.median(r)), 3) for m, r in sorted(by_mode.items()) if len(r) >= min_repairs}
+
+
 def _replan(techs: list[Tech], ready: list[Job], now: datetime, time_limit: float | None,
-            iterations: int | None = None) -> int:
+            iterations: int | None = None, service: dict[str, float] | None = None) -> int:
+    """One planner run on the loop's state; ``service``: per mode, the learned factor on the
+    nominal repair time the planner books (``mode_factors``; the dispatch rule keeps the
+    nominal, for both policies)."""
     end = working_days(now, 2)
     orders = [j.order for j in ready]
+    if service:
+        orders = [replace(o, service_h=o.service_h * service.get(o.mode, 1.0)) for o in orders]
     day = now
     shifts_by = {}
     for x in techs:
@@ -437,6 +464,8 @@ def _figures(jobs, techs, days, end, plan_s, n_plans, plan_it=()) -> dict:
         "visits_per_technician_day": round(sum(x.visits for x in techs) / (len(techs) * workdays), 3),
         "utilisation": round(sum(x.busy_h for x in techs) / shift_h, 4),
         "waited_for_parts": sum(1 for j in jobs if j.waited),
+        "preventive_late": sum(1 for j in jobs if j.restore_by is None and j.order.respond_by <= end
+                               and (j.arrived is None or j.arrived > j.order.respond_by)),
         "median_response_h": round(float(np.median([(j.arrived - j.opened).total_seconds() / 3600
                                                     for j in jobs if j.arrived and j.respond_by])), 2)
         if any(j.arrived and j.respond_by for j in jobs) else None,
@@ -476,7 +505,8 @@ SETUPS = {"demo": (60, 3.0, "staffed"), "fleet2000": (2000, 1.0, "staffed"),
 
 
 def run_fleet(quick: bool, days: int | None = None, seed: int = 5, iterations: int | None = PLAN_ITERATIONS,
-              seconds: float | None = None, setups: list[str] | None = None, timing: bool = True) -> dict:
+              seconds: float | None = None, setups: list[str] | None = None, timing: bool = True,
+              learned_service: bool = False) -> dict:
     """The closed loop on the demo-sized fleet and on 2,000 assets, each staffed for its order
     stream at ``TARGET_UTILISATION`` (``staffing``), and the 2,000 assets once more with the 20
     technicians (4 a territory) the loop used before, over capacity (``setups``: a subset of
@@ -504,7 +534,7 @@ def run_fleet(quick: bool, days: int | None = None, seed: int = 5, iterations: i
         res = {"assets": n_assets, "technicians": len(techs), "per_region": per_region, "hazard_scale": hazard,
                "plan_time_limit_s": seconds, "plan_iterations": iterations}
         for policy in ("planner", "greedy"):
-            res[policy] = simulate(jobs, techs, days, policy, seconds, iterations)
+            res[policy] = simulate(jobs, techs, days, policy, seconds, iterations, learned_service)
         res["travel_ratio_vs_greedy"] = round(res["planner"]["km"] / max(1e-9, res["greedy"]["km"]), 4)
         out[name] = res
     if "fleet2000" in out:
@@ -521,7 +551,7 @@ DEV_SEEDS = (6, 8, 9)       # development streams of the 2,000-asset fleet (5, 7
 
 
 def run_seeds(seeds: list[int], days: int | None = None, iterations: int | None = PLAN_ITERATIONS,
-              setup: str = "fleet2000", against: dict | None = None) -> dict:
+              setup: str = "fleet2000", against: dict | None = None, learned_service: bool = False) -> dict:
     """One change judged on several fleets at once: the closed loop of ``setup`` on each seed
     (planner and greedy in the same run), per seed the travel ratio, SLA response and restore of
     both policies and the km by leg, and over the seeds the mean and worst ratio and the smallest
@@ -536,7 +566,8 @@ def run_seeds(seeds: list[int], days: int | None = None, iterations: int | None 
     """
     per = {}
     for seed in seeds:
-        res = run_fleet(False, days, seed, iterations, setups=[setup], timing=False)[setup]
+        res = run_fleet(False, days, seed, iterations, setups=[setup], timing=False,
+                        learned_service=learned_service)[setup]
         pl, gr = res["planner"], res["greedy"]
         row = {"technicians": res["technicians"], "orders": pl["orders"], "ratio": res["travel_ratio_vs_greedy"],
                "km": pl["km"], "greedy_km": gr["km"],
@@ -544,7 +575,8 @@ def run_seeds(seeds: list[int], days: int | None = None, iterations: int | None 
                "sla_restore": pl["sla_restore_compliance"], "greedy_sla_restore": gr["sla_restore_compliance"],
                "km_by_leg": pl["km_by_leg"], "greedy_km_by_leg": gr["km_by_leg"],
                "completed": pl["completed"], "greedy_completed": gr["completed"],
-               "same_site_visits": pl["same_site_visits"], "overtime_h": pl["overtime_h"]}
+               "same_site_visits": pl["same_site_visits"], "overtime_h": pl["overtime_h"],
+               "preventive_late": pl["preventive_late"], "greedy_preventive_late": gr["preventive_late"]}
         row["sla_response_margin"] = round((row["sla_response"] or 0.0) - (row["greedy_sla_response"] or 0.0), 4)
         if against and against.get("per_seed", {}).get(str(seed), {}).get("km"):
             row["km_change_vs_against"] = round(row["km"] / against["per_seed"][str(seed)]["km"] - 1, 4)
