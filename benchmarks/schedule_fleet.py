@@ -464,7 +464,7 @@ def _figures(jobs, techs, days, end, plan_s, n_plans, plan_it=()) -> dict:
         "visits_per_technician_day": round(sum(x.visits for x in techs) / (len(techs) * workdays), 3),
         "utilisation": round(sum(x.busy_h for x in techs) / shift_h, 4),
         "waited_for_parts": sum(1 for j in jobs if j.waited),
-        "preventive_late": sum(1 for j in jobs if j.restore_by is None and j.order.respond_by <= end
+        "preventive_late": sum(1 for j in jobs if _kind(j) == "preventive" and j.order.respond_by <= end
                                and (j.arrived is None or j.arrived > j.order.respond_by)),
         "median_response_h": round(float(np.median([(j.arrived - j.opened).total_seconds() / 3600
                                                     for j in jobs if j.arrived and j.respond_by])), 2)
